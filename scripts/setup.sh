@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Install what cistrack needs on a fresh Debian 12 machine, and nothing more.
+#
+#   scripts/setup.sh              system packages, ONNX Runtime library, light Python venv
+#   scripts/setup.sh --training   ... plus PyTorch and the ONNX exporter for models/training
+#
+# Idempotent and fast on re-runs: every step checks what is already there first.
+# Everything it downloads lands in git-ignored folders of this repository:
+#   .cistrack/onnxruntime/   libonnxruntime.so.* from the PyPI wheel onnxruntime==1.31.1
+#   .venv/                   Python for the tests, the demo-data script and models/training
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+TRAINING=0
+for arg in "$@"; do
+  case "$arg" in
+    --training) TRAINING=1 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+# --- 1. Debian packages ------------------------------------------------------------------
+# libclang-dev: rust-htslib's bindgen. tabix/samtools/bcftools: fixture and VCF tools used by tests.
+APT_PACKAGES=(libclang-dev tabix samtools bcftools)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  say "installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- 2. ONNX Runtime shared library --------------------------------------------------------
+ORT_VERSION=1.31.1
+ORT_WHEEL=onnxruntime-${ORT_VERSION}-cp311-cp311-manylinux_2_28_x86_64.whl
+ORT_WHEEL_SHA256=5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f
+ORT_DIR=$ROOT/.cistrack/onnxruntime
+if [ ! -f "$ORT_DIR/libonnxruntime.so.$ORT_VERSION" ]; then
+  say "fetching ONNX Runtime $ORT_VERSION from PyPI (wheel $ORT_WHEEL)"
+  tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 --implementation cp \
+    --platform manylinux_2_28_x86_64 "onnxruntime==$ORT_VERSION" -d "$tmp"
+  echo "$ORT_WHEEL_SHA256  $tmp/$ORT_WHEEL" | sha256sum -c --quiet -
+  mkdir -p "$ORT_DIR"
+  python3 - "$tmp/$ORT_WHEEL" "$ORT_DIR" <<'PY'
+import sys, zipfile, os
+wheel, dest = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        base = os.path.basename(name)
+        if name.startswith("onnxruntime/capi/") and base.startswith("libonnxruntime") and ".so" in base:
+            with z.open(name) as src, open(os.path.join(dest, base), "wb") as dst:
+                dst.write(src.read())
+PY
+  ln -sf "libonnxruntime.so.$ORT_VERSION" "$ORT_DIR/libonnxruntime.so"
+  rm -rf "$tmp"
+fi
+
+# --- 3. Python virtual environment ---------------------------------------------------------
+VENV=$ROOT/.venv
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating Python venv in .venv"
+  python3 -m venv "$VENV"
+fi
+install_reqs() {  # install a requirements file once per content hash
+  local req=$1 stamp="$VENV/.installed-$(basename "$1" .txt)"
+  local sum; sum=$(sha256sum "$req" | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
+    say "installing Python packages from ${req#"$ROOT"/}$([[ $req == *training* ]] && echo ' (PyTorch with its CUDA wheels: several GB, a few minutes)')"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+    echo "$sum" > "$stamp"
+  fi
+}
+install_reqs "$ROOT/scripts/requirements-dev.txt"
+if ((TRAINING)); then
+  install_reqs "$ROOT/scripts/requirements-training.txt"
+fi
+say "ready: ONNX Runtime $ORT_VERSION in .cistrack/onnxruntime, Python in .venv$( ((TRAINING)) && echo ' (with training deps)')"

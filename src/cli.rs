@@ -1,0 +1,164 @@
+//! Command-line interface: global options and the subcommands.
+
+pub mod doctor;
+pub mod models;
+pub mod score;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use cistrack::config::Config;
+use cistrack::model::Device;
+
+/// cistrack: enhancer scores from DNA, H3K27ac and accessibility, computed by deep-learning
+/// models on demand.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cistrack",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Options every subcommand takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Builds config (TOML), e.g. examples/hg38.toml
+    #[arg(long, global = true, env = "CISTRACK_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Genome build from the config [default: the config's only build]
+    #[arg(long, global = true, env = "CISTRACK_BUILD", value_name = "NAME")]
+    pub build: Option<String>,
+    /// Where models run: auto = CUDA when its execution provider loads, else CPU
+    #[arg(long, global = true, env = "CISTRACK_DEVICE", value_enum, default_value_t = Device::Auto)]
+    pub device: Device,
+    /// ONNX Runtime threads [default: all cores]
+    #[arg(long, global = true, env = "CISTRACK_THREADS", value_name = "N")]
+    pub threads: Option<usize>,
+    /// More log output on stderr (-v: debug, -vv: trace); RUST_LOG overrides
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Only warnings and errors on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+impl GlobalArgs {
+    /// Loads the config named by `--config`/`CISTRACK_CONFIG`.
+    ///
+    /// # Errors
+    ///
+    /// When none is given or it cannot be read.
+    pub fn load_config(&self) -> anyhow::Result<Config> {
+        let path = self.config.as_ref().context("no builds config: pass --config FILE or set CISTRACK_CONFIG (examples/hg38.toml is one)")?;
+        Ok(Config::load(path)?)
+    }
+
+    /// ONNX Runtime threads to use.
+    pub fn threads(&self) -> usize {
+        self.threads
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Score a region: enhancer elements as BED or bigBed, optionally window scores
+    Score(score::ScoreArgs),
+    /// Check the installation: ONNX Runtime, CUDA, configured builds and models
+    Doctor(doctor::DoctorArgs),
+    /// List the models in a models folder and verify their checksums
+    Models(models::ModelsArgs),
+}
+
+/// Sets up logging to stderr.
+pub fn init_logging(global: &GlobalArgs) {
+    let level = if global.quiet {
+        "warn"
+    } else {
+        match global.verbose {
+            0 => "info",
+            1 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("cistrack={level},ort=warn"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .compact()
+        .init();
+}
+
+/// Runs the chosen subcommand.
+///
+/// # Errors
+///
+/// The subcommand's error, with context.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Score(args) => score::run(&cli.global, args).map(|()| ExitCode::SUCCESS),
+        Command::Doctor(args) => doctor::run(&cli.global, args),
+        Command::Models(args) => models::run(&cli.global, args).map(|()| ExitCode::SUCCESS),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn test_cli_debug_assert() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn test_try_parse_from() {
+        let cli = Cli::try_parse_from([
+            "cistrack",
+            "score",
+            "--region",
+            "chr1:1-10",
+            "--build",
+            "b",
+            "--device",
+            "cpu",
+            "-o",
+            "x.bb",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.build.as_deref(), Some("b"));
+        assert_eq!(cli.global.device, Device::Cpu);
+        let Command::Score(args) = cli.command else {
+            panic!("expected score")
+        };
+        assert_eq!(args.stride, cistrack::track::score::DEFAULT_STRIDE);
+        assert!(
+            Cli::try_parse_from(["cistrack", "score"]).is_err(),
+            "--region is required"
+        );
+        assert!(Cli::try_parse_from(["cistrack", "--device", "tpu", "doctor"]).is_err());
+        assert!(
+            Cli::try_parse_from(["cistrack", "score", "--region", "r", "--stride", "-5"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["cistrack", "doctor", "-q", "-v"]).is_err());
+    }
+}

@@ -1,0 +1,333 @@
+//! `cistrack doctor`: check the installation and the configured builds.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use cistrack::config::{BuildConfig, Config};
+use cistrack::genome::build::ScaleSource;
+use cistrack::genome::{genes, Build};
+use cistrack::model::onnx::{self, OrtPredictor, SessionOptions};
+use cistrack::model::{runtime, Batch, Device, ModelSpec, Predictor};
+
+use super::GlobalArgs;
+
+/// Check ONNX Runtime, CUDA, the config's builds and their models.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {}
+
+struct Report {
+    problems: usize,
+}
+
+impl Report {
+    fn line(&mut self, indent: usize, status: Status, what: &str, detail: impl std::fmt::Display) {
+        if status == Status::Fail {
+            self.problems += 1;
+        }
+        let tag = match status {
+            Status::Ok => "ok",
+            Status::Fail => "FAIL",
+            Status::No => "no",
+        };
+        println!(
+            "{:indent$}{tag:<5} {what:<22} {detail}",
+            "",
+            indent = indent
+        );
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Ok,
+    Fail,
+    No,
+}
+
+/// Runs `cistrack doctor`; exit status 1 when any check fails.
+///
+/// # Errors
+///
+/// Never for a failed check (those are reported); only for output errors.
+pub fn run(global: &GlobalArgs, _args: DoctorArgs) -> anyhow::Result<ExitCode> {
+    let mut report = Report { problems: 0 };
+    println!("cistrack {}", env!("CARGO_PKG_VERSION"));
+    let runtime_ok = match runtime::init() {
+        Ok(info) => {
+            report.line(
+                0,
+                Status::Ok,
+                "ONNX Runtime",
+                format!("{} at {}", info.version, info.path.display()),
+            );
+            true
+        }
+        Err(e) => {
+            report.line(0, Status::Fail, "ONNX Runtime", e);
+            false
+        }
+    };
+    let config = match &global.config {
+        None => {
+            report.line(
+                0,
+                Status::No,
+                "config",
+                "none given (--config FILE or CISTRACK_CONFIG); builds not checked",
+            );
+            None
+        }
+        Some(path) => match Config::load(path) {
+            Ok(config) => {
+                report.line(
+                    0,
+                    Status::Ok,
+                    "config",
+                    format!(
+                        "{} ({} builds, models in {})",
+                        path.display(),
+                        config.builds.len(),
+                        config.models_dir.display()
+                    ),
+                );
+                Some(config)
+            }
+            Err(e) => {
+                report.line(0, Status::Fail, "config", format!("{e:#}"));
+                None
+            }
+        },
+    };
+    let mut cuda_spec: Option<ModelSpec> = None;
+    if let Some(config) = &config {
+        let builds: Vec<&BuildConfig> = match &global.build {
+            Some(name) => match config.build(Some(name)) {
+                Ok(b) => vec![b],
+                Err(e) => {
+                    report.line(0, Status::Fail, "build", e);
+                    vec![]
+                }
+            },
+            None => config.builds.values().collect(),
+        };
+        for b in builds {
+            check_build(&mut report, b, runtime_ok, &mut cuda_spec);
+        }
+    }
+    match (runtime_ok, &cuda_spec, global.device) {
+        (_, _, Device::Cpu) => report.line(0, Status::No, "CUDA", "not checked (--device cpu)"),
+        (false, _, _) => report.line(0, Status::No, "CUDA", "not checked: no ONNX Runtime"),
+        (true, None, _) => report.line(
+            0,
+            Status::No,
+            "CUDA",
+            "not checked: no model verified to try it with",
+        ),
+        (true, Some(spec), _) => match onnx::check_cuda(spec) {
+            Ok(()) => report.line(
+                0,
+                Status::Ok,
+                "CUDA",
+                "the CUDA execution provider loads; --device auto uses it",
+            ),
+            Err(reason) => report.line(
+                0,
+                Status::No,
+                "CUDA",
+                format!(
+                    "not usable, models run on the CPU ({})",
+                    first_line(&reason)
+                ),
+            ),
+        },
+    }
+    if report.problems == 0 {
+        println!("all checks passed");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "{} problem{} found",
+            report.problems,
+            if report.problems == 1 { "" } else { "s" }
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+fn check_build(
+    report: &mut Report,
+    config: &BuildConfig,
+    runtime_ok: bool,
+    cuda_spec: &mut Option<ModelSpec>,
+) {
+    println!(
+        "build {}{}",
+        config.name,
+        config
+            .description
+            .as_deref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default()
+    );
+    let build = match Build::open(config) {
+        Ok(build) => build,
+        Err(e) => {
+            report.line(2, Status::Fail, "inputs", format!("{e:#}"));
+            return;
+        }
+    };
+    let contigs = build.contigs();
+    let total: u64 = contigs.iter().map(|c| c.length).sum();
+    report.line(
+        2,
+        Status::Ok,
+        "fasta",
+        format!(
+            "{}: {} contigs, {total} bp",
+            config.fasta.display(),
+            contigs.len()
+        ),
+    );
+    match build.reader() {
+        Ok(_) => {}
+        Err(e) => report.line(2, Status::Fail, "fasta (htslib)", format!("{e:#}")),
+    }
+    for signal in build.signals() {
+        let scale = match signal.scale_source {
+            ScaleSource::Config => format!("scale {:.4} (config)", signal.scale),
+            ScaleSource::Summary => format!(
+                "scale {:.4} (mean over {} covered bases)",
+                signal.scale,
+                signal.track.bases_covered()
+            ),
+        };
+        report.line(
+            2,
+            Status::Ok,
+            signal.modality.as_str(),
+            format!(
+                "{}: {} contigs, {} of the build's; {scale}",
+                signal.track.path().display(),
+                signal.track.contig_count(),
+                signal.covered_contigs()
+            ),
+        );
+    }
+    for m in build.masked_modalities() {
+        report.line(
+            2,
+            Status::No,
+            m.as_str(),
+            "no track: scored with this modality masked",
+        );
+    }
+    match &config.genes {
+        None => report.line(2, Status::No, "genes", "none configured"),
+        Some((path, base)) => match genes::read_tss(path, *base) {
+            Ok(tss) => {
+                let on_build = tss
+                    .iter()
+                    .filter(|t| contigs.resolve(&t.contig).is_some())
+                    .count();
+                report.line(
+                    2,
+                    Status::Ok,
+                    "genes",
+                    format!(
+                        "{}: {} TSS, {on_build} on the build's contigs",
+                        path.display(),
+                        tss.len()
+                    ),
+                )
+            }
+            Err(e) => report.line(2, Status::Fail, "genes", e),
+        },
+    }
+    match &config.candidates {
+        None => report.line(2, Status::No, "candidates", "none configured"),
+        Some(path) => match genes::read_intervals(path) {
+            Ok(iv) => report.line(
+                2,
+                Status::Ok,
+                "candidates",
+                format!("{}: {} elements", path.display(), iv.len()),
+            ),
+            Err(e) => report.line(2, Status::Fail, "candidates", e),
+        },
+    }
+    if config.models.is_empty() {
+        report.line(
+            2,
+            Status::Fail,
+            "models",
+            "none configured: add [builds.NAME] models = { student = \"enhancer-student/0.1.0\" }",
+        );
+    }
+    for role in config.models.keys() {
+        let what = format!("model {role}");
+        let spec = match build
+            .model_dir(Some(role))
+            .map_err(anyhow::Error::from)
+            .and_then(|dir| Ok(ModelSpec::load(&dir)?))
+        {
+            Ok(spec) => spec,
+            Err(e) => {
+                report.line(2, Status::Fail, &what, format!("{e:#}"));
+                continue;
+            }
+        };
+        if !runtime_ok {
+            match spec.verify_checksum() {
+                Ok(()) => report.line(
+                    2,
+                    Status::Ok,
+                    &what,
+                    format!("{}: sha256 ok (not run: no ONNX Runtime)", spec.id()),
+                ),
+                Err(e) => report.line(2, Status::Fail, &what, e),
+            }
+            continue;
+        }
+        match verify_model(&spec) {
+            Ok(()) => {
+                report.line(
+                    2,
+                    Status::Ok,
+                    &what,
+                    format!(
+                        "{}: sha256 ok, graph matches model.json, runs on the CPU",
+                        spec.id()
+                    ),
+                );
+                cuda_spec.get_or_insert(spec);
+            }
+            Err(e) => report.line(2, Status::Fail, &what, format!("{e:#}")),
+        }
+    }
+}
+
+/// Loads the model on the CPU (checksum, graph and metadata checks) and runs one window.
+fn verify_model(spec: &ModelSpec) -> anyhow::Result<()> {
+    let mut predictor = OrtPredictor::new(
+        spec,
+        SessionOptions {
+            device: Device::Cpu,
+            intra_threads: 1,
+        },
+    )?;
+    let mut batch = Batch::for_spec(spec, 1);
+    let row = batch.push_row(0);
+    row.sequence.iter_mut().step_by(4).for_each(|v| *v = 1.0);
+    row.modality_mask.fill(1.0);
+    let out = predictor.predict(&batch)?;
+    anyhow::ensure!(
+        out.probability.len() == 1 && out.probability[0].is_finite(),
+        "the model returned no finite probability for a test window"
+    );
+    Ok(())
+}

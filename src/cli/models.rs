@@ -1,0 +1,82 @@
+//! `cistrack models`: list the models of a models folder.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use cistrack::model::ModelSpec;
+
+use super::GlobalArgs;
+
+/// List models and verify their checksums.
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// Models folder [default: the config's models_dir, else ./models]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// Runs `cistrack models`.
+///
+/// # Errors
+///
+/// When the folder cannot be read or a model fails its checks.
+pub fn run(global: &GlobalArgs, args: ModelsArgs) -> anyhow::Result<()> {
+    let dir = match (args.dir, &global.config) {
+        (Some(dir), _) => dir,
+        (None, Some(_)) => global.load_config()?.models_dir,
+        (None, None) => PathBuf::from("models"),
+    };
+    let mut found = Vec::new();
+    for name in std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot list models folder {}", dir.display()))?
+    {
+        let name = name?.path();
+        if !name.is_dir() {
+            continue;
+        }
+        for version in std::fs::read_dir(&name)? {
+            let version = version?.path();
+            if version.join("model.json").is_file() {
+                found.push(version);
+            }
+        }
+    }
+    found.sort();
+    anyhow::ensure!(
+        !found.is_empty(),
+        "no models (*/VERSION/model.json) in {}",
+        dir.display()
+    );
+    println!(
+        "{:<28} {:<10} {:<8} {:>10} {:>9}  status",
+        "model", "kind", "role", "parameters", "threshold"
+    );
+    let mut failures = 0;
+    for path in found {
+        match ModelSpec::load(&path).and_then(|spec| spec.verify_checksum().map(|()| spec)) {
+            Ok(spec) => {
+                let parameters = spec.json["architecture"]["parameters"]
+                    .as_u64()
+                    .map_or("?".into(), |p| p.to_string());
+                println!(
+                    "{:<28} {:<10} {:<8} {parameters:>10} {:>9}  sha256 ok",
+                    spec.id(),
+                    spec.kind,
+                    spec.role.as_deref().unwrap_or("-"),
+                    spec.threshold
+                );
+            }
+            Err(e) => {
+                failures += 1;
+                println!(
+                    "{:<28} FAIL: {e}",
+                    path.strip_prefix(&dir).unwrap_or(&path).display()
+                );
+            }
+        }
+    }
+    anyhow::ensure!(failures == 0, "{failures} model(s) failed their checks");
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! `cistrack score`: enhancer scores for one region.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use clap::Args;
+
+use cistrack::genome::{Build, Region};
+use cistrack::model::ModelSpec;
+use cistrack::track::output::{self, Format};
+use cistrack::track::score::{self, ScoreOptions, DEFAULT_BATCH_SIZE, DEFAULT_STRIDE};
+
+use super::GlobalArgs;
+
+/// Score a region.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  cistrack score --config examples/hg38.toml --region chr22:17,200,001-17,800,000 -o enhancers.bb
+  cistrack score --config examples/hg38.toml --region chr22:17400001-17460000 --windows scores.bedGraph > elements.bed")]
+pub struct ScoreArgs {
+    /// Region to score, chr:start-end (1-based, inclusive; commas allowed); contig aliases work
+    #[arg(short, long, value_name = "REGION")]
+    pub region: String,
+    /// Distance between window centres, in bp; each window's score covers this many bases
+    #[arg(long, default_value_t = DEFAULT_STRIDE, value_name = "BP")]
+    pub stride: u64,
+    /// Model role from the build's [models] table [default: the build's default_model]
+    #[arg(short, long, value_name = "ROLE")]
+    pub model: Option<String>,
+    /// Probability at or above which windows are merged into elements [default: the model's]
+    #[arg(long, value_name = "P")]
+    pub threshold: Option<f64>,
+    /// Called elements: BED text, or bigBed when the name ends in .bb/.bigBed; - is stdout
+    #[arg(short, long, default_value = "-", value_name = "FILE")]
+    pub output: String,
+    /// Also write every window's probability: bedGraph, or bigWig when the name ends in .bw
+    #[arg(long, value_name = "FILE")]
+    pub windows: Option<String>,
+    /// Windows per model call
+    #[arg(long, default_value_t = DEFAULT_BATCH_SIZE, value_name = "N")]
+    pub batch_size: usize,
+}
+
+/// Runs `cistrack score`.
+///
+/// # Errors
+///
+/// Any input, model or output error, with the file or parameter it concerns.
+pub fn run(global: &GlobalArgs, args: ScoreArgs) -> anyhow::Result<()> {
+    if let Some(t) = args.threshold {
+        if !(0.0..=1.0).contains(&t) {
+            return Err(cistrack::track::Error::InvalidThreshold(t).into());
+        }
+    }
+    if args.windows.as_deref() == Some("-") && args.output == "-" {
+        anyhow::bail!("--windows - and -o - would both write to stdout; give one of them a file");
+    }
+    let config = global.load_config()?;
+    let build_config = config.build(global.build.as_deref())?;
+    let build = Build::open(build_config)
+        .with_context(|| format!("cannot open build {}", build_config.name))?;
+    let region: Region = args.region.parse()?;
+    let region = build.contigs().check(&region)?;
+    let model_dir = build.model_dir(args.model.as_deref())?;
+    let spec = ModelSpec::load(&model_dir)?;
+    for m in build.masked_modalities() {
+        tracing::warn!("build {} has no {m} track: the model scores with {m} masked, which it was trained to handle but which weakens its scores", build.name());
+    }
+    let options = ScoreOptions {
+        stride: args.stride,
+        batch_size: args.batch_size,
+        threads: global.threads(),
+        device: global.device,
+        progress: !global.quiet,
+    };
+    let result = score::score_region(&build, &spec, &region, &options)?;
+    let threshold = args.threshold.unwrap_or(spec.threshold);
+    let elements = score::call_elements(region.name(), &result.windows, threshold);
+
+    let header = vec![
+        format!(
+            "cistrack {} score build={} model={} sha256={} region={} stride={} threshold={} device={}",
+            env!("CARGO_PKG_VERSION"),
+            build.name(),
+            spec.id(),
+            spec.sha256,
+            region,
+            args.stride,
+            threshold,
+            result.device
+        ),
+        format!(
+            "masked_modalities={} windows={} scored={} skipped_all_n={}",
+            if result.masked.is_empty() { "none".into() } else { result.masked.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(",") },
+            result.window_count,
+            result.windows.len(),
+            result.skipped_windows()
+        ),
+    ];
+    write_elements(&args.output, &build, &header, &elements)?;
+    if let Some(target) = &args.windows {
+        write_windows(target, &build, &region, &result.windows)?;
+    }
+
+    let seconds = result.elapsed.as_secs_f64();
+    tracing::info!(
+        "scored {} of {} windows in {:.1} s ({:.0} windows/s, {}); {} enhancer elements at p >= {threshold}",
+        result.windows.len(),
+        result.window_count,
+        seconds,
+        result.windows.len() as f64 / seconds.max(1e-9),
+        result.device,
+        elements.len()
+    );
+    if !result.skipped.is_empty() {
+        let shown: Vec<String> = result
+            .skipped
+            .iter()
+            .take(5)
+            .map(ToString::to_string)
+            .collect();
+        tracing::info!(
+            "skipped {} windows with no A/C/G/T base (all N) at {}{}",
+            result.skipped_windows(),
+            shown.join(", "),
+            if result.skipped.len() > 5 {
+                format!(" and {} more", result.skipped.len() - 5)
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(())
+}
+
+fn write_elements(
+    target: &str,
+    build: &Build,
+    header: &[String],
+    elements: &[score::Element],
+) -> anyhow::Result<()> {
+    match (target, output::format_of(target)) {
+        ("-", _) => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            output::write_elements_bed(&mut out, "stdout", header, elements)?;
+        }
+        (path, Format::Text) => {
+            let file =
+                std::fs::File::create(path).with_context(|| format!("cannot create {path}"))?;
+            output::write_elements_bed(&mut std::io::BufWriter::new(file), path, header, elements)?;
+        }
+        (path, Format::Binary) => {
+            output::write_elements_bigbed(Path::new(path), build.contigs(), elements)?
+        }
+    }
+    Ok(())
+}
+
+fn write_windows(
+    target: &str,
+    build: &Build,
+    region: &Region,
+    windows: &[score::WindowScore],
+) -> anyhow::Result<()> {
+    match (target, output::format_of(target)) {
+        ("-", _) => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            output::write_windows_bedgraph(&mut out, "stdout", region.name(), windows)?;
+            out.flush()?;
+        }
+        (path, Format::Text) => {
+            let file =
+                std::fs::File::create(path).with_context(|| format!("cannot create {path}"))?;
+            output::write_windows_bedgraph(
+                &mut std::io::BufWriter::new(file),
+                path,
+                region.name(),
+                windows,
+            )?;
+        }
+        (path, Format::Binary) => {
+            output::write_windows_bigwig(Path::new(path), build.contigs(), region.name(), windows)?
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,398 @@
+//! The builds config: a TOML file naming genome builds and their inputs.
+//!
+//! ```toml
+//! models_dir = "../models"            # default: "models" beside this file
+//!
+//! [builds.hg38]
+//! description = "partial GRCh38 with K562 tracks"
+//! fasta = "hg38.fa.gz"                # bgzip + .fai + .gzi (or plain + .fai)
+//! genes = { path = "tss.bed.gz", start = "one-based" }   # or just a path (BED6, 0-based)
+//! candidates = "candidates.bed.gz"    # optional candidate elements (BED)
+//! models = { student = "enhancer-student/0.1.0", teacher = "enhancer-teacher/0.1.0" }
+//! default_model = "student"
+//! auto_aliases = true                 # chr1 <-> 1, chrM <-> MT (default true)
+//!
+//! [builds.hg38.aliases]               # alias -> FASTA name
+//! "NC_000022.11" = "chr22"
+//!
+//! [builds.hg38.signals.h3k27ac]       # signal keys: h3k27ac, accessibility
+//! bigwig = "k562.h3k27ac.bw"
+//! scale = 1.0                         # optional; default: the bigWig's mean over covered bases
+//! ```
+//!
+//! Relative paths resolve against the folder of the config file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::genome::genes::StartBase;
+use crate::model::Modality;
+
+/// Errors reading a config.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read.
+    #[error("cannot read config {}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML is invalid or does not match the schema.
+    #[error("invalid config {}: {message}", .path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's message, with line and column.
+        message: String,
+    },
+    /// A value that parses but makes no sense.
+    #[error("config {}: build {build}: {message}", .path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The build.
+        build: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// No build of that name.
+    #[error("no build {name:?} in config {} (builds: {})", .path.display(), .available.join(", "))]
+    UnknownBuild {
+        /// The file.
+        path: PathBuf,
+        /// The name asked for.
+        name: String,
+        /// The builds defined.
+        available: Vec<String>,
+    },
+    /// Several builds and none chosen.
+    #[error("config {} defines several builds ({}): choose one with --build", .path.display(), .available.join(", "))]
+    AmbiguousBuild {
+        /// The file.
+        path: PathBuf,
+        /// The builds defined.
+        available: Vec<String>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    models_dir: Option<PathBuf>,
+    #[serde(default)]
+    builds: BTreeMap<String, RawBuild>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBuild {
+    description: Option<String>,
+    fasta: PathBuf,
+    genes: Option<RawGenes>,
+    candidates: Option<PathBuf>,
+    #[serde(default)]
+    signals: BTreeMap<String, RawSignal>,
+    #[serde(default)]
+    aliases: BTreeMap<String, String>,
+    #[serde(default = "default_true")]
+    auto_aliases: bool,
+    #[serde(default)]
+    models: BTreeMap<String, String>,
+    default_model: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawGenes {
+    Path(PathBuf),
+    Table {
+        path: PathBuf,
+        #[serde(default)]
+        start: StartBase,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSignal {
+    bigwig: PathBuf,
+    assay: Option<String>,
+    scale: Option<f64>,
+}
+
+/// A parsed config with paths resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file.
+    pub path: PathBuf,
+    /// Where model folders live.
+    pub models_dir: PathBuf,
+    /// Builds by name.
+    pub builds: BTreeMap<String, BuildConfig>,
+}
+
+/// One build as configured.
+#[derive(Debug, Clone)]
+pub struct BuildConfig {
+    /// Build name (`hg38`, ...).
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Indexed FASTA.
+    pub fasta: PathBuf,
+    /// Gene TSS file and how its start column counts.
+    pub genes: Option<(PathBuf, StartBase)>,
+    /// Candidate elements (BED).
+    pub candidates: Option<PathBuf>,
+    /// Signal tracks by modality.
+    pub signals: BTreeMap<Modality, SignalConfig>,
+    /// Explicit aliases, alias -> FASTA name.
+    pub aliases: BTreeMap<String, String>,
+    /// Add `chr`-prefix aliases automatically.
+    pub auto_aliases: bool,
+    /// Model roles (`student`, `teacher`) -> `name/version` under the models folder.
+    pub models: BTreeMap<String, String>,
+    /// The role used when `--model` is not given.
+    pub default_model: String,
+    /// The config's models folder (copied here so a build stands alone).
+    pub models_dir: PathBuf,
+}
+
+/// One signal track as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalConfig {
+    /// The bigWig.
+    pub bigwig: PathBuf,
+    /// Assay description (`DNase-seq`, `ATAC-seq`, `ChIP-seq`).
+    pub assay: Option<String>,
+    /// Normalisation scale; `None` means the bigWig's mean over covered bases.
+    pub scale: Option<f64>,
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`], [`Error::Parse`] (with toml's line and column) or [`Error::Invalid`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/fixture.toml");
+    /// let config = cistrack::config::Config::load(path.as_ref())?;
+    /// assert!(config.builds.contains_key("fixture"));
+    /// # Ok::<(), cistrack::config::Error>(())
+    /// ```
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.into(),
+            source,
+        })?;
+        Self::from_toml(path, &text)
+    }
+
+    /// Parses config text as if read from `path` (relative paths resolve against its folder).
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::load`].
+    pub fn from_toml(path: &Path, text: &str) -> Result<Self, Error> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| Error::Parse {
+            path: path.into(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let models_dir = resolve(raw.models_dir.as_deref().unwrap_or(Path::new("models")));
+        let mut builds = BTreeMap::new();
+        for (name, b) in raw.builds {
+            let invalid = |message: String| Error::Invalid {
+                path: path.into(),
+                build: name.clone(),
+                message,
+            };
+            let mut signals = BTreeMap::new();
+            for (key, s) in b.signals {
+                let modality = match key.as_str() {
+                    "h3k27ac" => Modality::H3k27ac,
+                    "accessibility" => Modality::Accessibility,
+                    other => {
+                        return Err(invalid(format!("unknown signal {other:?}: the enhancer models take \"h3k27ac\" and \"accessibility\"")))
+                    }
+                };
+                if let Some(scale) = s.scale {
+                    if !(scale.is_finite() && scale > 0.0) {
+                        return Err(invalid(format!(
+                            "signal {key}: scale must be a positive number, got {scale}"
+                        )));
+                    }
+                }
+                signals.insert(
+                    modality,
+                    SignalConfig {
+                        bigwig: resolve(&s.bigwig),
+                        assay: s.assay,
+                        scale: s.scale,
+                    },
+                );
+            }
+            let default_model = b.default_model.unwrap_or_else(|| "student".to_string());
+            if !b.models.is_empty() && !b.models.contains_key(&default_model) {
+                return Err(invalid(format!(
+                    "default_model {default_model:?} is not one of its models ({})",
+                    b.models.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+            let genes = b.genes.map(|g| match g {
+                RawGenes::Path(p) => (resolve(&p), StartBase::default()),
+                RawGenes::Table { path, start } => (resolve(&path), start),
+            });
+            builds.insert(
+                name.clone(),
+                BuildConfig {
+                    name,
+                    description: b.description,
+                    fasta: resolve(&b.fasta),
+                    genes,
+                    candidates: b.candidates.as_deref().map(resolve),
+                    signals,
+                    aliases: b.aliases,
+                    auto_aliases: b.auto_aliases,
+                    models: b.models,
+                    default_model,
+                    models_dir: models_dir.clone(),
+                },
+            );
+        }
+        Ok(Self {
+            path: path.into(),
+            models_dir,
+            builds,
+        })
+    }
+
+    /// The build named `name`, or the only build when `name` is `None`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownBuild`] or [`Error::AmbiguousBuild`].
+    pub fn build(&self, name: Option<&str>) -> Result<&BuildConfig, Error> {
+        let available = || self.builds.keys().cloned().collect::<Vec<_>>();
+        match name {
+            Some(name) => self.builds.get(name).ok_or_else(|| Error::UnknownBuild {
+                path: self.path.clone(),
+                name: name.into(),
+                available: available(),
+            }),
+            None if self.builds.len() == 1 => Ok(self
+                .builds
+                .values()
+                .next()
+                .expect("one build; this is a bug")),
+            None => Err(Error::AmbiguousBuild {
+                path: self.path.clone(),
+                available: available(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_load_fixture() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fixture.toml");
+        let config = Config::load(&path).unwrap();
+        let build = config.build(None).unwrap();
+        assert_eq!(build.name, "fixture");
+        assert_eq!(
+            build.fasta,
+            path.parent().unwrap().join("fixture/genome.fa.gz")
+        );
+        assert_eq!(build.signals.len(), 2);
+        assert_eq!(build.aliases.get("1").map(String::as_str), Some("chr1"));
+        assert_eq!(build.default_model, "student");
+        assert!(config.models_dir.ends_with("tests/data/../../models"));
+    }
+
+    #[test]
+    fn test_errors() {
+        let p = Path::new("/cfg/builds.toml");
+        let err = Config::from_toml(p, "[builds.x]\nfasta = 3\n").unwrap_err();
+        assert!(matches!(err, Error::Parse { .. }));
+        assert!(err.to_string().contains("line 2"), "{err}");
+        let err = Config::from_toml(p, "[builds.x]\nfasta = \"a.fa\"\nfoo = 1\n").unwrap_err();
+        assert!(err.to_string().contains("unknown field `foo`"), "{err}");
+        let err = Config::from_toml(
+            p,
+            "[builds.x]\nfasta = \"a.fa\"\n[builds.x.signals.h3k4me3]\nbigwig = \"a.bw\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown signal \"h3k4me3\""),
+            "{err}"
+        );
+        let err = Config::from_toml(p, "[builds.x]\nfasta = \"a.fa\"\n[builds.x.signals.h3k27ac]\nbigwig = \"a.bw\"\nscale = -1\n").unwrap_err();
+        assert!(
+            err.to_string().contains("scale must be a positive number"),
+            "{err}"
+        );
+        let two = Config::from_toml(
+            p,
+            "[builds.a]\nfasta = \"a.fa\"\n[builds.b]\nfasta = \"/abs/b.fa\"\n",
+        )
+        .unwrap();
+        assert!(matches!(two.build(None), Err(Error::AmbiguousBuild { .. })));
+        assert!(matches!(
+            two.build(Some("c")),
+            Err(Error::UnknownBuild { .. })
+        ));
+        assert_eq!(two.build(Some("a")).unwrap().fasta, Path::new("/cfg/a.fa"));
+        assert_eq!(two.build(Some("b")).unwrap().fasta, Path::new("/abs/b.fa"));
+        assert_eq!(two.models_dir, Path::new("/cfg/models"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn prop_from_toml_never_panics(text in "(\\[builds\\.[a-z]{1,3}(\\.signals\\.[a-z0-9]{1,8})?\\]\\n|[a-z_]{1,10} = (\"[a-z./]{0,8}\"|-?[0-9.]{1,4}|true|\\{ [a-z]+ = \"x\" \\})\\n){0,8}") {
+            let _ = Config::from_toml(Path::new("/cfg/x.toml"), &text);
+        }
+    }
+
+    #[test]
+    fn test_genes_forms() {
+        let p = Path::new("/cfg/builds.toml");
+        let c = Config::from_toml(
+            p,
+            "[builds.a]\nfasta = \"a.fa\"\ngenes = { path = \"t.bed\", start = \"one-based\" }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.builds["a"].genes,
+            Some((PathBuf::from("/cfg/t.bed"), StartBase::OneBased))
+        );
+        let c = Config::from_toml(p, "[builds.a]\nfasta = \"a.fa\"\ngenes = \"t.bed\"\n").unwrap();
+        assert_eq!(
+            c.builds["a"].genes,
+            Some((PathBuf::from("/cfg/t.bed"), StartBase::ZeroBased))
+        );
+    }
+}

@@ -1,0 +1,30 @@
+//! The crate-wide error: one variant per domain, each keeping its cause.
+
+/// Any cistrack error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Config file problems.
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    /// Contigs, regions, FASTA.
+    #[error(transparent)]
+    Genome(#[from] crate::genome::Error),
+    /// bigWig/bigBed files.
+    #[error(transparent)]
+    Io(#[from] crate::io::Error),
+    /// Models and ONNX Runtime.
+    #[error(transparent)]
+    Model(#[from] crate::model::Error),
+    /// Tiling and scoring parameters.
+    #[error(transparent)]
+    Track(#[from] crate::track::Error),
+}
+
+impl From<crate::genome::region::EmptyInterval> for Error {
+    fn from(e: crate::genome::region::EmptyInterval) -> Self {
+        Error::Genome(e.into())
+    }
+}
+
+/// `Result` with the crate [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

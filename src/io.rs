@@ -1,0 +1,55 @@
+//! File formats: bigWig input signals, bigBed/bigWig output, compressed text.
+
+pub mod bbi;
+pub mod text;
+
+use std::path::PathBuf;
+
+/// Errors reading or writing track files.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file that cannot be opened as the expected format.
+    #[error("cannot open {kind} {}: {message}", .path.display())]
+    Open {
+        /// Format name.
+        kind: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A read that failed after the file was opened (truncated or changed file).
+    #[error("cannot read {}:{contig}:{start0}-{end0}: {message}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Contig name as in the file.
+        contig: String,
+        /// 0-based start.
+        start0: u32,
+        /// 0-based end.
+        end0: u32,
+        /// What went wrong.
+        message: String,
+    },
+    /// A contig the file does not have.
+    #[error("{} has no contig {name:?} (looked for {}); its contigs: {}", .path.display(), .tried.join(", "), .available)]
+    MissingContig {
+        /// The file.
+        path: PathBuf,
+        /// Canonical contig name.
+        name: String,
+        /// Every name tried (aliases included).
+        tried: Vec<String>,
+        /// Some of the file's contigs.
+        available: String,
+    },
+    /// A write failure.
+    #[error("cannot write {}: {message}", .path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}

@@ -1,0 +1,261 @@
+//! Writing called elements (BED, bigBed) and window scores (bedGraph, bigWig).
+//!
+//! The BED text and the bigBed hold the same columns with the same text, so a bigBed read back
+//! gives exactly the BED lines; [`ELEMENTS_AUTOSQL`] names every column.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use bigtools::{BedEntry, Value};
+
+use crate::genome::Contigs;
+use crate::io::bbi;
+
+use super::score::{Element, WindowScore};
+use super::Error;
+
+/// autoSql of the called-elements bigBed (BED6+9).
+pub const ELEMENTS_AUTOSQL: &str = r#"table cistrackEnhancers
+"Enhancer elements called by cistrack: merged windows at or above the probability threshold"
+(
+string chrom;              "Reference sequence"
+uint   chromStart;         "Start, 0-based"
+uint   chromEnd;           "End, exclusive"
+string name;               "Element id: chrom:start-end, 1-based inclusive"
+uint   score;              "Peak probability x 1000, rounded"
+char[1] strand;            "Not applicable: ."
+float  peakProbability;    "Highest window probability"
+float  peakLogit;          "Logit of the peak window"
+float  meanProbability;    "Mean probability of the merged windows"
+uint   windows;            "Number of windows merged"
+uint   peakStart;          "Core start of the peak window, 0-based"
+uint   peakEnd;            "Core end of the peak window, exclusive"
+float  shareSequence;      "Peak window: attention share of the DNA sequence tokens"
+float  shareH3k27ac;       "Peak window: attention share of the H3K27ac tokens"
+float  shareAccessibility; "Peak window: attention share of the accessibility tokens"
+)
+"#;
+
+/// Column names of the BED output, as in its `#` header line.
+pub const ELEMENT_COLUMNS: [&str; 15] = [
+    "chrom",
+    "start",
+    "end",
+    "name",
+    "score",
+    "strand",
+    "peak_probability",
+    "peak_logit",
+    "mean_probability",
+    "windows",
+    "peak_start",
+    "peak_end",
+    "share_sequence",
+    "share_h3k27ac",
+    "share_accessibility",
+];
+
+/// Output kinds chosen by file extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Tab-separated text (BED or bedGraph).
+    Text,
+    /// bigBed or bigWig.
+    Binary,
+}
+
+/// `.bb`/`.bigbed`/`.bw`/`.bigwig` are binary; anything else (or `-`) is text.
+pub fn format_of(target: &str) -> Format {
+    let lower = target.to_ascii_lowercase();
+    if [".bb", ".bigbed", ".bw", ".bigwig"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+    {
+        Format::Binary
+    } else {
+        Format::Text
+    }
+}
+
+/// The BED fields after chrom/start/end, as written in both BED and bigBed.
+pub fn element_rest(e: &Element) -> String {
+    let score = (e.peak.probability as f64 * 1000.0)
+        .round()
+        .clamp(0.0, 1000.0) as u32;
+    let s = e.peak.modality_share;
+    format!(
+        "{}:{}-{}\t{score}\t.\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{:.4}\t{:.4}\t{:.4}",
+        e.contig,
+        e.start0 + 1,
+        e.end0,
+        e.peak.probability,
+        e.peak.logit,
+        e.mean_probability,
+        e.windows,
+        e.peak.core_start0,
+        e.peak.core_end0,
+        s[0],
+        s[1],
+        s[2]
+    )
+}
+
+fn chrom_sizes(contigs: &Contigs) -> HashMap<String, u32> {
+    contigs
+        .iter()
+        .map(|c| (c.name.clone(), c.length.min(u32::MAX as u64) as u32))
+        .collect()
+}
+
+/// Writes elements as BED text to `out`, after `header` lines (each written with a leading `#`)
+/// and the column header.
+///
+/// # Errors
+///
+/// [`Error::Write`] naming `target`.
+pub fn write_elements_bed(
+    out: &mut dyn Write,
+    target: &str,
+    header: &[String],
+    elements: &[Element],
+) -> Result<(), Error> {
+    let write_error = |e: std::io::Error| Error::Write {
+        target: target.into(),
+        message: e.to_string(),
+    };
+    for line in header {
+        writeln!(out, "#{line}").map_err(write_error)?;
+    }
+    writeln!(out, "#{}", ELEMENT_COLUMNS.join("\t")).map_err(write_error)?;
+    for e in elements {
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}",
+            e.contig,
+            e.start0,
+            e.end0,
+            element_rest(e)
+        )
+        .map_err(write_error)?;
+    }
+    out.flush().map_err(write_error)
+}
+
+/// Writes elements as a bigBed with [`ELEMENTS_AUTOSQL`].
+///
+/// # Errors
+///
+/// [`crate::io::Error::Write`] naming the file.
+pub fn write_elements_bigbed(
+    path: &Path,
+    contigs: &Contigs,
+    elements: &[Element],
+) -> Result<(), crate::io::Error> {
+    let records = elements
+        .iter()
+        .map(|e| {
+            (
+                e.contig.clone(),
+                BedEntry {
+                    start: e.start0 as u32,
+                    end: e.end0 as u32,
+                    rest: element_rest(e),
+                },
+            )
+        })
+        .collect();
+    bbi::write_bigbed(path, chrom_sizes(contigs), ELEMENTS_AUTOSQL, records)
+}
+
+/// Writes window probabilities as bedGraph text (one line per scored core).
+///
+/// # Errors
+///
+/// [`Error::Write`] naming `target`.
+pub fn write_windows_bedgraph(
+    out: &mut dyn Write,
+    target: &str,
+    contig: &str,
+    windows: &[WindowScore],
+) -> Result<(), Error> {
+    let write_error = |e: std::io::Error| Error::Write {
+        target: target.into(),
+        message: e.to_string(),
+    };
+    for w in windows {
+        writeln!(
+            out,
+            "{contig}\t{}\t{}\t{:.4}",
+            w.core_start0, w.core_end0, w.probability
+        )
+        .map_err(write_error)?;
+    }
+    out.flush().map_err(write_error)
+}
+
+/// Writes window probabilities as a bigWig.
+///
+/// # Errors
+///
+/// [`crate::io::Error::Write`] naming the file.
+pub fn write_windows_bigwig(
+    path: &Path,
+    contigs: &Contigs,
+    contig: &str,
+    windows: &[WindowScore],
+) -> Result<(), crate::io::Error> {
+    let values = windows
+        .iter()
+        .map(|w| {
+            (
+                contig.to_string(),
+                Value {
+                    start: w.core_start0 as u32,
+                    end: w.core_end0 as u32,
+                    value: w.probability,
+                },
+            )
+        })
+        .collect();
+    bbi::write_bigwig(path, chrom_sizes(contigs), values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_format_of() {
+        assert_eq!(format_of("-"), Format::Text);
+        assert_eq!(format_of("out.bed"), Format::Text);
+        assert_eq!(format_of("OUT.BB"), Format::Binary);
+        assert_eq!(format_of("x.bigWig"), Format::Binary);
+    }
+
+    #[test]
+    fn test_autosql_names_every_column() {
+        let declared = ELEMENTS_AUTOSQL.lines().filter(|l| l.contains(';')).count();
+        assert_eq!(declared, ELEMENT_COLUMNS.len());
+        let e = Element {
+            contig: "chr1".into(),
+            start0: 100,
+            end0: 300,
+            peak: WindowScore {
+                core_start0: 200,
+                core_end0: 300,
+                logit: 2.0,
+                probability: 0.88,
+                modality_share: [0.1, 0.6, 0.3],
+            },
+            mean_probability: 0.7,
+            windows: 2,
+        };
+        let rest = element_rest(&e);
+        assert_eq!(rest.split('\t').count() + 3, ELEMENT_COLUMNS.len());
+        assert_eq!(
+            rest,
+            "chr1:101-300\t880\t.\t0.8800\t2.0000\t0.7000\t2\t200\t300\t0.1000\t0.6000\t0.3000"
+        );
+    }
+}

@@ -1,0 +1,737 @@
+//! End-to-end tests of the `cistrack` binary on the fixture build and on real hg38 data:
+//! outputs read back by an independent reader, and every bad input ending in one clear message.
+
+#[path = "support/helpers.rs"]
+mod helpers;
+
+use std::path::Path;
+
+use helpers::*;
+
+fn fixture_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--config",
+        "tests/data/fixture.toml",
+        "--device",
+        "cpu",
+        "--threads",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Data lines (not `#`) of BED text.
+fn data_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn score_writes_bed_with_header_and_consistent_elements() {
+    let dir = tempfile::tempdir().unwrap();
+    let windows = dir.path().join("w.bedGraph");
+    let out = cistrack(&fixture_args(&[
+        "score",
+        "--region",
+        "chr1:1-60,000",
+        "--windows",
+        windows.to_str().unwrap(),
+        "--threshold",
+        "0.3",
+    ]));
+    let stdout = assert_ok(&out);
+    let header: Vec<&str> = stdout.lines().take_while(|l| l.starts_with('#')).collect();
+    assert!(
+        header[0].starts_with(
+            "#cistrack 0.1.0 score build=fixture model=enhancer-student/0.1.0 sha256="
+        ),
+        "{}",
+        header[0]
+    );
+    assert!(
+        header[0].contains("region=chr1:1-60000 stride=200 threshold=0.3 device=cpu"),
+        "{}",
+        header[0]
+    );
+    assert!(
+        header[1].contains("masked_modalities=none windows=300 scored=300 skipped_all_n=0"),
+        "{}",
+        header[1]
+    );
+    assert_eq!(header[2], "#chrom\tstart\tend\tname\tscore\tstrand\tpeak_probability\tpeak_logit\tmean_probability\twindows\tpeak_start\tpeak_end\tshare_sequence\tshare_h3k27ac\tshare_accessibility");
+
+    // The window scores: 300 cores of 200 bp tiling chr1 exactly.
+    let scores: Vec<(u64, u64, f64)> = std::fs::read_to_string(&windows)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert_eq!(f[0], "chr1");
+            (
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(scores.len(), 300);
+    assert!(
+        scores.windows(2).all(|w| w[0].1 == w[1].0) && scores[0].0 == 0 && scores[299].1 == 60_000
+    );
+    assert!(scores.iter().all(|s| (0.0..=1.0).contains(&s.2)));
+
+    // Every element is a maximal run of windows at or above the threshold.
+    let mut expected = Vec::new();
+    let mut run: Option<(u64, u64)> = None;
+    for &(s, e, p) in &scores {
+        if p >= 0.3 {
+            run = Some(run.map_or((s, e), |(rs, _)| (rs, e)));
+        } else if let Some(r) = run.take() {
+            expected.push(r);
+        }
+    }
+    expected.extend(run);
+    let elements: Vec<(u64, u64)> = data_lines(&stdout)
+        .iter()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert_eq!(f.len(), 15, "{l}");
+            let shares: f64 = f[12..15].iter().map(|s| s.parse::<f64>().unwrap()).sum();
+            assert!((shares - 1.0).abs() < 2e-3, "shares sum to {shares}: {l}");
+            (f[1].parse().unwrap(), f[2].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(elements, expected);
+}
+
+#[test]
+fn score_bigbed_reads_back_like_the_bed_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let bb = dir.path().join("e.bb");
+    let bed = assert_ok(&cistrack(&fixture_args(&[
+        "score",
+        "--region",
+        "chr2:1-40,000",
+        "--threshold",
+        "0.2",
+    ])));
+    assert_ok(&cistrack(&fixture_args(&[
+        "score",
+        "--region",
+        "chr2:1-40,000",
+        "--threshold",
+        "0.2",
+        "-o",
+        bb.to_str().unwrap(),
+    ])));
+    let expected = data_lines(&bed);
+    assert!(
+        !expected.is_empty(),
+        "the fixture should call some elements at p >= 0.2"
+    );
+    assert_eq!(bigbed_lines(&bb), expected);
+    let sql = bigbed_autosql(&bb);
+    for column in [
+        "peakProbability",
+        "peakLogit",
+        "meanProbability",
+        "windows",
+        "peakStart",
+        "peakEnd",
+        "shareSequence",
+        "shareH3k27ac",
+        "shareAccessibility",
+    ] {
+        assert!(sql.contains(column), "autoSql lacks {column}:\n{sql}");
+    }
+}
+
+#[test]
+fn score_without_elements_writes_valid_empty_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let bb = dir.path().join("none.bb");
+    let out = cistrack(&fixture_args(&[
+        "score",
+        "--region",
+        "chr1:1-2000",
+        "--threshold",
+        "1",
+        "-o",
+        bb.to_str().unwrap(),
+    ]));
+    assert_ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0 enhancer elements"));
+    assert!(bigbed_lines(&bb).is_empty());
+    assert!(bigbed_autosql(&bb).contains("table cistrackEnhancers"));
+}
+
+#[test]
+fn score_windows_bigwig_matches_bedgraph() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bw, bg) = (dir.path().join("w.bw"), dir.path().join("w.bedGraph"));
+    for target in [&bw, &bg] {
+        assert_ok(&cistrack(&fixture_args(&[
+            "score",
+            "--region",
+            "chr1:20,001-30,000",
+            "-o",
+            "/dev/null",
+            "--windows",
+            target.to_str().unwrap(),
+        ])));
+    }
+    let from_bigwig = run_python(
+        "import sys, pyBigWig\nb = pyBigWig.open(sys.argv[1])\nfor s, e, v in b.intervals('chr1'): print(f'chr1\\t{s}\\t{e}\\t{v:.4f}')",
+        &[bw.to_str().unwrap()],
+    );
+    assert_eq!(from_bigwig, std::fs::read_to_string(&bg).unwrap());
+}
+
+#[test]
+fn score_accepts_aliases_and_reports_all_n_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let bg = dir.path().join("w.bedGraph");
+    // chr2 has N at [22000, 25000). Cores start at 20000 + 200·i and windows 900 bp before
+    // their core, so the windows wholly inside the N stretch start at 22100..=22900: cores
+    // [23000, 24000).
+    let out = cistrack(&fixture_args(&[
+        "score",
+        "--region",
+        "2:20,001-27,000",
+        "--windows",
+        bg.to_str().unwrap(),
+    ]));
+    let stdout = assert_ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("region=chr2:20001-27000"),
+        "the alias 2 resolves to chr2"
+    );
+    assert!(
+        stdout.contains("windows=35 scored=30 skipped_all_n=5"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("skipped 5 windows with no A/C/G/T base (all N) at chr2:23001-24000"),
+        "{stderr}"
+    );
+    let cores: Vec<u64> = std::fs::read_to_string(&bg)
+        .unwrap()
+        .lines()
+        .map(|l| l.split('\t').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(cores.len(), 30);
+    assert!(!cores.iter().any(|c| (23_000..24_000).contains(c)));
+    assert!(
+        cores.contains(&22_800) && cores.contains(&24_000),
+        "windows that reach real bases are scored"
+    );
+}
+
+#[test]
+fn score_near_contig_ends_pads_with_n() {
+    let out = cistrack(&fixture_args(&["score", "--region", "chr1:1-400"]));
+    assert!(assert_ok(&out).contains("windows=2 scored=2"));
+    let out = cistrack(&fixture_args(&["score", "--region", "chr1:59,801-60,000"]));
+    assert!(assert_ok(&out).contains("windows=1 scored=1"));
+}
+
+#[test]
+fn score_with_a_missing_modality_masks_it_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = edited_fixture_config(dir.path(), |t| {
+        let start = t.find("[builds.fixture.signals.accessibility]").unwrap();
+        t[..start].to_string()
+    });
+    let out = cistrack(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "score",
+        "--region",
+        "chr1:10,001-20,000",
+    ]);
+    let stdout = assert_ok(&out);
+    assert!(
+        stdout.contains("masked_modalities=accessibility"),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("has no accessibility track: the model scores with accessibility masked"),
+        "{stderr}"
+    );
+    for line in data_lines(&stdout) {
+        assert_eq!(
+            line.split('\t').nth(14),
+            Some("0.0000"),
+            "a masked modality gets no attention: {line}"
+        );
+    }
+}
+
+#[test]
+fn teacher_model_is_selectable() {
+    let out = cistrack(&fixture_args(&[
+        "score",
+        "--region",
+        "chr1:10,001-11,000",
+        "--model",
+        "teacher",
+    ]));
+    assert!(assert_ok(&out).contains("model=enhancer-teacher/0.1.0"));
+}
+
+#[test]
+fn bad_regions_fail_clearly() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "chrZ:1-100",
+            &["unknown contig \"chrZ\" in build fixture", "chr1"],
+        ),
+        (
+            "chr1:59,000-60,001",
+            &["region chr1:59000-60001 ends past the end of chr1 (60000 bp)"],
+        ),
+        ("chr1:200-100", &["starts at 200 after its end 100"]),
+        ("chr1:abc-100", &["invalid position \"abc\""]),
+        ("chr1", &["has no interval"]),
+        ("chr1:0-10", &["positions are 1-based"]),
+        ("", &["empty region"]),
+    ];
+    for (region, needles) in cases {
+        assert_fails_with(
+            &cistrack(&fixture_args(&["score", "--region", region])),
+            needles,
+        );
+    }
+}
+
+#[test]
+fn bad_parameters_fail_clearly() {
+    assert_fails_with(
+        &cistrack(&fixture_args(&[
+            "score",
+            "--region",
+            "chr1:1-1000",
+            "--stride",
+            "0",
+        ])),
+        &["--stride 0 is invalid"],
+    );
+    assert_fails_with(
+        &cistrack(&fixture_args(&[
+            "score",
+            "--region",
+            "chr1:1-1000",
+            "--stride",
+            "2001",
+        ])),
+        &["between 1 and the model's window (2000 bp)"],
+    );
+    assert_fails_with(
+        &cistrack(&fixture_args(&[
+            "score",
+            "--region",
+            "chr1:1-1000",
+            "--threshold",
+            "2",
+        ])),
+        &["--threshold 2 is not a probability"],
+    );
+    assert_fails_with(
+        &cistrack(&fixture_args(&[
+            "score",
+            "--region",
+            "chr1:1-1000",
+            "--batch-size",
+            "0",
+        ])),
+        &["--batch-size must be at least 1"],
+    );
+    assert_fails_with(
+        &cistrack(&fixture_args(&[
+            "score",
+            "--region",
+            "chr1:1-1000",
+            "--model",
+            "huge",
+        ])),
+        &["build fixture has no model \"huge\" (configured: student, teacher)"],
+    );
+    assert_fails_with(
+        &cistrack(&fixture_args(&[
+            "--build",
+            "hg99",
+            "score",
+            "--region",
+            "chr1:1-1000",
+        ])),
+        &["no build \"hg99\"", "(builds: fixture)"],
+    );
+    assert_fails_with(
+        &cistrack(&["score", "--region", "chr1:1-1000"]),
+        &["no builds config: pass --config FILE or set CISTRACK_CONFIG"],
+    );
+    assert_fails_with(
+        &cistrack(&["--config", "nope.toml", "score", "--region", "chr1:1-1000"]),
+        &["cannot read config nope.toml"],
+    );
+    let out = cistrack(&fixture_args(&[
+        "score",
+        "--region",
+        "chr1:1-1000",
+        "-o",
+        "/nonexistent-dir/x.bed",
+    ]));
+    assert_fails_with(&out, &["/nonexistent-dir/x.bed"]);
+}
+
+#[test]
+fn bad_input_files_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fixture = root().join("tests/data/fixture");
+    let run = |config: &Path| {
+        cistrack(&[
+            "--config",
+            config.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "score",
+            "--region",
+            "chr2:1-2000",
+        ])
+    };
+
+    // missing FASTA
+    let c = edited_fixture_config(d, |t| {
+        t.replace("fixture/genome.fa.gz", "fixture/missing.fa.gz")
+    });
+    assert_fails_with(
+        &run(&c),
+        &["cannot open build fixture", "cannot read", "missing.fa.gz"],
+    );
+    // a directory where a file should be (unreadable as a bigWig)
+    std::fs::create_dir_all(d.join("dir.bw")).unwrap();
+    let c = edited_fixture_config(d, |t| {
+        t.replace(
+            &format!("{}/h3k27ac.bw", fixture.display()),
+            &d.join("dir.bw").display().to_string(),
+        )
+    });
+    assert_fails_with(&run(&c), &["cannot open bigWig", "dir.bw"]);
+    // FASTA without index (never created behind the user's back)
+    std::fs::copy(fixture.join("genome.fa.gz"), d.join("noindex.fa.gz")).unwrap();
+    let c = edited_fixture_config(d, |t| {
+        t.replace(
+            &format!("{}/genome.fa.gz", fixture.display()),
+            &d.join("noindex.fa.gz").display().to_string(),
+        )
+    });
+    assert_fails_with(&run(&c), &["noindex.fa.gz has no index", "samtools faidx"]);
+    assert!(!d.join("noindex.fa.gz.fai").exists());
+    // a bigWig that is not one
+    std::fs::write(d.join("text.bw"), "chr1\t0\t10\t1\n").unwrap();
+    let c = edited_fixture_config(d, |t| {
+        t.replace(
+            &format!("{}/h3k27ac.bw", fixture.display()),
+            &d.join("text.bw").display().to_string(),
+        )
+    });
+    assert_fails_with(&run(&c), &["cannot open bigWig", "text.bw"]);
+    // a bigWig without the contig asked for
+    let only_chr1 = d.join("only_chr1.bw");
+    cistrack::io::bbi::write_bigwig(
+        &only_chr1,
+        [("chr1".to_string(), 60_000u32)].into_iter().collect(),
+        vec![(
+            "chr1".to_string(),
+            bigtools::Value {
+                start: 0,
+                end: 100,
+                value: 1.0,
+            },
+        )],
+    )
+    .unwrap();
+    let c = edited_fixture_config(d, |t| {
+        t.replace(
+            &format!("{}/h3k27ac.bw", fixture.display()),
+            &only_chr1.display().to_string(),
+        )
+    });
+    assert_fails_with(
+        &run(&c),
+        &[
+            "only_chr1.bw has no contig \"chr2\" (looked for chr2, 2)",
+            "its contigs: chr1",
+        ],
+    );
+    // an invalid config value, with its line
+    let c = edited_fixture_config(d, |t| {
+        t.replace(
+            "[builds.fixture.signals.h3k27ac]",
+            "[builds.fixture.signals.h3k27ac]\nscale = \"big\"",
+        )
+    });
+    assert_fails_with(&run(&c), &["invalid config", "line"]);
+}
+
+fn copy_model(dir: &Path, name: &str) -> std::path::PathBuf {
+    let src = root().join("models").join(name).join("0.1.0");
+    let dst = dir.join("models").join(name).join("0.1.0");
+    std::fs::create_dir_all(&dst).unwrap();
+    for file in ["model.onnx", "model.json"] {
+        std::fs::copy(src.join(file), dst.join(file)).unwrap();
+    }
+    dst
+}
+
+fn config_with_models(dir: &Path) -> std::path::PathBuf {
+    let models = dir.join("models");
+    edited_fixture_config(dir, |t| {
+        t.replace(
+            &format!("models_dir = \"{}\"", root().join("models").display()),
+            &format!("models_dir = \"{}\"", models.display()),
+        )
+    })
+}
+
+#[test]
+fn bad_models_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = copy_model(d, "enhancer-student");
+    copy_model(d, "enhancer-teacher");
+    let config = config_with_models(d);
+    let run = || {
+        cistrack(&[
+            "--config",
+            config.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "score",
+            "--region",
+            "chr1:1-1000",
+        ])
+    };
+    assert_ok(&run());
+
+    // sha256 mismatch
+    let original = std::fs::read(model.join("model.onnx")).unwrap();
+    let mut changed = original.clone();
+    changed.push(0);
+    std::fs::write(model.join("model.onnx"), &changed).unwrap();
+    assert_fails_with(&run(), &["model.onnx has sha256", "but model.json records"]);
+    std::fs::write(model.join("model.onnx"), &original).unwrap();
+
+    let json_text = std::fs::read_to_string(model.join("model.json")).unwrap();
+    let edit_json = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut json: serde_json::Value = serde_json::from_str(&json_text).unwrap();
+        edit(&mut json);
+        std::fs::write(
+            model.join("model.json"),
+            serde_json::to_string_pretty(&json).unwrap(),
+        )
+        .unwrap();
+    };
+    // inputs declared differently from the contract
+    edit_json(&|j| j["inputs"][3]["name"] = "mask".into());
+    assert_fails_with(&run(), &["model.json", "inputs must be"]);
+    // metadata of the graph disagrees with model.json
+    edit_json(&|j| j["version"] = "9.9.9".into());
+    assert_fails_with(
+        &run(),
+        &["does not match its model.json", "cistrack.version"],
+    );
+    // not JSON
+    std::fs::write(model.join("model.json"), "{").unwrap();
+    assert_fails_with(&run(), &["model.json", "invalid JSON"]);
+    // a missing model file
+    std::fs::write(model.join("model.json"), &json_text).unwrap();
+    std::fs::remove_file(model.join("model.onnx")).unwrap();
+    assert_fails_with(&run(), &["cannot read", "model.onnx"]);
+}
+
+#[test]
+fn missing_onnx_runtime_fails_clearly() {
+    let args = fixture_args(&["score", "--region", "chr1:1-1000"]);
+    let out = cistrack_env(
+        &args,
+        &[("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")],
+    );
+    assert_fails_with(
+        &out,
+        &[
+            "cannot use ONNX Runtime library",
+            "/nonexistent/libonnxruntime.so",
+            "ORT_DYLIB_PATH names a file that does not exist",
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("libonnxruntime.so");
+    std::fs::write(&fake, b"not a library").unwrap();
+    let out = cistrack_env(&args, &[("ORT_DYLIB_PATH", fake.to_str().unwrap())]);
+    assert_fails_with(
+        &out,
+        &["cannot use ONNX Runtime library", "libonnxruntime.so"],
+    );
+    let out = cistrack_env(
+        &["doctor"],
+        &[("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL  ONNX Runtime"));
+}
+
+#[test]
+fn doctor_reports_a_healthy_fixture_build() {
+    let stdout = assert_ok(&cistrack(&fixture_args(&["doctor"])));
+    for needle in [
+        "ok    ONNX Runtime           1.31.1 at ",
+        "ok    fasta                  ",
+        "2 contigs, 100000 bp",
+        "ok    h3k27ac",
+        "ok    accessibility",
+        "ok    genes                  ",
+        "6 TSS",
+        "ok    model student          enhancer-student/0.1.0: sha256 ok, graph matches model.json, runs on the CPU",
+        "ok    model teacher",
+        "all checks passed",
+    ] {
+        assert!(stdout.contains(needle), "doctor output lacks {needle:?}:\n{stdout}");
+    }
+}
+
+#[test]
+fn doctor_reports_problems_with_exit_status_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = edited_fixture_config(dir.path(), |t| {
+        t.replace("fixture/genes.tss.bed", "fixture/candidates.bed")
+    });
+    let out = cistrack(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "doctor",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("FAIL  genes")
+            && stdout.contains("expected at least 6 tab-separated columns"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 problem found"), "{stdout}");
+}
+
+#[test]
+fn models_lists_and_verifies() {
+    let stdout = assert_ok(&cistrack(&["models", "--dir", "models"]));
+    assert!(
+        stdout.contains("enhancer-student/0.1.0")
+            && stdout.contains("enhancer-teacher/0.1.0")
+            && stdout.contains("sha256 ok"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn closed_stdout_ends_quietly() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cistrack"))
+        .args(fixture_args(&[
+            "score",
+            "--region",
+            "chr1:1-60000",
+            "--threshold",
+            "0",
+            "-q",
+        ]))
+        .current_dir(root())
+        .env_remove("CISTRACK_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // like `| head -0`
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("error"),
+        "{stderr}"
+    );
+}
+
+/// The real-data check: a real hg38 locus (true GRCh38 bases, K562 signals derived by
+/// `make data`), bigBed read back by pyBigWig with the same records as the BED output.
+#[test]
+fn real_hg38_locus_bigbed_matches_bed() {
+    require_demo_data();
+    let _ = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let bb = dir.path().join("hg38.bb");
+    let bed = dir.path().join("hg38.bed");
+    let args = |out: &Path| {
+        vec![
+            "--config".to_string(),
+            "examples/hg38.toml".into(),
+            "--device".into(),
+            "cpu".into(),
+            "score".into(),
+            "--region".into(),
+            "chr22:17,200,001-17,800,000".into(),
+            "-o".into(),
+            out.display().to_string(),
+        ]
+    };
+    for out in [&bed, &bb] {
+        let a = args(out);
+        assert_ok(&cistrack(&a.iter().map(String::as_str).collect::<Vec<_>>()));
+    }
+    let bed_text = std::fs::read_to_string(&bed).unwrap();
+    assert!(
+        bed_text.contains("windows=3000 scored=3000 skipped_all_n=0"),
+        "{bed_text}"
+    );
+    let expected = data_lines(&bed_text);
+    assert!(
+        !expected.is_empty(),
+        "K562 candidates on chr22:17.2-17.8 Mb should give some elements"
+    );
+    assert_eq!(bigbed_lines(&bb), expected);
+}
+
+#[test]
+fn hg19_example_scores_with_accessibility_masked() {
+    let _ = shared();
+    let out = cistrack(&[
+        "--config",
+        "examples/hg19.toml",
+        "--device",
+        "cpu",
+        "score",
+        "--region",
+        "chr22:18,240,001-18,250,000",
+    ]);
+    let stdout = assert_ok(&out);
+    assert!(
+        stdout.contains("build=hg19")
+            && stdout.contains("masked_modalities=accessibility windows=50 scored=50"),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,160 @@
+//! Helpers shared by the integration tests: paths, running the real binary, the independent
+//! Python reader (pyBigWig in the repo's .venv, which `make setup` creates).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shared real-data folder beside the repository.
+pub fn shared() -> PathBuf {
+    let path = root().join("../shared/data");
+    assert!(
+        path.is_dir(),
+        "{} is missing: the real-data tests need ../shared/data",
+        path.display()
+    );
+    path
+}
+
+/// The fixture config.
+pub fn fixture_config() -> PathBuf {
+    root().join("tests/data/fixture.toml")
+}
+
+/// Runs the cistrack binary with a clean environment (no CISTRACK_* variables).
+pub fn cistrack(args: &[&str]) -> Output {
+    cistrack_env(args, &[])
+}
+
+/// Runs the cistrack binary with extra environment variables.
+pub fn cistrack_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cistrack"));
+    cmd.args(args).current_dir(root());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CISTRACK_") || key == "ORT_DYLIB_PATH" || key == "RUST_LOG" {
+            cmd.env_remove(key);
+        }
+    }
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    cmd.output().expect("cannot run the cistrack binary")
+}
+
+/// Asserts success and returns stdout.
+pub fn assert_ok(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "cistrack failed ({:?}):\n{stderr}",
+        output.status
+    );
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+/// Asserts a clean failure (exit status 1, no panic, no signal) whose stderr contains every
+/// needle; returns stderr.
+pub fn assert_fails_with(output: &Output, needles: &[&str]) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "expected exit status 1, got {:?}; stderr:\n{stderr}",
+        output.status
+    );
+    assert!(!stderr.contains("panicked"), "cistrack panicked:\n{stderr}");
+    assert!(
+        stderr.starts_with("error: ") || stderr.contains("\nerror: "),
+        "no error line:\n{stderr}"
+    );
+    for needle in needles {
+        assert!(
+            stderr.contains(needle),
+            "stderr should contain {needle:?}:\n{stderr}"
+        );
+    }
+    stderr
+}
+
+/// The Python with numpy and pyBigWig: `CISTRACK_TEST_PYTHON`, else the repo's `.venv`.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("CISTRACK_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = root().join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "{} is missing: run `make setup` (the tests read files back with pyBigWig)",
+        venv.display()
+    );
+    venv
+}
+
+/// Runs a Python snippet with arguments and returns its stdout.
+pub fn run_python(code: &str, args: &[&str]) -> String {
+    let output = Command::new(python())
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .output()
+        .expect("cannot run python");
+    assert!(
+        output.status.success(),
+        "python failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("python output is UTF-8")
+}
+
+/// The BED lines of a bigBed as read by pyBigWig (an independent reader: libBigWig), in the
+/// same tab-separated form cistrack writes.
+pub fn bigbed_lines(path: &Path) -> Vec<String> {
+    let code = r#"
+import sys, pyBigWig
+bb = pyBigWig.open(sys.argv[1])
+assert bb.isBigBed(), "not a bigBed"
+for chrom in bb.chroms():
+    for start, end, rest in (bb.entries(chrom, 0, bb.chroms(chrom)) or []):
+        print(f"{chrom}\t{start}\t{end}\t{rest}")
+"#;
+    run_python(code, &[path.to_str().unwrap()])
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// The autoSql of a bigBed as read by pyBigWig.
+pub fn bigbed_autosql(path: &Path) -> String {
+    run_python("import sys, pyBigWig\ns = pyBigWig.open(sys.argv[1]).SQL()\nprint(s.decode() if isinstance(s, bytes) else s)", &[path.to_str().unwrap()])
+}
+
+/// The derived hg38 demo tracks, which `make data` (run by `make test`) creates.
+pub fn require_demo_data() {
+    let derived = root().join(".cistrack/derived/hg38/k562.h3k27ac.candidates.bw");
+    assert!(
+        derived.exists(),
+        "{} is missing: run `make data` (make test runs it)",
+        derived.display()
+    );
+}
+
+/// A copy of the fixture config with `edit` applied to its text, written into `dir` next to
+/// links to the fixture files; returns the new config path.
+pub fn edited_fixture_config(dir: &Path, edit: impl FnOnce(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(fixture_config()).unwrap();
+    let data = root().join("tests/data");
+    let text = text
+        .replace(
+            "models_dir = \"../../models\"",
+            &format!("models_dir = \"{}\"", root().join("models").display()),
+        )
+        .replace("\"fixture/", &format!("\"{}/fixture/", data.display()));
+    let path = dir.join("builds.toml");
+    std::fs::write(&path, edit(text)).unwrap();
+    path
+}
