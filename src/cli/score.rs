@@ -134,25 +134,40 @@ pub fn run(global: &GlobalArgs, args: ScoreArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Opens a text output target: stdout for `-`, else a new file.
+fn text_target(target: &str) -> anyhow::Result<Box<dyn Write>> {
+    Ok(if target == "-" {
+        Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
+    } else {
+        let file =
+            std::fs::File::create(target).with_context(|| format!("cannot create {target}"))?;
+        Box::new(std::io::BufWriter::new(file))
+    })
+}
+
+fn target_name(target: &str) -> &str {
+    if target == "-" {
+        "stdout"
+    } else {
+        target
+    }
+}
+
 fn write_elements(
     target: &str,
     build: &Build,
     header: &[String],
     elements: &[score::Element],
 ) -> anyhow::Result<()> {
-    match (target, output::format_of(target)) {
-        ("-", _) => {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            output::write_elements_bed(&mut out, "stdout", header, elements)?;
-        }
-        (path, Format::Text) => {
-            let file =
-                std::fs::File::create(path).with_context(|| format!("cannot create {path}"))?;
-            output::write_elements_bed(&mut std::io::BufWriter::new(file), path, header, elements)?;
-        }
-        (path, Format::Binary) => {
-            output::write_elements_bigbed(Path::new(path), build.contigs(), elements)?
+    match output::format_of(target) {
+        Format::Text => output::write_elements_bed(
+            &mut *text_target(target)?,
+            target_name(target),
+            header,
+            elements,
+        )?,
+        Format::Binary => {
+            output::write_elements_bigbed(Path::new(target), build.contigs(), elements)?
         }
     }
     Ok(())
@@ -164,26 +179,19 @@ fn write_windows(
     region: &Region,
     windows: &[score::WindowScore],
 ) -> anyhow::Result<()> {
-    match (target, output::format_of(target)) {
-        ("-", _) => {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            output::write_windows_bedgraph(&mut out, "stdout", region.name(), windows)?;
-            out.flush()?;
-        }
-        (path, Format::Text) => {
-            let file =
-                std::fs::File::create(path).with_context(|| format!("cannot create {path}"))?;
-            output::write_windows_bedgraph(
-                &mut std::io::BufWriter::new(file),
-                path,
-                region.name(),
-                windows,
-            )?;
-        }
-        (path, Format::Binary) => {
-            output::write_windows_bigwig(Path::new(path), build.contigs(), region.name(), windows)?
-        }
+    match output::format_of(target) {
+        Format::Text => output::write_windows_bedgraph(
+            &mut *text_target(target)?,
+            target_name(target),
+            region.name(),
+            windows,
+        )?,
+        Format::Binary => output::write_windows_bigwig(
+            Path::new(target),
+            build.contigs(),
+            region.name(),
+            windows,
+        )?,
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Gene transcription start sites from a BED file.
 
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::Error;
 
@@ -37,24 +37,7 @@ pub struct Tss {
 ///
 /// [`Error::Io`] or [`Error::BadRecord`] naming the file and line.
 pub fn read_tss(path: &Path, start_base: StartBase) -> Result<Vec<Tss>, Error> {
-    let io = |source| Error::Io {
-        path: path.into(),
-        source,
-    };
-    let reader = crate::io::text::open(path).map_err(io)?;
-    let mut out = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(io)?;
-        if line.is_empty()
-            || line.starts_with('#')
-            || line.starts_with("track")
-            || line.starts_with("browser")
-        {
-            continue;
-        }
-        out.push(parse_line(path.to_path_buf(), i + 1, &line, start_base)?);
-    }
-    Ok(out)
+    read_bed(path, 6, "(BED6)", |f, bad| parse_tss(f, start_base, bad))
 }
 
 /// One interval of a BED file (candidate elements).
@@ -75,6 +58,24 @@ pub struct Interval {
 ///
 /// [`Error::Io`] or [`Error::BadRecord`] naming the file and line.
 pub fn read_intervals(path: &Path) -> Result<Vec<Interval>, Error> {
+    read_bed(path, 3, "", |f, bad| {
+        let (start0, end0) = parse_interval(f, StartBase::ZeroBased, bad)?;
+        Ok(Interval {
+            contig: f[0].to_string(),
+            start0,
+            end0,
+        })
+    })
+}
+
+/// Calls `parse` on the tab-separated fields of every data line of a BED-like file, with a
+/// function that builds an error naming the file and line.
+fn read_bed<T>(
+    path: &Path,
+    min_columns: usize,
+    format_name: &str,
+    mut parse: impl FnMut(&[&str], &dyn Fn(String) -> Error) -> Result<T, Error>,
+) -> Result<Vec<T>, Error> {
     let io = |source| Error::Io {
         path: path.into(),
         source,
@@ -95,48 +96,33 @@ pub fn read_intervals(path: &Path) -> Result<Vec<Interval>, Error> {
             line: i + 1,
             message,
         };
-        let f: Vec<&str> = line.split('\t').collect();
-        if f.len() < 3 {
+        let fields: Vec<&str> = line.split('\t').collect();
+        if fields.len() < min_columns {
+            let name = if format_name.is_empty() {
+                String::new()
+            } else {
+                format!(" {format_name}")
+            };
             return Err(bad(format!(
-                "expected at least 3 tab-separated columns, found {}",
-                f.len()
+                "expected at least {min_columns} tab-separated columns{name}, found {}",
+                fields.len()
             )));
         }
-        let start0: u64 = f[1]
-            .parse()
-            .map_err(|_| bad(format!("start {:?} is not a number", f[1])))?;
-        let end0: u64 = f[2]
-            .parse()
-            .map_err(|_| bad(format!("end {:?} is not a number", f[2])))?;
-        if end0 <= start0 {
-            return Err(bad(format!("end {end0} is not after start {start0}")));
-        }
-        out.push(Interval {
-            contig: f[0].to_string(),
-            start0,
-            end0,
-        });
+        out.push(parse(&fields, &bad)?);
     }
     Ok(out)
 }
 
-fn parse_line(path: PathBuf, line: usize, text: &str, start_base: StartBase) -> Result<Tss, Error> {
-    let bad = |message: String| Error::BadRecord {
-        path: path.clone(),
-        line,
-        message,
-    };
-    let f: Vec<&str> = text.split('\t').collect();
-    if f.len() < 6 {
-        return Err(bad(format!(
-            "expected at least 6 tab-separated columns (BED6), found {}",
-            f.len()
-        )));
-    }
+/// Columns 2 and 3 as a 0-based half-open interval.
+fn parse_interval(
+    f: &[&str],
+    start_base: StartBase,
+    bad: &dyn Fn(String) -> Error,
+) -> Result<(u64, u64), Error> {
     let start: u64 = f[1]
         .parse()
         .map_err(|_| bad(format!("start {:?} is not a number", f[1])))?;
-    let end: u64 = f[2]
+    let end0: u64 = f[2]
         .parse()
         .map_err(|_| bad(format!("end {:?} is not a number", f[2])))?;
     let start0 = match start_base {
@@ -145,9 +131,18 @@ fn parse_line(path: PathBuf, line: usize, text: &str, start_base: StartBase) -> 
             .checked_sub(1)
             .ok_or_else(|| bad("1-based start is 0".into()))?,
     };
-    if end <= start0 {
-        return Err(bad(format!("end {end} is not after start {start}")));
+    if end0 <= start0 {
+        return Err(bad(format!("end {end0} is not after start {start}")));
     }
+    Ok((start0, end0))
+}
+
+fn parse_tss(
+    f: &[&str],
+    start_base: StartBase,
+    bad: &dyn Fn(String) -> Error,
+) -> Result<Tss, Error> {
+    let (start0, end) = parse_interval(f, start_base, bad)?;
     let strand = match f[5] {
         "+" => '+',
         "-" => '-',
@@ -208,27 +203,32 @@ mod tests {
     }
 
     #[test]
-    fn test_parse_line() {
-        let p = PathBuf::from("x.bed");
-        let t = parse_line(
-            p.clone(),
-            1,
-            "chr1\t100\t200\tG\t0\t-",
-            StartBase::ZeroBased,
-        )
-        .unwrap();
-        assert_eq!(t.position0, 199);
-        let t = parse_line(p.clone(), 1, "chr1\t100\t101\tG\t0\t+", StartBase::OneBased).unwrap();
-        assert_eq!(t.position0, 99);
-        let e = parse_line(p.clone(), 7, "chr1\t100\t200\tG", StartBase::ZeroBased).unwrap_err();
+    fn test_read_tss_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let read = |text: &str, base: StartBase| {
+            let path = dir.path().join("x.bed");
+            std::fs::write(&path, text).unwrap();
+            read_tss(&path, base)
+        };
+        assert_eq!(
+            read("chr1\t100\t200\tG\t0\t-\n", StartBase::ZeroBased).unwrap()[0].position0,
+            199
+        );
+        assert_eq!(
+            read("track x\nchr1\t100\t101\tG\t0\t+\n", StartBase::OneBased).unwrap()[0].position0,
+            99
+        );
+        let error = |text: &str| read(text, StartBase::ZeroBased).unwrap_err().to_string();
+        let e = error("chr1\t1\t2\tA\t0\t+\nchr1\t100\t200\tG\n");
         assert!(
-            e.to_string().starts_with("x.bed:7: expected at least 6"),
+            e.ends_with("x.bed:2: expected at least 6 tab-separated columns (BED6), found 4"),
             "{e}"
         );
-        let e =
-            parse_line(p.clone(), 2, "chr1\tx\t200\tG\t0\t+", StartBase::ZeroBased).unwrap_err();
-        assert!(e.to_string().contains("start \"x\""), "{e}");
-        let e = parse_line(p, 2, "chr1\t1\t200\tG\t0\t*", StartBase::ZeroBased).unwrap_err();
-        assert!(e.to_string().contains("strand"), "{e}");
+        assert!(error("chr1\tx\t200\tG\t0\t+\n").ends_with("x.bed:1: start \"x\" is not a number"));
+        assert!(error("chr1\t1\t200\tG\t0\t*\n").ends_with("strand \"*\" is not +, - or ."));
+        let e = read("chr1\t0\t1\tG\t0\t+\n", StartBase::OneBased)
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with("1-based start is 0"), "{e}");
     }
 }

@@ -228,6 +228,15 @@ enum Kind {
     BigWig,
 }
 
+impl Kind {
+    fn magic(self) -> u32 {
+        match self {
+            Kind::BigBed => 0x8789_F2EB,
+            Kind::BigWig => 0x888F_FC26,
+        }
+    }
+}
+
 /// Writes a bigBed or bigWig with no records: header, autoSql (bigBed), a zero total summary, the
 /// chromosome B+ tree, a zero data count and an empty R-tree index, in the UCSC layout (all
 /// little-endian). bigtools' writers refuse (or hang on) empty input, but a region without
@@ -267,14 +276,7 @@ fn write_empty(
     let data_offset = chrom_tree_offset + chrom_tree_len;
     let index_offset = data_offset + 8;
     // header
-    u32le(
-        &mut out,
-        if kind == Kind::BigBed {
-            0x8789_F2EB
-        } else {
-            0x888F_FC26
-        },
-    );
+    u32le(&mut out, kind.magic());
     u16le(&mut out, 4); // version
     u16le(&mut out, 0); // zoom levels
     u64le(&mut out, chrom_tree_offset);
@@ -332,14 +334,7 @@ fn write_empty(
     out.push(0);
     u16le(&mut out, 0);
     // NOTE: a bigBed/bigWig ends with the magic again; readers check it to detect truncation.
-    u32le(
-        &mut out,
-        if kind == Kind::BigBed {
-            0x8789_F2EB
-        } else {
-            0x888F_FC26
-        },
-    );
+    u32le(&mut out, kind.magic());
     std::fs::write(path, out).map_err(|e| Error::Write {
         path: path.into(),
         message: e.to_string(),
