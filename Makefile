@@ -28,9 +28,8 @@ demo: build data
 	@mkdir -p $(DEMO_OUT)
 	target/release/cistrack --config examples/hg38.toml doctor
 	target/release/cistrack --config examples/hg38.toml score --region $(DEMO_REGION) \
-		-o $(DEMO_OUT)/enhancers.bb --windows $(DEMO_OUT)/scores.bw
-	target/release/cistrack --config examples/hg38.toml -q score --region $(DEMO_REGION) \
-		-o $(DEMO_OUT)/enhancers.bed --windows $(DEMO_OUT)/scores.bedGraph
+		-o $(DEMO_OUT)/enhancers.bb -o $(DEMO_OUT)/enhancers.bed \
+		--windows $(DEMO_OUT)/scores.bw --windows $(DEMO_OUT)/scores.bedGraph
 	@echo
 	@echo "Called enhancers ($(DEMO_REGION), hg38, K562):"
 	@grep -v '^#' $(DEMO_OUT)/enhancers.bed | head -n 15 | cut -f1-9 | column -t

@@ -111,19 +111,15 @@ fn score_writes_bed_with_header_and_consistent_elements() {
 fn score_bigbed_reads_back_like_the_bed_output() {
     let dir = tempfile::tempdir().unwrap();
     let bb = dir.path().join("e.bb");
+    // one run, two outputs: BED on stdout and the bigBed
     let bed = assert_ok(&cistrack(&fixture_args(&[
         "score",
         "--region",
         "chr2:1-40,000",
         "--threshold",
         "0.2",
-    ])));
-    assert_ok(&cistrack(&fixture_args(&[
-        "score",
-        "--region",
-        "chr2:1-40,000",
-        "--threshold",
-        "0.2",
+        "-o",
+        "-",
         "-o",
         bb.to_str().unwrap(),
     ])));
@@ -172,17 +168,17 @@ fn score_without_elements_writes_valid_empty_files() {
 fn score_windows_bigwig_matches_bedgraph() {
     let dir = tempfile::tempdir().unwrap();
     let (bw, bg) = (dir.path().join("w.bw"), dir.path().join("w.bedGraph"));
-    for target in [&bw, &bg] {
-        assert_ok(&cistrack(&fixture_args(&[
-            "score",
-            "--region",
-            "chr1:20,001-30,000",
-            "-o",
-            "/dev/null",
-            "--windows",
-            target.to_str().unwrap(),
-        ])));
-    }
+    assert_ok(&cistrack(&fixture_args(&[
+        "score",
+        "--region",
+        "chr1:20,001-30,000",
+        "-o",
+        "/dev/null",
+        "--windows",
+        bw.to_str().unwrap(),
+        "--windows",
+        bg.to_str().unwrap(),
+    ])));
     let from_bigwig = run_python(
         "import sys, pyBigWig\nb = pyBigWig.open(sys.argv[1])\nfor s, e, v in b.intervals('chr1'): print(f'chr1\\t{s}\\t{e}\\t{v:.4f}')",
         &[bw.to_str().unwrap()],
@@ -389,6 +385,17 @@ fn bad_parameters_fail_clearly() {
         "/nonexistent-dir/x.bed",
     ]));
     assert_fails_with(&out, &["/nonexistent-dir/x.bed"]);
+    let out = cistrack(&fixture_args(&[
+        "score",
+        "--region",
+        "chr1:1-1000",
+        "--windows",
+        "-",
+    ]));
+    assert_fails_with(
+        &out,
+        &["only one of the -o/--windows outputs can be stdout"],
+    );
 }
 
 #[test]
@@ -685,25 +692,19 @@ fn real_hg38_locus_bigbed_matches_bed() {
     let _ = shared();
     let dir = tempfile::tempdir().unwrap();
     let bb = dir.path().join("hg38.bb");
-    let bed = dir.path().join("hg38.bed");
-    let args = |out: &Path| {
-        vec![
-            "--config".to_string(),
-            "examples/hg38.toml".into(),
-            "--device".into(),
-            "cpu".into(),
-            "score".into(),
-            "--region".into(),
-            "chr22:17,200,001-17,800,000".into(),
-            "-o".into(),
-            out.display().to_string(),
-        ]
-    };
-    for out in [&bed, &bb] {
-        let a = args(out);
-        assert_ok(&cistrack(&a.iter().map(String::as_str).collect::<Vec<_>>()));
-    }
-    let bed_text = std::fs::read_to_string(&bed).unwrap();
+    let bed_text = assert_ok(&cistrack(&[
+        "--config",
+        "examples/hg38.toml",
+        "--device",
+        "cpu",
+        "score",
+        "--region",
+        "chr22:17,200,001-17,800,000",
+        "-o",
+        "-",
+        "-o",
+        bb.to_str().unwrap(),
+    ]));
     assert!(
         bed_text.contains("windows=3000 scored=3000 skipped_all_n=0"),
         "{bed_text}"

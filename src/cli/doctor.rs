@@ -85,9 +85,10 @@ pub fn run(global: &GlobalArgs, _args: DoctorArgs) -> anyhow::Result<ExitCode> {
                     Status::Ok,
                     "config",
                     format!(
-                        "{} ({} builds, models in {})",
+                        "{} ({} build{}, models in {})",
                         path.display(),
                         config.builds.len(),
+                        if config.builds.len() == 1 { "" } else { "s" },
                         config.models_dir.display()
                     ),
                 );

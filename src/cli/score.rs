@@ -31,12 +31,14 @@ pub struct ScoreArgs {
     /// Probability at or above which windows are merged into elements [default: the model's]
     #[arg(long, value_name = "P")]
     pub threshold: Option<f64>,
-    /// Called elements: BED text, or bigBed when the name ends in .bb/.bigBed; - is stdout
+    /// Called elements: BED text, or bigBed when the name ends in .bb/.bigBed; - is stdout.
+    /// Repeat to write several files from one run
     #[arg(short, long, default_value = "-", value_name = "FILE")]
-    pub output: String,
-    /// Also write every window's probability: bedGraph, or bigWig when the name ends in .bw
+    pub output: Vec<String>,
+    /// Also write every window's probability: bedGraph, or bigWig when the name ends in .bw.
+    /// Repeat to write several files
     #[arg(long, value_name = "FILE")]
-    pub windows: Option<String>,
+    pub windows: Vec<String>,
     /// Windows per model call
     #[arg(long, default_value_t = DEFAULT_BATCH_SIZE, value_name = "N")]
     pub batch_size: usize,
@@ -53,8 +55,16 @@ pub fn run(global: &GlobalArgs, args: ScoreArgs) -> anyhow::Result<()> {
             return Err(cistrack::track::Error::InvalidThreshold(t).into());
         }
     }
-    if args.windows.as_deref() == Some("-") && args.output == "-" {
-        anyhow::bail!("--windows - and -o - would both write to stdout; give one of them a file");
+    let stdout_targets = args
+        .output
+        .iter()
+        .chain(&args.windows)
+        .filter(|t| *t == "-")
+        .count();
+    if stdout_targets > 1 {
+        anyhow::bail!(
+            "only one of the -o/--windows outputs can be stdout (-); give the others a file name"
+        );
     }
     let config = global.load_config()?;
     let build_config = config.build(global.build.as_deref())?;
@@ -98,8 +108,10 @@ pub fn run(global: &GlobalArgs, args: ScoreArgs) -> anyhow::Result<()> {
             result.skipped_windows()
         ),
     ];
-    write_elements(&args.output, &build, &header, &elements)?;
-    if let Some(target) = &args.windows {
+    for target in &args.output {
+        write_elements(target, &build, &header, &elements)?;
+    }
+    for target in &args.windows {
         write_windows(target, &build, &region, &result.windows)?;
     }
 
