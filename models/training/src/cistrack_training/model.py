@@ -1,0 +1,379 @@
+"""AttLight-Enhancer: multimodal cross-attention enhancer classifier (teacher and student).
+
+A 2,000-bp window is read as three modalities: DNA one-hot ``(4, 2000)``, H3K27ac ``(200,)`` and
+accessibility ``(200,)``. Each is projected to ``L = 200`` tokens of width ``D``: the sequence by a
+convolutional stem with an overall stride of 10 (motif convolution, max-pool 10, token
+convolution), each signal by a small convolution over its bins. Learned positional and modality
+embeddings are added. In one multi-head cross-attention layer every modality's tokens query the
+concatenation of all three modalities' tokens (600 keys); keys of missing modalities are excluded
+(additive ``-1e4`` bias). The attention weights are computed explicitly (matmul + softmax, not a
+fused kernel) so that the share of attention mass each modality's keys receive can be returned.
+The fused tokens are average-pooled along the window (``encoder_pool``, to keep the student near
+0.4 GFLOP per window), pass a small pre-LN Transformer encoder, are mean-pooled over the present
+modalities' tokens, and an MLP gives the logit.
+
+A missing modality (mask 0) cannot change the outputs: its tokens are replaced by their
+embeddings alone before attention, they are never attention keys and they are not pooled. With
+all three modalities missing every output stays finite: the softmax of an all-masked row is a
+uniform average, and the pooled features and shares are divided by ``clamp_min``-ed counts (which
+the ONNX exporter keeps; a ``+ eps`` would be optimised away, see ``notes/models.md``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+N_MODALITIES = 3
+TOKENS = 200
+WINDOW_LENGTH = 2000
+MASK_BIAS = 1.0e4
+"""Magnitude of the additive attention bias of missing keys (finite, so no row is all ``-inf``)."""
+
+
+@dataclass
+class ModelConfig:
+    """Hyper-parameters of an AttLight-Enhancer model.
+
+    Attributes
+    ----------
+    d_model : int
+        Token width ``D``.
+    heads : int
+        Attention heads (cross-attention and encoder).
+    encoder_layers : int
+        Pre-LN Transformer encoder layers after the cross-attention.
+    dropout : float
+        Dropout rate.
+    stem_channels : int
+        Motif filters of the sequence stem's first convolution.
+    stem_kernel : int
+        Width of the motif convolution (bp).
+    signal_channels : int
+        Hidden channels of each signal stem.
+    signal_kernel : int
+        Kernel width of the signal convolutions (bins).
+    ff_mult : int
+        Encoder feed-forward width as a multiple of ``d_model``.
+    encoder_pool : int
+        Average-pool factor along each modality's tokens before the encoder (200 / pool tokens
+        per modality reach the encoder).
+    """
+
+    d_model: int = 128
+    heads: int = 4
+    encoder_layers: int = 1
+    dropout: float = 0.3
+    stem_channels: int = 128
+    stem_kernel: int = 15
+    signal_channels: int = 64
+    signal_kernel: int = 5
+    ff_mult: int = 4
+    encoder_pool: int = 4
+
+    def to_dict(self) -> dict:
+        """Plain ``dict`` of the fields."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ModelConfig:
+        """Build from a ``dict``, ignoring unknown keys."""
+        names = cls.__dataclass_fields__.keys()
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+class MaskedAttention(nn.Module):
+    """Multi-head attention with an explicit, key-masked softmax.
+
+    Parameters
+    ----------
+    d_model : int
+        Token width.
+    heads : int
+        Number of heads; must divide ``d_model``.
+    dropout : float
+        Dropout on the output projection.
+    """
+
+    def __init__(self, d_model: int, heads: int, dropout: float):
+        super().__init__()
+        if d_model % heads:
+            raise ValueError(f"heads {heads} must divide d_model {d_model}")
+        self.heads = heads
+        self.head_dim = d_model // heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(
+        self, x: torch.Tensor, key_mask: torch.Tensor, fast: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Attend from every token to the present tokens.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Tokens ``(B, N, D)``.
+        key_mask : torch.Tensor
+            ``(B, N)``, 1 for tokens that may be attended to, 0 for missing ones.
+        fast : bool
+            Use PyTorch's fused attention and return no weights (training; same result up to
+            rounding).
+
+        Returns
+        -------
+        tuple
+            Output ``(B, N, D)`` and attention weights ``(B, H, N, N)`` (``None`` when ``fast``).
+            Missing keys get a ``-1e4`` additive bias, so their weights underflow to exactly 0
+            whenever a row has a present key; a row with no present key is a finite uniform
+            average (its query is then ignored downstream: see :class:`AttLightEnhancer`).
+        """
+        b, n, d = x.shape
+        q, k, v = self.qkv(x).view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        bias = ((key_mask - 1.0) * MASK_BIAS)[:, None, None, :]
+        if fast:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+            weights = None
+        else:
+            # NOTE: the key bias rides along as one extra feature of the dot product
+            # ([q * scale, 1] . [k, bias]), which saves ONNX Runtime a full pass over the
+            # (B, H, N, N) scores compared with adding it afterwards.
+            ones = torch.ones_like(q[..., :1])
+            q_ext = torch.cat([q * (1.0 / math.sqrt(self.head_dim)), ones], dim=-1)
+            k_ext = torch.cat([k, bias.transpose(-1, -2).expand(b, self.heads, n, 1)], dim=-1)
+            weights = torch.softmax(torch.matmul(q_ext, k_ext.transpose(-1, -2)), dim=-1)
+            y = torch.matmul(weights, v)
+        y = y.transpose(1, 2).reshape(b, n, d)
+        return self.drop(self.out(y)), weights
+
+
+class EncoderLayer(nn.Module):
+    """Pre-LN Transformer encoder layer with key masking."""
+
+    def __init__(self, d_model: int, heads: int, ff_mult: int, dropout: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d_model)
+        self.attn = MaskedAttention(d_model, heads, dropout)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.ff = nn.Sequential(
+            nn.Linear(d_model, ff_mult * d_model),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(ff_mult * d_model, d_model),
+            nn.Dropout(dropout),
+        )
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor, fast: bool = False) -> torch.Tensor:
+        """Apply the layer to tokens ``(B, N, D)`` with key mask ``(B, N)``."""
+        y, _ = self.attn(self.norm1(x), key_mask, fast)
+        x = x + y
+        return x + self.ff(self.norm2(x))
+
+
+class SignalStem(nn.Module):
+    """Project 200 signal bins to 200 tokens: two convolutions over bins."""
+
+    def __init__(self, d_model: int, channels: int, kernel: int):
+        super().__init__()
+        self.conv1 = nn.Conv1d(1, channels, kernel, padding=kernel // 2)
+        self.conv2 = nn.Conv1d(channels, d_model, kernel, padding=kernel // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 200)`` -> ``(B, 200, D)``."""
+        return self.conv2(F.gelu(self.conv1(x.unsqueeze(1)))).transpose(1, 2)
+
+
+class SequenceStem(nn.Module):
+    """Project one-hot DNA ``(B, 4, 2000)`` to 200 tokens: motif conv + ReLU, max-pool 10, token conv."""
+
+    def __init__(self, d_model: int, channels: int, kernel: int):
+        super().__init__()
+        self.motif = nn.Conv1d(4, channels, kernel, padding=kernel // 2)
+        self.pool = nn.MaxPool1d(WINDOW_LENGTH // TOKENS)
+        self.token = nn.Conv1d(channels, d_model, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 4, 2000)`` -> ``(B, 200, D)``."""
+        return self.token(self.pool(F.relu(self.motif(x)))).transpose(1, 2)
+
+
+class AttLightEnhancer(nn.Module):
+    """The AttLight-Enhancer model.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        Hyper-parameters.
+
+    Notes
+    -----
+    :meth:`forward` is the exported graph: inputs ``sequence (B, 4, 2000)``,
+    ``h3k27ac (B, 200)``, ``accessibility (B, 200)``, ``modality_mask (B, 3)`` (all float32);
+    outputs ``logit (B,)``, ``probability (B,)`` and ``modality_share (B, 3)``.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        c = config
+        if TOKENS % c.encoder_pool:
+            raise ValueError(f"encoder_pool {c.encoder_pool} must divide {TOKENS}")
+        self.config = c
+        self.sequence_stem = SequenceStem(c.d_model, c.stem_channels, c.stem_kernel)
+        self.h3k27ac_stem = SignalStem(c.d_model, c.signal_channels, c.signal_kernel)
+        self.accessibility_stem = SignalStem(c.d_model, c.signal_channels, c.signal_kernel)
+        self.position = nn.Parameter(torch.randn(TOKENS, c.d_model) * 0.02)
+        self.modality = nn.Parameter(torch.randn(N_MODALITIES, c.d_model) * 0.02)
+        self.cross_norm = nn.LayerNorm(c.d_model)
+        self.cross_attention = MaskedAttention(c.d_model, c.heads, c.dropout)
+        self.encoder = nn.ModuleList(
+            EncoderLayer(c.d_model, c.heads, c.ff_mult, c.dropout) for _ in range(c.encoder_layers)
+        )
+        self.final_norm = nn.LayerNorm(c.d_model)
+        self.head = nn.Sequential(
+            nn.Linear(c.d_model, c.d_model), nn.GELU(), nn.Dropout(c.dropout), nn.Linear(c.d_model, 1)
+        )
+
+    def _run(
+        self,
+        sequence: torch.Tensor,
+        h3k27ac: torch.Tensor,
+        accessibility: torch.Tensor,
+        modality_mask: torch.Tensor,
+        fast: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        b = sequence.shape[0]
+        mask = modality_mask.to(sequence.dtype)
+        stems = torch.stack(
+            [
+                self.sequence_stem(sequence),
+                self.h3k27ac_stem(h3k27ac),
+                self.accessibility_stem(accessibility),
+            ],
+            dim=1,
+        )  # (B, 3, L, D)
+        # A missing modality keeps only its embeddings, so its input values cannot leak anywhere.
+        tokens = stems * mask[:, :, None, None] + self.position[None, None] + self.modality[None, :, None]
+        d = tokens.shape[-1]
+        x = tokens.reshape(b, N_MODALITIES * TOKENS, d)
+        token_mask = mask.repeat_interleave(TOKENS, dim=1)  # (B, 600)
+        y, weights = self.cross_attention(self.cross_norm(x), token_mask, fast)
+        x = x + y
+        share = None
+        if weights is not None:
+            # (B, H, Q, 600) -> mass on each modality's keys, mean over heads -> (B, Q, 3)
+            per_query = weights.reshape(b, weights.shape[1], weights.shape[2], N_MODALITIES, TOKENS)
+            per_query = per_query.sum(dim=-1).mean(dim=1)
+            share = (per_query * token_mask[:, :, None]).sum(dim=1)
+            share = share / token_mask.sum(dim=1, keepdim=True).clamp_min(1.0)
+        pool = self.config.encoder_pool
+        per_modality = TOKENS // pool
+        x = x.reshape(b, N_MODALITIES, per_modality, pool, d).mean(dim=3)
+        x = x.reshape(b, N_MODALITIES * per_modality, d)
+        pooled_mask = mask.repeat_interleave(per_modality, dim=1)
+        for layer in self.encoder:
+            x = layer(x, pooled_mask, fast)
+        x = self.final_norm(x)
+        pooled = (x * pooled_mask[:, :, None]).sum(dim=1) / pooled_mask.sum(dim=1, keepdim=True).clamp_min(
+            1.0
+        )
+        logit = self.head(pooled).squeeze(-1)
+        return logit, share
+
+    def forward(
+        self,
+        sequence: torch.Tensor,
+        h3k27ac: torch.Tensor,
+        accessibility: torch.Tensor,
+        modality_mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Score windows.
+
+        Parameters
+        ----------
+        sequence : torch.Tensor
+            One-hot DNA ``(B, 4, 2000)``, channels A, C, G, T.
+        h3k27ac, accessibility : torch.Tensor
+            Normalised signal bins ``(B, 200)``.
+        modality_mask : torch.Tensor
+            ``(B, 3)``, 1 = present, order sequence, h3k27ac, accessibility.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            ``logit (B,)``, ``probability (B,)``, ``modality_share (B, 3)``.
+        """
+        logit, share = self._run(sequence, h3k27ac, accessibility, modality_mask, fast=False)
+        return logit, torch.sigmoid(logit), share
+
+    def logits(
+        self,
+        sequence: torch.Tensor,
+        h3k27ac: torch.Tensor,
+        accessibility: torch.Tensor,
+        modality_mask: torch.Tensor,
+        fast: bool = True,
+    ) -> torch.Tensor:
+        """Logits only (training path; ``fast`` uses fused attention, see :class:`MaskedAttention`)."""
+        return self._run(sequence, h3k27ac, accessibility, modality_mask, fast=fast)[0]
+
+
+class MotifPretrainer(nn.Module):
+    """Sequence-only network used to warm-start the motif convolution (see ``train.pretrain_motifs``).
+
+    A :class:`SequenceStem` followed by GELU, mean pooling over the 200 tokens and a linear layer.
+
+    Parameters
+    ----------
+    channels : int
+        Motif filters (must equal the target models' ``stem_channels``).
+    kernel : int
+        Motif width (must equal the target models' ``stem_kernel``).
+    d_model : int
+        Token width of the pretraining stem (its token convolution is not transferred).
+    """
+
+    def __init__(self, channels: int, kernel: int, d_model: int = 128):
+        super().__init__()
+        self.stem = SequenceStem(d_model, channels, kernel)
+        self.out = nn.Linear(d_model, 1)
+
+    def forward(self, sequence: torch.Tensor) -> torch.Tensor:
+        """Logit ``(B,)`` from one-hot DNA ``(B, 4, 2000)``."""
+        return self.out(F.gelu(self.stem(sequence)).mean(dim=1)).squeeze(-1)
+
+
+def parameter_count(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def flops_per_window(model: AttLightEnhancer) -> float:
+    """Floating-point operations of one window's forward pass (export graph), as counted by PyTorch.
+
+    Uses :class:`torch.utils.flop_counter.FlopCounterMode`, which counts matrix multiplications and
+    convolutions (2 FLOPs per multiply-add); element-wise work is not counted.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    inputs = example_inputs(1)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(*inputs)
+    model.train(was_training)
+    return float(counter.get_total_flops())
+
+
+def example_inputs(batch: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Random valid inputs (one-hot sequence, signals in [0, 3], all modalities present)."""
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(0, 4, (batch, WINDOW_LENGTH), generator=g)
+    sequence = F.one_hot(idx, 4).transpose(1, 2).float()
+    h3k27ac = torch.rand(batch, TOKENS, generator=g) * 3
+    accessibility = torch.rand(batch, TOKENS, generator=g) * 3
+    mask = torch.ones(batch, N_MODALITIES)
+    return sequence, h3k27ac, accessibility, mask
