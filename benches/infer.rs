@@ -21,7 +21,7 @@ pub fn bench(c: &mut Criterion) {
         .unwrap();
         let mut group = c.benchmark_group(format!("infer_{name}"));
         group.sample_size(10);
-        for batch_size in [1usize, 8, 32, 64, 128] {
+        for batch_size in [1usize, 4, 8, 32, 64, 128] {
             let mut batch = Batch::for_spec(&spec, batch_size);
             let mut state = 0x2545_f491_4f6c_dd1du64;
             for i in 0..batch_size {

@@ -9,7 +9,7 @@ use clap::Args;
 use cistrack::genome::{Build, Region};
 use cistrack::model::ModelSpec;
 use cistrack::track::output::{self, Format};
-use cistrack::track::score::{self, ScoreOptions, DEFAULT_BATCH_SIZE, DEFAULT_STRIDE};
+use cistrack::track::score::{self, ScoreOptions, DEFAULT_STRIDE};
 
 use super::GlobalArgs;
 
@@ -39,9 +39,9 @@ pub struct ScoreArgs {
     /// Repeat to write several files
     #[arg(long, value_name = "FILE")]
     pub windows: Vec<String>,
-    /// Windows per model call
-    #[arg(long, default_value_t = DEFAULT_BATCH_SIZE, value_name = "N")]
-    pub batch_size: usize,
+    /// Windows per model call [default: 4 on the CPU, 128 with CUDA]
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
 }
 
 /// Runs `cistrack score`.
