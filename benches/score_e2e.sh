@@ -19,5 +19,5 @@ hyperfine --warmup 1 --runs "${RUNS:-3}" --export-markdown /tmp/cistrack_batch.m
   "$bin -q --config examples/hg38.toml --device cpu score --region $region --batch-size {b} -o /dev/null"
 hyperfine --warmup 1 --runs "${RUNS:-3}" --export-markdown /tmp/cistrack_threads.md -L t "1,$(nproc)" \
   "$bin -q --config examples/hg38.toml --device cpu --threads {t} score --region $region -o /dev/null"
-cat /tmp/cistrack_batch.md /tmp/cistrack_threads.md >> "$out"
+{ cat /tmp/cistrack_batch.md; echo; cat /tmp/cistrack_threads.md; } >> "$out"
 echo "wrote $out" >&2

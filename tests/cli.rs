@@ -649,26 +649,19 @@ fn models_lists_and_verifies() {
     );
 }
 
-#[test]
-fn closed_stdout_ends_quietly() {
+/// Runs cistrack with its stdout closed before it writes (like `| head -0`).
+fn run_with_closed_stdout(args: &[&str]) -> (std::process::ExitStatus, String) {
     use std::io::Read;
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_cistrack"))
-        .args(fixture_args(&[
-            "score",
-            "--region",
-            "chr1:1-60000",
-            "--threshold",
-            "0",
-            "-q",
-        ]))
+        .args(args)
         .current_dir(root())
         .env_remove("CISTRACK_CONFIG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    drop(child.stdout.take()); // like `| head -0`
+    drop(child.stdout.take());
     let status = child.wait().unwrap();
     let mut stderr = String::new();
     child
@@ -677,11 +670,30 @@ fn closed_stdout_ends_quietly() {
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
-    assert!(status.success(), "{status:?}: {stderr}");
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("error"),
-        "{stderr}"
-    );
+    (status, stderr)
+}
+
+#[test]
+fn closed_stdout_ends_quietly() {
+    for args in [
+        fixture_args(&[
+            "score",
+            "--region",
+            "chr1:1-60000",
+            "--threshold",
+            "0",
+            "-q",
+        ]),
+        fixture_args(&["doctor", "-q"]),
+        vec!["models", "--dir", "models"],
+    ] {
+        let (status, stderr) = run_with_closed_stdout(&args);
+        assert!(status.success(), "{args:?}: {status:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("error"),
+            "{args:?}: {stderr}"
+        );
+    }
 }
 
 /// The real-data check: a real hg38 locus (true GRCh38 bases, K562 signals derived by

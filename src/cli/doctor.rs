@@ -1,5 +1,6 @@
 //! `cistrack doctor`: check the installation and the configured builds.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -16,12 +17,27 @@ use super::GlobalArgs;
 #[derive(Debug, Args)]
 pub struct DoctorArgs {}
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Ok,
+    Fail,
+    No,
+}
+
+/// The report on stdout. Write errors (a closed stdout) propagate with `?` and end the run.
 struct Report {
     problems: usize,
+    out: std::io::StdoutLock<'static>,
 }
 
 impl Report {
-    fn line(&mut self, indent: usize, status: Status, what: &str, detail: impl std::fmt::Display) {
+    fn line(
+        &mut self,
+        indent: usize,
+        status: Status,
+        what: &str,
+        detail: impl std::fmt::Display,
+    ) -> std::io::Result<()> {
         if status == Status::Fail {
             self.problems += 1;
         }
@@ -30,19 +46,12 @@ impl Report {
             Status::Fail => "FAIL",
             Status::No => "no",
         };
-        println!(
-            "{:indent$}{tag:<5} {what:<22} {detail}",
-            "",
-            indent = indent
-        );
+        writeln!(self.out, "{:indent$}{tag:<5} {what:<22} {detail}", "")
     }
-}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
-    Ok,
-    Fail,
-    No,
+    fn text(&mut self, text: impl std::fmt::Display) -> std::io::Result<()> {
+        writeln!(self.out, "{text}")
+    }
 }
 
 /// Runs `cistrack doctor`; exit status 1 when any check fails.
@@ -51,8 +60,11 @@ enum Status {
 ///
 /// Never for a failed check (those are reported); only for output errors.
 pub fn run(global: &GlobalArgs, _args: DoctorArgs) -> anyhow::Result<ExitCode> {
-    let mut report = Report { problems: 0 };
-    println!("cistrack {}", env!("CARGO_PKG_VERSION"));
+    let mut report = Report {
+        problems: 0,
+        out: std::io::stdout().lock(),
+    };
+    report.text(format!("cistrack {}", env!("CARGO_PKG_VERSION")))?;
     let runtime_ok = match runtime::init() {
         Ok(info) => {
             report.line(
@@ -60,11 +72,11 @@ pub fn run(global: &GlobalArgs, _args: DoctorArgs) -> anyhow::Result<ExitCode> {
                 Status::Ok,
                 "ONNX Runtime",
                 format!("{} at {}", info.version, info.path.display()),
-            );
+            )?;
             true
         }
         Err(e) => {
-            report.line(0, Status::Fail, "ONNX Runtime", e);
+            report.line(0, Status::Fail, "ONNX Runtime", e)?;
             false
         }
     };
@@ -75,27 +87,23 @@ pub fn run(global: &GlobalArgs, _args: DoctorArgs) -> anyhow::Result<ExitCode> {
                 Status::No,
                 "config",
                 "none given (--config FILE or CISTRACK_CONFIG); builds not checked",
-            );
+            )?;
             None
         }
         Some(path) => match Config::load(path) {
             Ok(config) => {
-                report.line(
-                    0,
-                    Status::Ok,
-                    "config",
-                    format!(
-                        "{} ({} build{}, models in {})",
-                        path.display(),
-                        config.builds.len(),
-                        if config.builds.len() == 1 { "" } else { "s" },
-                        config.models_dir.display()
-                    ),
+                let n = config.builds.len();
+                let detail = format!(
+                    "{} ({n} build{}, models in {})",
+                    path.display(),
+                    if n == 1 { "" } else { "s" },
+                    config.models_dir.display()
                 );
+                report.line(0, Status::Ok, "config", detail)?;
                 Some(config)
             }
             Err(e) => {
-                report.line(0, Status::Fail, "config", format!("{e:#}"));
+                report.line(0, Status::Fail, "config", format!("{e:#}"))?;
                 None
             }
         },
@@ -106,32 +114,32 @@ pub fn run(global: &GlobalArgs, _args: DoctorArgs) -> anyhow::Result<ExitCode> {
             Some(name) => match config.build(Some(name)) {
                 Ok(b) => vec![b],
                 Err(e) => {
-                    report.line(0, Status::Fail, "build", e);
+                    report.line(0, Status::Fail, "build", e)?;
                     vec![]
                 }
             },
             None => config.builds.values().collect(),
         };
         for b in builds {
-            check_build(&mut report, b, runtime_ok, &mut cuda_spec);
+            check_build(&mut report, b, runtime_ok, &mut cuda_spec)?;
         }
     }
     match (runtime_ok, &cuda_spec, global.device) {
-        (_, _, Device::Cpu) => report.line(0, Status::No, "CUDA", "not checked (--device cpu)"),
-        (false, _, _) => report.line(0, Status::No, "CUDA", "not checked: no ONNX Runtime"),
+        (_, _, Device::Cpu) => report.line(0, Status::No, "CUDA", "not checked (--device cpu)")?,
+        (false, _, _) => report.line(0, Status::No, "CUDA", "not checked: no ONNX Runtime")?,
         (true, None, _) => report.line(
             0,
             Status::No,
             "CUDA",
             "not checked: no model verified to try it with",
-        ),
+        )?,
         (true, Some(spec), _) => match onnx::check_cuda(spec) {
             Ok(()) => report.line(
                 0,
                 Status::Ok,
                 "CUDA",
                 "the CUDA execution provider loads; --device auto uses it",
-            ),
+            )?,
             Err(reason) => report.line(
                 0,
                 Status::No,
@@ -140,18 +148,18 @@ pub fn run(global: &GlobalArgs, _args: DoctorArgs) -> anyhow::Result<ExitCode> {
                     "not usable, models run on the CPU ({})",
                     first_line(&reason)
                 ),
-            ),
+            )?,
         },
     }
     if report.problems == 0 {
-        println!("all checks passed");
+        report.text("all checks passed")?;
         Ok(ExitCode::SUCCESS)
     } else {
-        println!(
-            "{} problem{} found",
-            report.problems,
-            if report.problems == 1 { "" } else { "s" }
-        );
+        let n = report.problems;
+        report.text(format!(
+            "{n} problem{} found",
+            if n == 1 { "" } else { "s" }
+        ))?;
         Ok(ExitCode::FAILURE)
     }
 }
@@ -165,22 +173,16 @@ fn check_build(
     config: &BuildConfig,
     runtime_ok: bool,
     cuda_spec: &mut Option<ModelSpec>,
-) {
-    println!(
-        "build {}{}",
-        config.name,
-        config
-            .description
-            .as_deref()
-            .map(|d| format!(": {d}"))
-            .unwrap_or_default()
-    );
+) -> std::io::Result<()> {
+    let description = config
+        .description
+        .as_deref()
+        .map(|d| format!(": {d}"))
+        .unwrap_or_default();
+    report.text(format!("build {}{description}", config.name))?;
     let build = match Build::open(config) {
         Ok(build) => build,
-        Err(e) => {
-            report.line(2, Status::Fail, "inputs", format!("{e:#}"));
-            return;
-        }
+        Err(e) => return report.line(2, Status::Fail, "inputs", format!("{e:#}")),
     };
     let contigs = build.contigs();
     let total: u64 = contigs.iter().map(|c| c.length).sum();
@@ -193,31 +195,28 @@ fn check_build(
             config.fasta.display(),
             contigs.len()
         ),
-    );
-    match build.reader() {
-        Ok(_) => {}
-        Err(e) => report.line(2, Status::Fail, "fasta (htslib)", format!("{e:#}")),
+    )?;
+    if let Err(e) = build.reader() {
+        report.line(2, Status::Fail, "fasta (htslib)", format!("{e:#}"))?;
     }
     for signal in build.signals() {
         let scale = match signal.scale_source {
             ScaleSource::Config => format!("scale {:.4} (config)", signal.scale),
-            ScaleSource::Summary => format!(
-                "scale {:.4} (mean over {} covered bases)",
-                signal.scale,
-                signal.track.bases_covered()
-            ),
+            ScaleSource::Summary => {
+                format!(
+                    "scale {:.4} (mean over {} covered bases)",
+                    signal.scale,
+                    signal.track.bases_covered()
+                )
+            }
         };
-        report.line(
-            2,
-            Status::Ok,
-            signal.modality.as_str(),
-            format!(
-                "{}: {} contigs, {} of the build's; {scale}",
-                signal.track.path().display(),
-                signal.track.contig_count(),
-                signal.covered_contigs()
-            ),
+        let detail = format!(
+            "{}: {} contigs, {} of the build's; {scale}",
+            signal.track.path().display(),
+            signal.track.contig_count(),
+            signal.covered_contigs()
         );
+        report.line(2, Status::Ok, signal.modality.as_str(), detail)?;
     }
     for m in build.masked_modalities() {
         report.line(
@@ -225,49 +224,42 @@ fn check_build(
             Status::No,
             m.as_str(),
             "no track: scored with this modality masked",
-        );
+        )?;
     }
     match &config.genes {
-        None => report.line(2, Status::No, "genes", "none configured"),
+        None => report.line(2, Status::No, "genes", "none configured")?,
         Some((path, base)) => match genes::read_tss(path, *base) {
             Ok(tss) => {
                 let on_build = tss
                     .iter()
                     .filter(|t| contigs.resolve(&t.contig).is_some())
                     .count();
-                report.line(
-                    2,
-                    Status::Ok,
-                    "genes",
-                    format!(
-                        "{}: {} TSS, {on_build} on the build's contigs",
-                        path.display(),
-                        tss.len()
-                    ),
-                )
+                let detail = format!(
+                    "{}: {} TSS, {on_build} on the build's contigs",
+                    path.display(),
+                    tss.len()
+                );
+                report.line(2, Status::Ok, "genes", detail)?
             }
-            Err(e) => report.line(2, Status::Fail, "genes", e),
+            Err(e) => report.line(2, Status::Fail, "genes", e)?,
         },
     }
     match &config.candidates {
-        None => report.line(2, Status::No, "candidates", "none configured"),
+        None => report.line(2, Status::No, "candidates", "none configured")?,
         Some(path) => match genes::read_intervals(path) {
             Ok(iv) => report.line(
                 2,
                 Status::Ok,
                 "candidates",
                 format!("{}: {} elements", path.display(), iv.len()),
-            ),
-            Err(e) => report.line(2, Status::Fail, "candidates", e),
+            )?,
+            Err(e) => report.line(2, Status::Fail, "candidates", e)?,
         },
     }
     if config.models.is_empty() {
-        report.line(
-            2,
-            Status::Fail,
-            "models",
-            "none configured: add [builds.NAME] models = { student = \"enhancer-student/0.1.0\" }",
-        );
+        let hint =
+            "none configured: add [builds.NAME] models = { student = \"enhancer-student/0.1.0\" }";
+        report.line(2, Status::Fail, "models", hint)?;
     }
     for role in config.models.keys() {
         let what = format!("model {role}");
@@ -278,7 +270,7 @@ fn check_build(
         {
             Ok(spec) => spec,
             Err(e) => {
-                report.line(2, Status::Fail, &what, format!("{e:#}"));
+                report.line(2, Status::Fail, &what, format!("{e:#}"))?;
                 continue;
             }
         };
@@ -289,27 +281,24 @@ fn check_build(
                     Status::Ok,
                     &what,
                     format!("{}: sha256 ok (not run: no ONNX Runtime)", spec.id()),
-                ),
-                Err(e) => report.line(2, Status::Fail, &what, e),
+                )?,
+                Err(e) => report.line(2, Status::Fail, &what, e)?,
             }
             continue;
         }
         match verify_model(&spec) {
             Ok(()) => {
-                report.line(
-                    2,
-                    Status::Ok,
-                    &what,
-                    format!(
-                        "{}: sha256 ok, graph matches model.json, runs on the CPU",
-                        spec.id()
-                    ),
+                let detail = format!(
+                    "{}: sha256 ok, graph matches model.json, runs on the CPU",
+                    spec.id()
                 );
+                report.line(2, Status::Ok, &what, detail)?;
                 cuda_spec.get_or_insert(spec);
             }
-            Err(e) => report.line(2, Status::Fail, &what, format!("{e:#}")),
+            Err(e) => report.line(2, Status::Fail, &what, format!("{e:#}"))?,
         }
     }
+    Ok(())
 }
 
 /// Loads the model on the CPU (checksum, graph and metadata checks) and runs one window.

@@ -1,5 +1,6 @@
 //! `cistrack models`: list the models of a models folder.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -49,10 +50,12 @@ pub fn run(global: &GlobalArgs, args: ModelsArgs) -> anyhow::Result<()> {
         "no models (*/VERSION/model.json) in {}",
         dir.display()
     );
-    println!(
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
         "{:<28} {:<10} {:<8} {:>10} {:>9}  status",
         "model", "kind", "role", "parameters", "threshold"
-    );
+    )?;
     let mut failures = 0;
     for path in found {
         match ModelSpec::load(&path).and_then(|spec| spec.verify_checksum().map(|()| spec)) {
@@ -60,20 +63,22 @@ pub fn run(global: &GlobalArgs, args: ModelsArgs) -> anyhow::Result<()> {
                 let parameters = spec.json["architecture"]["parameters"]
                     .as_u64()
                     .map_or("?".into(), |p| p.to_string());
-                println!(
+                writeln!(
+                    out,
                     "{:<28} {:<10} {:<8} {parameters:>10} {:>9}  sha256 ok",
                     spec.id(),
                     spec.kind,
                     spec.role.as_deref().unwrap_or("-"),
                     spec.threshold
-                );
+                )?;
             }
             Err(e) => {
                 failures += 1;
-                println!(
+                writeln!(
+                    out,
                     "{:<28} FAIL: {e}",
                     path.strip_prefix(&dir).unwrap_or(&path).display()
-                );
+                )?;
             }
         }
     }
