@@ -1,8 +1,13 @@
 //! Command-line interface: global options and the subcommands.
 
+pub mod annotate;
+pub mod cache;
 pub mod doctor;
+pub mod export;
 pub mod models;
+pub mod precompute;
 pub mod score;
+pub mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +83,16 @@ impl GlobalArgs {
 pub enum Command {
     /// Score a region: enhancer elements as BED or bigBed, optionally window scores
     Score(score::ScoreArgs),
+    /// Annotate VCF or BED records (stdin or a file) with enhancer scores, in input order
+    Annotate(annotate::AnnotateArgs),
+    /// Run the HTTP daemon that genome browsers ask for the visible window
+    Serve(serve::ServeArgs),
+    /// Fill a build's score cache ahead of time
+    Precompute(precompute::PrecomputeArgs),
+    /// Write track files (bigBed, bigWig) from the score cache
+    Export(export::ExportArgs),
+    /// Inspect or clear the score caches
+    Cache(cache::CacheArgs),
     /// Check the installation: ONNX Runtime, CUDA, configured builds and models
     Doctor(doctor::DoctorArgs),
     /// List the models in a models folder and verify their checksums
@@ -104,6 +119,8 @@ pub fn init_logging(global: &GlobalArgs) {
         .with_target(false)
         .without_time()
         .compact()
+        // no colour codes in log files and pipes (set after compact(), which resets it)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
@@ -115,6 +132,11 @@ pub fn init_logging(global: &GlobalArgs) {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Score(args) => score::run(&cli.global, args).map(|()| ExitCode::SUCCESS),
+        Command::Annotate(args) => annotate::run(&cli.global, args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve::run(&cli.global, args).map(|()| ExitCode::SUCCESS),
+        Command::Precompute(args) => precompute::run(&cli.global, args).map(|()| ExitCode::SUCCESS),
+        Command::Export(args) => export::run(&cli.global, args).map(|()| ExitCode::SUCCESS),
+        Command::Cache(args) => cache::run(&cli.global, args).map(|()| ExitCode::SUCCESS),
         Command::Doctor(args) => doctor::run(&cli.global, args),
         Command::Models(args) => models::run(&cli.global, args).map(|()| ExitCode::SUCCESS),
     }

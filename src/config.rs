@@ -2,6 +2,7 @@
 //!
 //! ```toml
 //! models_dir = "../models"            # default: "models" beside this file
+//! cache_dir = "../.cistrack/cache"    # score caches; default: ~/.cache/cistrack
 //!
 //! [builds.hg38]
 //! description = "partial GRCh38 with K562 tracks"
@@ -84,6 +85,7 @@ pub enum Error {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     models_dir: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
     #[serde(default)]
     builds: BTreeMap<String, RawBuild>,
 }
@@ -136,6 +138,9 @@ pub struct Config {
     pub path: PathBuf,
     /// Where model folders live.
     pub models_dir: PathBuf,
+    /// Where the per-build score caches live (`cache_dir` in the file; default
+    /// `$XDG_CACHE_HOME/cistrack`, else `~/.cache/cistrack`).
+    pub cache_dir: PathBuf,
     /// Builds by name.
     pub builds: BTreeMap<String, BuildConfig>,
 }
@@ -280,9 +285,14 @@ impl Config {
                 },
             );
         }
+        let cache_dir = match raw.cache_dir {
+            Some(dir) => resolve(&dir),
+            None => default_cache_dir(),
+        };
         Ok(Self {
             path: path.into(),
             models_dir,
+            cache_dir,
             builds,
         })
     }
@@ -310,6 +320,15 @@ impl Config {
                 available: available(),
             }),
         }
+    }
+}
+
+/// `$XDG_CACHE_HOME/cistrack`, else `$HOME/.cache/cistrack`, else `.cistrack-cache`.
+pub fn default_cache_dir() -> PathBuf {
+    match (std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME")) {
+        (Some(xdg), _) if !xdg.is_empty() => PathBuf::from(xdg).join("cistrack"),
+        (_, Some(home)) if !home.is_empty() => PathBuf::from(home).join(".cache/cistrack"),
+        _ => PathBuf::from(".cistrack-cache"),
     }
 }
 

@@ -1,7 +1,9 @@
-//! File formats: bigWig input signals, bigBed/bigWig output, compressed text.
+//! File formats: bigWig input signals, bigBed/bigWig output, compressed text, VCF and BED text.
 
 pub mod bbi;
+pub mod bed;
 pub mod text;
+pub mod vcf;
 
 use std::path::PathBuf;
 

@@ -29,11 +29,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod annotate;
 pub mod config;
 pub mod error;
 pub mod genome;
 pub mod io;
 pub mod model;
+pub mod server;
 pub mod track;
 
 pub use error::{Error, Result};

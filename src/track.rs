@@ -1,6 +1,9 @@
 //! Tracks: a region cut into windows, the windows scored, enhancer elements called, and the
 //! results written as BED, bedGraph, bigBed or bigWig.
 
+pub mod cache;
+pub mod engine;
+pub mod export;
 pub mod output;
 pub mod score;
 pub mod tiling;

@@ -271,6 +271,24 @@ fn score_with_a_missing_modality_masks_it_and_says_so() {
 }
 
 #[test]
+fn logs_have_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let out = cistrack(&fixture_args(&[
+        "score",
+        "--region",
+        "chr1:1-400",
+        "-o",
+        "/dev/null",
+    ]));
+    assert_ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("INFO"), "{stderr}");
+    assert!(
+        !stderr.contains('\x1b'),
+        "ANSI escape codes in piped logs: {stderr:?}"
+    );
+}
+
+#[test]
 fn teacher_model_is_selectable() {
     let out = cistrack(&fixture_args(&[
         "score",

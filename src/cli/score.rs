@@ -201,8 +201,7 @@ fn write_windows(
         Format::Binary => output::write_windows_bigwig(
             Path::new(target),
             build.contigs(),
-            region.name(),
-            windows,
+            &[(region.name().to_string(), windows.to_vec())],
         )?,
     }
     Ok(())

@@ -214,14 +214,14 @@ impl Build {
     /// # Errors
     ///
     /// When a file can no longer be opened.
-    pub fn reader(&self) -> crate::Result<InputReader<'_>> {
+    pub fn reader(&self) -> crate::Result<InputReader> {
         let fasta = fasta::Reader::open(&self.config.fasta)?;
         let mut signals = Vec::new();
         for s in &self.signals {
-            signals.push((s, s.track.reader()?));
+            signals.push((s.clone(), s.track.reader()?));
         }
         Ok(InputReader {
-            build: self,
+            contigs: self.contigs.clone(),
             fasta,
             signals,
         })
@@ -256,14 +256,15 @@ impl Span {
     }
 }
 
-/// Per-thread readers of a build's FASTA and signal tracks.
-pub struct InputReader<'a> {
-    build: &'a Build,
+/// Per-thread readers of a build's FASTA and signal tracks (owning what they need, so a
+/// worker thread can keep one for as long as it runs).
+pub struct InputReader {
+    contigs: Contigs,
     fasta: fasta::Reader,
-    signals: Vec<(&'a Signal, SignalReader)>,
+    signals: Vec<(Signal, SignalReader)>,
 }
 
-impl InputReader<'_> {
+impl InputReader {
     /// Reads `[start0, end0)` of `contig` into `span`, padding with N and zero signal where the
     /// interval passes the contig's ends.
     ///
@@ -300,7 +301,7 @@ impl InputReader<'_> {
             buffer.resize(len, 0.0);
         }
         for (signal, reader) in &mut self.signals {
-            let name = signal.file_contig(&self.build.contigs, &contig.name)?;
+            let name = signal.file_contig(&self.contigs, &contig.name)?;
             let buffer = match signal.modality {
                 Modality::H3k27ac => &mut span.h3k27ac,
                 _ => &mut span.accessibility,
@@ -317,10 +318,5 @@ impl InputReader<'_> {
             }
         }
         Ok(())
-    }
-
-    /// The build these readers belong to.
-    pub fn build(&self) -> &Build {
-        self.build
     }
 }

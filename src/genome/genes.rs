@@ -68,6 +68,63 @@ pub fn read_intervals(path: &Path) -> Result<Vec<Interval>, Error> {
     })
 }
 
+/// Intervals per FASTA contig, merged and sorted, for overlap queries.
+#[derive(Debug, Clone, Default)]
+pub struct IntervalIndex {
+    by_contig: std::collections::HashMap<String, Vec<(u64, u64)>>,
+    count: usize,
+}
+
+impl IntervalIndex {
+    /// Indexes `intervals`, resolving contig names through `contigs` (aliases included);
+    /// intervals on contigs the build does not have are left out.
+    pub fn new(intervals: &[Interval], contigs: &super::Contigs) -> Self {
+        let mut by_contig: std::collections::HashMap<String, Vec<(u64, u64)>> = Default::default();
+        for iv in intervals {
+            if let Some(c) = contigs.resolve(&iv.contig) {
+                by_contig
+                    .entry(c.name.clone())
+                    .or_default()
+                    .push((iv.start0, iv.end0));
+            }
+        }
+        let mut count = 0;
+        for list in by_contig.values_mut() {
+            list.sort_unstable();
+            let mut merged: Vec<(u64, u64)> = Vec::with_capacity(list.len());
+            for &(s, e) in list.iter() {
+                match merged.last_mut() {
+                    Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                    _ => merged.push((s, e)),
+                }
+            }
+            count += merged.len();
+            *list = merged;
+        }
+        Self { by_contig, count }
+    }
+
+    /// True when `[start0, end0)` on `contig` (a FASTA name) overlaps an interval.
+    pub fn overlaps(&self, contig: &str, start0: u64, end0: u64) -> bool {
+        let Some(list) = self.by_contig.get(contig) else {
+            return false;
+        };
+        // first interval ending after start0
+        let i = list.partition_point(|&(_, e)| e <= start0);
+        i < list.len() && list[i].0 < end0
+    }
+
+    /// Number of merged intervals.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
 /// Calls `parse` on the tab-separated fields of every data line of a BED-like file, with a
 /// function that builds an error naming the file and line.
 fn read_bed<T>(
@@ -200,6 +257,49 @@ mod tests {
                 .ends_with("bad.bed:3: end 30 is not after start 30"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn test_interval_index() {
+        let contigs = crate::genome::Contigs::new(
+            "b",
+            vec![crate::genome::Contig {
+                name: "chr1".into(),
+                length: 1000,
+            }],
+        )
+        .with_aliases(&Default::default(), true)
+        .unwrap();
+        let iv = |c: &str, s, e| Interval {
+            contig: c.into(),
+            start0: s,
+            end0: e,
+        };
+        let index = IntervalIndex::new(
+            &[
+                iv("1", 100, 200),
+                iv("chr1", 150, 250),
+                iv("chr1", 400, 410),
+                iv("chr9", 0, 5),
+            ],
+            &contigs,
+        );
+        assert_eq!(
+            index.len(),
+            2,
+            "overlapping intervals merge; unknown contigs are left out"
+        );
+        for (s, e, want) in [
+            (0, 100, false),
+            (0, 101, true),
+            (250, 400, false),
+            (249, 250, true),
+            (409, 500, true),
+            (410, 500, false),
+        ] {
+            assert_eq!(index.overlaps("chr1", s, e), want, "[{s}, {e})");
+        }
+        assert!(!index.overlaps("chr2", 0, 1000));
     }
 
     #[test]

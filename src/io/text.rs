@@ -1,4 +1,5 @@
-//! Text files that may be gzip- or bgzip-compressed (detected by their magic bytes).
+//! Text files that may be gzip- or bgzip-compressed (detected by their magic bytes), and a
+//! line reader that counts lines and checks UTF-8.
 
 use std::ffi::CString;
 use std::io::{BufRead, BufReader, Read, Seek};
@@ -96,6 +97,128 @@ impl Drop for Decoder {
 // SAFETY: the BGZF handle is owned and only used through `&mut self`.
 unsafe impl Send for Decoder {}
 
+/// How a line ended in the input, so that output can end it the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ending {
+    /// `\n`.
+    #[default]
+    Lf,
+    /// `\r\n`.
+    CrLf,
+    /// The last line of an input without a final newline.
+    None,
+}
+
+impl Ending {
+    /// The terminator's bytes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ending::Lf => "\n",
+            Ending::CrLf => "\r\n",
+            Ending::None => "",
+        }
+    }
+}
+
+/// Errors of [`LineReader`].
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    /// The line is not UTF-8.
+    #[error("line {line} is not valid UTF-8")]
+    NotUtf8 {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// Reading (or decompressing) failed after `line` complete lines.
+    #[error("cannot read past line {line}")]
+    Io {
+        /// Lines read completely before the failure.
+        line: usize,
+        /// The cause (for a cut gzip stream, an `UnexpectedEof`).
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Reads a text stream line by line into a caller-owned `String`, counting lines and checking
+/// that each is UTF-8. Terminators (`\n` or `\r\n`) are removed and reported.
+#[derive(Debug)]
+pub struct LineReader<R> {
+    inner: R,
+    line: usize,
+    bytes: Vec<u8>,
+}
+
+impl<R: BufRead> LineReader<R> {
+    /// Wraps a buffered reader.
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            line: 0,
+            bytes: Vec::new(),
+        }
+    }
+
+    /// Number of lines read so far (the number of the last line returned).
+    pub fn line_number(&self) -> usize {
+        self.line
+    }
+
+    /// Reads the next line into `line` (cleared first) without its terminator; `Ok(None)` at
+    /// the end of the input.
+    ///
+    /// # Errors
+    ///
+    /// [`LineError::Io`] when reading fails, [`LineError::NotUtf8`] for a line that is not UTF-8.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cistrack::io::text::{Ending, LineReader};
+    /// let mut reader = LineReader::new(&b"a\r\nb"[..]);
+    /// let mut line = String::new();
+    /// assert_eq!(reader.read_line(&mut line)?, Some(Ending::CrLf));
+    /// assert_eq!(line, "a");
+    /// assert_eq!(reader.read_line(&mut line)?, Some(Ending::None));
+    /// assert_eq!((line.as_str(), reader.line_number()), ("b", 2));
+    /// assert_eq!(reader.read_line(&mut line)?, None);
+    /// # Ok::<(), cistrack::io::text::LineError>(())
+    /// ```
+    pub fn read_line(&mut self, line: &mut String) -> Result<Option<Ending>, LineError> {
+        line.clear();
+        self.bytes.clear();
+        let n = self
+            .inner
+            .read_until(b'\n', &mut self.bytes)
+            .map_err(|source| LineError::Io {
+                line: self.line,
+                source,
+            })?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.line += 1;
+        let ending = if self.bytes.ends_with(b"\r\n") {
+            self.bytes.truncate(self.bytes.len() - 2);
+            Ending::CrLf
+        } else if self.bytes.ends_with(b"\n") {
+            self.bytes.pop();
+            Ending::Lf
+        } else {
+            Ending::None
+        };
+        let text =
+            std::str::from_utf8(&self.bytes).map_err(|_| LineError::NotUtf8 { line: self.line })?;
+        line.push_str(text);
+        Ok(Some(ending))
+    }
+
+    /// The wrapped reader.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +244,22 @@ mod tests {
         std::fs::write(&truncated, &bytes[..bytes.len() - 6]).unwrap();
         let result: Result<Vec<String>, _> = open(&truncated).unwrap().lines().collect();
         assert!(result.is_err());
+    }
+
+    #[test]
+    fn test_line_reader() {
+        let mut reader = LineReader::new(&b"one\ntwo\r\n\xff\nlast"[..]);
+        let mut line = String::new();
+        assert_eq!(reader.read_line(&mut line).unwrap(), Some(Ending::Lf));
+        assert_eq!(line, "one");
+        assert_eq!(reader.read_line(&mut line).unwrap(), Some(Ending::CrLf));
+        assert_eq!(line, "two");
+        assert!(matches!(
+            reader.read_line(&mut line),
+            Err(LineError::NotUtf8 { line: 3 })
+        ));
+        assert_eq!(reader.read_line(&mut line).unwrap(), Some(Ending::None));
+        assert_eq!((line.as_str(), reader.line_number()), ("last", 4));
+        assert_eq!(reader.read_line(&mut line).unwrap(), None);
     }
 }

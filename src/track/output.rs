@@ -142,7 +142,8 @@ pub fn write_elements_bed(
     out.flush().map_err(write_error)
 }
 
-/// Writes elements as a bigBed with [`ELEMENTS_AUTOSQL`].
+/// Writes elements (of any contigs) as a bigBed with [`ELEMENTS_AUTOSQL`]; records are sorted
+/// by contig name and start, the order bigBed requires.
 ///
 /// # Errors
 ///
@@ -152,7 +153,7 @@ pub fn write_elements_bigbed(
     contigs: &Contigs,
     elements: &[Element],
 ) -> Result<(), crate::io::Error> {
-    let records = elements
+    let mut records: Vec<(String, BedEntry)> = elements
         .iter()
         .map(|e| {
             (
@@ -165,6 +166,11 @@ pub fn write_elements_bigbed(
             )
         })
         .collect();
+    records.sort_by(|a, b| {
+        a.0.as_bytes()
+            .cmp(b.0.as_bytes())
+            .then(a.1.start.cmp(&b.1.start))
+    });
     bbi::write_bigbed(path, chrom_sizes(contigs), ELEMENTS_AUTOSQL, records)
 }
 
@@ -194,7 +200,8 @@ pub fn write_windows_bedgraph(
     out.flush().map_err(write_error)
 }
 
-/// Writes window probabilities as a bigWig.
+/// Writes window probabilities of one or more contigs as a bigWig (contigs sorted by name, the
+/// order bigWig requires).
 ///
 /// # Errors
 ///
@@ -202,20 +209,23 @@ pub fn write_windows_bedgraph(
 pub fn write_windows_bigwig(
     path: &Path,
     contigs: &Contigs,
-    contig: &str,
-    windows: &[WindowScore],
+    windows: &[(String, Vec<WindowScore>)],
 ) -> Result<(), crate::io::Error> {
-    let values = windows
-        .iter()
-        .map(|w| {
-            (
-                contig.to_string(),
-                Value {
-                    start: w.core_start0 as u32,
-                    end: w.core_end0 as u32,
-                    value: w.probability,
-                },
-            )
+    let mut order: Vec<&(String, Vec<WindowScore>)> = windows.iter().collect();
+    order.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let values = order
+        .into_iter()
+        .flat_map(|(contig, ws)| {
+            ws.iter().map(move |w| {
+                (
+                    contig.clone(),
+                    Value {
+                        start: w.core_start0 as u32,
+                        end: w.core_end0 as u32,
+                        value: w.probability,
+                    },
+                )
+            })
         })
         .collect();
     bbi::write_bigwig(path, chrom_sizes(contigs), values)

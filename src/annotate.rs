@@ -1,0 +1,448 @@
+//! `cistrack annotate`: VCF or BED records streamed through an enhancer model and written back,
+//! annotated, in input order, in bounded memory.
+//!
+//! # Pipeline
+//!
+//! ```text
+//! input ─► reader thread ──items──► encoder ──planned records──► collector ─► output
+//!          (decompress, parse,      (FASTA + bigWig,   │            (reorder buffer,
+//!           check lines)             REF check,        │             format, write)
+//!                                    windows → batches)│                ▲
+//!                                          │           └──────────────┐ │ results
+//!                                          └─► WorkerPool (ONNX Runtime)┘
+//! ```
+//!
+//! - The **reader** thread decompresses (gzip and bgzip, detected by magic bytes), splits lines,
+//!   checks them and parses records; a malformed line travels down the pipeline as a fatal item
+//!   in its place, so every record before it is still written.
+//! - The **encoder** resolves each record's contig through the build's aliases, reads the
+//!   reference and signals, decides whether (and which of) the record can be scored, and pushes
+//!   its windows through [`scorer::WindowScorer`], the single entry point of windows into the
+//!   model (where the per-build cache will plug in). It then sends the record, with the ids of
+//!   its windows, to the collector.
+//! - The **collector** keeps records in input order in a reorder buffer, fills in model results
+//!   as batches come back, and writes each record as soon as it and all records before it are
+//!   complete. Records that need no model (pass-through) are complete on arrival.
+//!
+//! # Memory
+//!
+//! Every queue is bounded: [`ITEM_QUEUE`] parsed records between reader and encoder,
+//! [`PLANNED_QUEUE`] records between encoder and collector, at most [`MAX_IN_FLIGHT`] records
+//! in the reorder buffer, and a fixed set of [`BATCHES`] batch buffers circulating between
+//! encoder, model workers and collector. Memory therefore does not grow with the input; it grows
+//! with the length of the longest line and, for BED, with the number of windows of the longest
+//! interval (16 bytes each, at most [`bed::MAX_INTERVAL`] bases).
+//!
+//! # What is fatal and what is passed through
+//!
+//! Fatal (exit status 1, message naming the line; every record before it is written):
+//! a malformed line (wrong column count, bad POS/start/end, bad REF/ALT, non-UTF-8, an empty
+//! VCF line), a missing or invalid header (no `##fileformat=VCF` first line, no `#CHROM` line,
+//! data before it, a header line after it), an input already annotated by cistrack, a truncated
+//! or corrupt gzip/bgzip stream (naming the last complete line), and read/write/model errors.
+//!
+//! Passed through with a reason ([`Reason`]), never dropped: everything that is well-formed but
+//! cannot be scored. Unsorted input is fine (annotation needs no order); cistrack warns once,
+//! because the reference is then read less efficiently.
+
+pub mod bed;
+pub mod genes;
+pub mod input;
+mod pipeline;
+pub mod reference;
+pub mod scorer;
+pub mod variant;
+pub mod vcf;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::time::Duration;
+
+use crate::genome::Build;
+use crate::model::onnx::ActiveDevice;
+use crate::model::{Device, ModelSpec};
+
+pub use input::Input;
+
+/// Parsed records waiting between reader and encoder.
+pub const ITEM_QUEUE: usize = 1024;
+/// Planned records waiting between encoder and collector.
+pub const PLANNED_QUEUE: usize = 1024;
+/// Records held in the collector's reorder buffer at most.
+pub const MAX_IN_FLIGHT: usize = 4096;
+/// Batch buffers in circulation (one filling, one queued, one running, one coming back).
+pub const BATCHES: usize = 4;
+
+/// Input and output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// VCF: an INFO field per record.
+    Vcf,
+    /// BED: columns appended to each record.
+    Bed,
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Vcf => "VCF",
+            Format::Bed => "BED",
+        })
+    }
+}
+
+/// Why a record, an ALT allele or an interval was not scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reason {
+    /// VCF: ALT is `.` (no alternate allele).
+    NoAlt,
+    /// The contig is not in the build's FASTA under any alias.
+    UnknownContig,
+    /// VCF: REF (POS 0 or past the contig end); BED: the interval ends past the contig.
+    OutOfBounds,
+    /// VCF: REF differs from the FASTA (case-insensitive; FASTA N counts as a mismatch unless
+    /// the VCF REF base is N too).
+    RefMismatch,
+    /// VCF: a symbolic ALT (`<DEL>`).
+    SymbolicAllele,
+    /// VCF: a breakend ALT.
+    Breakend,
+    /// VCF: the `*` ALT (overlapping deletion).
+    StarAllele,
+    /// VCF: the changed sequence (after trimming shared bases) is longer than half the model
+    /// window.
+    AlleleTooLong,
+    /// The window(s) hold no A/C/G/T base (assembly gaps, the N parts of a partial genome).
+    AllN,
+    /// BED: a zero-length interval (`start == end`).
+    EmptyInterval,
+    /// BED: an interval longer than [`bed::MAX_INTERVAL`].
+    TooLong,
+}
+
+impl Reason {
+    /// Every reason, in a fixed order.
+    pub const ALL: [Reason; 11] = [
+        Reason::NoAlt,
+        Reason::UnknownContig,
+        Reason::OutOfBounds,
+        Reason::RefMismatch,
+        Reason::SymbolicAllele,
+        Reason::Breakend,
+        Reason::StarAllele,
+        Reason::AlleleTooLong,
+        Reason::AllN,
+        Reason::EmptyInterval,
+        Reason::TooLong,
+    ];
+
+    /// The code written to the output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::NoAlt => "no_alt",
+            Reason::UnknownContig => "unknown_contig",
+            Reason::OutOfBounds => "out_of_bounds",
+            Reason::RefMismatch => "ref_mismatch",
+            Reason::SymbolicAllele => "symbolic_allele",
+            Reason::Breakend => "breakend",
+            Reason::StarAllele => "star_allele",
+            Reason::AlleleTooLong => "allele_too_long",
+            Reason::AllN => "all_n",
+            Reason::EmptyInterval => "empty_interval",
+            Reason::TooLong => "too_long",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Errors of an annotation run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A malformed VCF line or header.
+    #[error("invalid VCF {input}")]
+    Vcf {
+        /// Input name (`stdin` or the path).
+        input: String,
+        /// The line and what is wrong.
+        #[source]
+        source: crate::io::vcf::ParseError,
+    },
+    /// A malformed BED line.
+    #[error("invalid BED {input}")]
+    Bed {
+        /// Input name.
+        input: String,
+        /// The line and what is wrong.
+        #[source]
+        source: crate::io::bed::ParseError,
+    },
+    /// A compressed input that ends early or is corrupt.
+    #[error("cannot read {input} past line {line}: the compressed stream is truncated or corrupt")]
+    Truncated {
+        /// Input name.
+        input: String,
+        /// Lines read completely.
+        line: usize,
+        /// The decompressor's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading the input failed.
+    #[error("cannot read {input} past line {line}")]
+    Read {
+        /// Input name.
+        input: String,
+        /// Lines read completely.
+        line: usize,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The input cannot be opened.
+    #[error("cannot open {input}")]
+    Open {
+        /// Input name.
+        input: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The VCF header already declares cistrack's fields.
+    #[error("{input} is already annotated by cistrack (its header declares INFO/{id}); remove the old annotation first: bcftools annotate -x INFO/CISTRACK,INFO/CISTRACK_SKIP")]
+    AlreadyAnnotated {
+        /// Input name.
+        input: String,
+        /// The field.
+        id: &'static str,
+    },
+    /// Writing the output failed (a closed pipe included).
+    #[error("cannot write {target}")]
+    Write {
+        /// Output name (`stdout` or the path).
+        target: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Build, model or parameter errors.
+    #[error(transparent)]
+    Cistrack(#[from] crate::Error),
+}
+
+impl From<crate::genome::Error> for Error {
+    fn from(e: crate::genome::Error) -> Self {
+        Error::Cistrack(e.into())
+    }
+}
+
+impl From<crate::model::Error> for Error {
+    fn from(e: crate::model::Error) -> Self {
+        Error::Cistrack(e.into())
+    }
+}
+
+impl From<crate::track::Error> for Error {
+    fn from(e: crate::track::Error) -> Self {
+        Error::Cistrack(e.into())
+    }
+}
+
+/// How to annotate.
+#[derive(Debug, Clone)]
+pub struct AnnotateOptions {
+    /// Windows per model call; `None` picks the device's default (as `cistrack score`).
+    pub batch_size: Option<usize>,
+    /// ONNX Runtime intra-op threads.
+    pub threads: usize,
+    /// Requested device.
+    pub device: Device,
+    /// BED: probability at or above which windows merge into elements (default: the model's).
+    pub threshold: Option<f64>,
+    /// Show a progress line on stderr (drawn only when stderr is a terminal).
+    pub progress: bool,
+    /// The command line, recorded in the output header.
+    pub command: String,
+    /// Output name for messages (`stdout` or the path).
+    pub target: String,
+}
+
+impl Default for AnnotateOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: None,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            device: Device::Auto,
+            threshold: None,
+            progress: false,
+            command: "cistrack annotate".into(),
+            target: "stdout".into(),
+        }
+    }
+}
+
+/// How VCF REF alleles compared with the FASTA (records on known contigs, within bounds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReferenceStats {
+    /// REF equal to the FASTA.
+    pub matched: u64,
+    /// REF different from the FASTA.
+    pub mismatched: u64,
+    /// Of the mismatches, those where the FASTA has N (no sequence there).
+    pub mismatched_at_n: u64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Input format.
+    pub format: Format,
+    /// Data records read (and written).
+    pub records: u64,
+    /// Records with at least one score (VCF: an ALT scored; BED: the interval scored).
+    pub scored: u64,
+    /// Records written without any score.
+    pub passed_through: u64,
+    /// VCF: ALT alleles scored.
+    pub alleles_scored: u64,
+    /// Not scored, by reason: VCF ALT alleles (a record-level reason counts once per ALT,
+    /// `no_alt` once per record), BED intervals.
+    pub skipped: BTreeMap<Reason, u64>,
+    /// VCF: REF against the FASTA.
+    pub reference: ReferenceStats,
+    /// Model windows scored.
+    pub windows: u64,
+    /// Where the model ran.
+    pub device: ActiveDevice,
+    /// Windows per model call.
+    pub batch_size: usize,
+    /// Wall time of the pipeline.
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    fn new(format: Format, device: ActiveDevice, batch_size: usize) -> Self {
+        Self {
+            format,
+            records: 0,
+            scored: 0,
+            passed_through: 0,
+            alleles_scored: 0,
+            skipped: BTreeMap::new(),
+            reference: ReferenceStats::default(),
+            windows: 0,
+            device,
+            batch_size,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    /// Records per second.
+    pub fn records_per_second(&self) -> f64 {
+        self.records as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// `reason count, ...` of [`Summary::skipped`], or `none`.
+    pub fn skipped_text(&self) -> String {
+        if self.skipped.is_empty() {
+            return "none".into();
+        }
+        self.skipped
+            .iter()
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Annotates `input` into `output` with the model `spec` of `build`.
+///
+/// The header is read and checked before the model loads, so a bad input fails fast; every
+/// record is then written exactly once, in input order.
+///
+/// # Errors
+///
+/// [`Error`]: a malformed input (with its line), an input already annotated, invalid options,
+/// build/model errors, read or write failures. Records before a malformed line are written
+/// before the error is returned.
+///
+/// # Examples
+///
+/// ```no_run
+/// use cistrack::annotate::{self, AnnotateOptions, Format, Input};
+/// use cistrack::{config::Config, genome::Build, model::ModelSpec};
+/// let config = Config::load("tests/data/fixture.toml".as_ref())?;
+/// let build = Build::open(config.build(Some("fixture"))?)?;
+/// let spec = ModelSpec::load(&build.model_dir(None)?)?;
+/// let input = Input::open(Some("tests/data/annotate/indels.vcf".as_ref()), None)?;
+/// let summary = annotate::annotate(&build, &spec, input, Box::new(std::io::stdout()), &AnnotateOptions::default())?;
+/// eprintln!("{} records, {} scored", summary.records, summary.scored);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn annotate(
+    build: &Build,
+    spec: &ModelSpec,
+    input: Input,
+    output: Box<dyn Write + Send>,
+    options: &AnnotateOptions,
+) -> Result<Summary, Error> {
+    pipeline::run(build, spec, input, output, options)
+}
+
+/// Writes `text` to `out`, naming `target` on failure.
+fn write_all(out: &mut dyn Write, target: &str, text: &str) -> Result<(), Error> {
+    out.write_all(text.as_bytes())
+        .map_err(|source| Error::Write {
+            target: target.to_string(),
+            source,
+        })
+}
+
+/// Replaces the characters that INFO values and BED columns cannot hold (`,;=|` and white
+/// space) by `_`.
+pub fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if matches!(c, ',' | ';' | '=' | '|') || c.is_whitespace() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// A number with 4 decimals, `0.0000` for values that round to zero (no `-0.0000`).
+pub fn decimal4(value: f64) -> String {
+    let text = format!("{value:.4}");
+    if text == "-0.0000" {
+        "0.0000".into()
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_sanitize_and_decimal4() {
+        assert_eq!(sanitize("A|B,C;D=E F"), "A_B_C_D_E_F");
+        assert_eq!(decimal4(-0.00001), "0.0000");
+        assert_eq!(decimal4(0.12345), "0.1235");
+        assert_eq!(decimal4(-0.5), "-0.5000");
+    }
+
+    #[test]
+    fn test_reason_codes_are_unique() {
+        let codes: std::collections::HashSet<&str> =
+            Reason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(codes.len(), Reason::ALL.len());
+    }
+}

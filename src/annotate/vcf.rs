@@ -1,0 +1,539 @@
+//! VCF annotation: the header lines cistrack adds, how each record is checked and turned into
+//! model windows, and how its INFO column is written.
+//!
+//! # Output
+//!
+//! Only the INFO column changes (`.` is replaced; otherwise the new fields are appended after
+//! `;`), so the annotated file minus the new fields and header lines equals the input, byte for
+//! byte. The header gains, before the `#CHROM` line:
+//!
+//! ```text
+//! ##INFO=<ID=CISTRACK,Number=.,Type=String,Description="...">
+//! ##INFO=<ID=CISTRACK_SKIP,Number=.,Type=String,Description="...">
+//! ##cistrack_version=0.1.0
+//! ##cistrack_build=hg38
+//! ##cistrack_model=enhancer-student/0.1.0
+//! ##cistrack_model_sha256=72f610cb...
+//! ##cistrack_command=cistrack --config examples/hg38.toml annotate -i calls.vcf.gz
+//! ```
+//!
+//! `CISTRACK` has one entry per ALT, in ALT order (as SpliceAI's `SpliceAI` field):
+//! `ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance`, numbers with
+//! 4 decimals, `delta = alt_prob - ref_prob`. An ALT that could not be scored has `.` for its
+//! five numbers. `CISTRACK_SKIP` says why: one value for the record when the reason concerns
+//! the whole record (`no_alt`, `unknown_contig`, `out_of_bounds`, `ref_mismatch`), else one per
+//! ALT in ALT order with `.` for scored ALTs (`symbolic_allele`, `breakend`, `star_allele`,
+//! `allele_too_long`, `all_n`). A record with no scored ALT gets `CISTRACK_SKIP` only.
+//!
+//! # Checks, in order (the first that applies decides)
+//!
+//! 1. `no_alt` (ALT is `.`); 2. `unknown_contig`; 3. `out_of_bounds` (POS 0, or REF past the
+//!    contig end);
+//! 4. per ALT: `star_allele`, `symbolic_allele`, `breakend`, `allele_too_long` (more than half
+//!    the window changes), `all_n` (its reference or alternate window has no A/C/G/T);
+//!    when no ALT is left, the record carries these per-ALT reasons;
+//! 5. `ref_mismatch` when REF differs from the FASTA (the REF check runs for every record on a
+//!    known contig and is counted in the summary even when step 4 decided);
+//! 6. the remaining ALTs are scored.
+//!
+//! # Signals
+//!
+//! Both windows of an ALT get the H3K27ac and accessibility bins of the *reference* window:
+//! the measured chromatin is the reference sample's, so `delta` is the effect of the sequence
+//! change alone.
+
+use std::fmt::Write as _;
+
+use crate::genome::build::{InputReader, Span};
+use crate::genome::{Build, Contig};
+use crate::io::text::Ending;
+use crate::io::vcf::{Allele, Header, Record};
+use crate::model::encode::Normaliser;
+use crate::model::ModelSpec;
+use crate::track::score::normalisers;
+
+use super::genes::NearestGenes;
+use super::reference::ReferenceCache;
+use super::scorer::{Prediction, SignalBins, WindowScorer};
+use super::variant::{check_reference, count_bases, trim, Geometry, RefCheck};
+use super::{decimal4, sanitize, Error, Reason, Summary};
+
+/// The INFO field with the scores.
+pub const INFO_ID: &str = "CISTRACK";
+/// The INFO field with the reasons for not scoring.
+pub const SKIP_ID: &str = "CISTRACK_SKIP";
+
+/// The `##INFO` line declaring [`INFO_ID`].
+pub fn info_header_line(spec: &ModelSpec) -> String {
+    format!(
+        "##INFO=<ID={INFO_ID},Number=.,Type=String,Description=\"cistrack enhancer scores (model {model}), one entry per ALT in ALT order. Format: ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance. ref_prob and alt_prob: enhancer probability of the {w}-bp window centred on the variant in the reference and in the alternate haplotype (indels applied and the window re-centred); both windows use the reference H3K27ac and accessibility signal, so delta is the effect of the sequence change. delta: alt_prob - ref_prob. ref_logit and alt_logit: the model logits. nearest_gene: gene with the nearest TSS in the build's gene annotation; gene_distance: signed bp from that TSS to the variant along the gene's strand (negative upstream, 0 overlapping). A dot where a value is not available (ALT not scored, see {SKIP_ID}; no gene annotation)\">\n",
+        model = spec.id(),
+        w = spec.window.length
+    )
+}
+
+/// The `##INFO` line declaring [`SKIP_ID`].
+pub fn skip_header_line() -> String {
+    format!(
+        "##INFO=<ID={SKIP_ID},Number=.,Type=String,Description=\"Why cistrack did not score the record or an ALT. One value for the whole record: no_alt (ALT is a dot), unknown_contig (not in the build under any alias), out_of_bounds (REF outside the contig), ref_mismatch (REF differs from the reference FASTA). Otherwise one value per ALT in ALT order, a dot for a scored ALT: star_allele, symbolic_allele, breakend, allele_too_long (more than half the model window changes), all_n (window without A/C/G/T bases)\">\n"
+    )
+}
+
+/// The output header: the input's meta lines, cistrack's lines, the input's `#CHROM` line.
+pub fn header_text(header: &Header, build: &Build, spec: &ModelSpec, command: &str) -> String {
+    let mut text = String::new();
+    for line in &header.meta {
+        text.push_str(line);
+    }
+    text.push_str(&info_header_line(spec));
+    text.push_str(&skip_header_line());
+    let _ = writeln!(text, "##cistrack_version={}", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(text, "##cistrack_build={}", build.name());
+    let _ = writeln!(text, "##cistrack_model={}", spec.id());
+    let _ = writeln!(text, "##cistrack_model_sha256={}", spec.sha256);
+    let _ = writeln!(
+        text,
+        "##cistrack_command={}",
+        command.replace(['\n', '\r'], " ")
+    );
+    text.push_str(&header.column_line);
+    text
+}
+
+/// What happened to one ALT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Scored: window ids of the reference and the alternate window.
+    Scored { reference: u64, alternate: u64 },
+    /// Not scored.
+    Skipped(Reason),
+}
+
+/// A record waiting for its window scores.
+#[derive(Debug)]
+pub struct Pending {
+    record: Record,
+    ending: Ending,
+    record_reason: Option<Reason>,
+    alleles: Vec<Outcome>,
+    gene: Option<(String, i64)>,
+    ref_check: Option<RefCheck>,
+}
+
+impl Pending {
+    /// Appends the annotated line to `out`, with `results` holding the predictions of the
+    /// record's windows (ids from `first_id`), and counts it in `summary`.
+    ///
+    /// # Panics
+    ///
+    /// When a scored ALT's result is missing (the collector writes complete records only).
+    pub fn write(
+        &self,
+        first_id: u64,
+        results: &[Option<Prediction>],
+        out: &mut String,
+        summary: &mut Summary,
+    ) {
+        summary.records += 1;
+        match self.ref_check {
+            Some(RefCheck::Match) => summary.reference.matched += 1,
+            Some(RefCheck::Mismatch { at_n }) => {
+                summary.reference.mismatched += 1;
+                summary.reference.mismatched_at_n += u64::from(at_n);
+            }
+            None => {}
+        }
+        let mut fields = String::new();
+        if let Some(reason) = self.record_reason {
+            summary.passed_through += 1;
+            *summary.skipped.entry(reason).or_default() +=
+                self.record.alternate_count().max(1) as u64;
+            let _ = write!(fields, "{SKIP_ID}={reason}");
+        } else {
+            let scored = self
+                .alleles
+                .iter()
+                .filter(|o| matches!(o, Outcome::Scored { .. }))
+                .count();
+            summary.alleles_scored += scored as u64;
+            if scored > 0 {
+                summary.scored += 1;
+            } else {
+                summary.passed_through += 1;
+            }
+            for outcome in &self.alleles {
+                if let Outcome::Skipped(reason) = outcome {
+                    *summary.skipped.entry(*reason).or_default() += 1;
+                }
+            }
+            let (gene, distance) = match &self.gene {
+                Some((name, distance)) => (name.as_str(), distance.to_string()),
+                None => (".", ".".to_string()),
+            };
+            if scored > 0 {
+                fields.push_str(INFO_ID);
+                fields.push('=');
+                let alternates = self.record.alternate_text().split(',');
+                for (i, (outcome, alt)) in self.alleles.iter().zip(alternates).enumerate() {
+                    if i > 0 {
+                        fields.push(',');
+                    }
+                    match *outcome {
+                        Outcome::Scored {
+                            reference,
+                            alternate,
+                        } => {
+                            let get = |id: u64| {
+                                results[(id - first_id) as usize]
+                                    .expect("a complete record has every result; this is a bug")
+                            };
+                            let (r, a) = (get(reference), get(alternate));
+                            let _ = write!(
+                                fields,
+                                "{alt}|{}|{}|{}|{}|{}|{gene}|{distance}",
+                                decimal4(r.probability as f64),
+                                decimal4(a.probability as f64),
+                                decimal4(a.probability as f64 - r.probability as f64),
+                                decimal4(r.logit as f64),
+                                decimal4(a.logit as f64),
+                            );
+                        }
+                        Outcome::Skipped(_) => {
+                            let _ = write!(fields, "{alt}|.|.|.|.|.|{gene}|{distance}");
+                        }
+                    }
+                }
+            }
+            if scored < self.alleles.len() {
+                if !fields.is_empty() {
+                    fields.push(';');
+                }
+                fields.push_str(SKIP_ID);
+                fields.push('=');
+                for (i, outcome) in self.alleles.iter().enumerate() {
+                    if i > 0 {
+                        fields.push(',');
+                    }
+                    match outcome {
+                        Outcome::Scored { .. } => fields.push('.'),
+                        Outcome::Skipped(reason) => fields.push_str(reason.as_str()),
+                    }
+                }
+            }
+        }
+        let line = self.record.line();
+        let info = self.record.info_range();
+        out.push_str(&line[..info.start]);
+        if self.record.info() != "." {
+            out.push_str(self.record.info());
+            out.push(';');
+        }
+        out.push_str(&fields);
+        out.push_str(&line[info.end..]);
+        out.push_str(self.ending.as_str());
+    }
+}
+
+/// One ALT that passed the checks, waiting to be scored.
+struct Candidate {
+    reference_start0: i64,
+    reference: Vec<u8>,
+    alternate: Vec<u8>,
+}
+
+/// Checks records and pushes their windows (one per encoder thread).
+pub struct Planner<'a> {
+    build: &'a Build,
+    genes: Option<&'a NearestGenes>,
+    reference: ReferenceCache,
+    window: u64,
+    bin_size: usize,
+    max_changed: u64,
+    normalisers: [Option<Normaliser>; 2],
+    span: Span,
+    bases: Vec<u8>,
+}
+
+impl std::fmt::Debug for Planner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Planner")
+            .field("build", &self.build.name())
+            .field("window", &self.window)
+            .finish()
+    }
+}
+
+impl<'a> Planner<'a> {
+    /// A planner for `spec`'s windows on `build`.
+    ///
+    /// # Errors
+    ///
+    /// When the FASTA cannot be opened.
+    pub fn new(
+        build: &'a Build,
+        spec: &ModelSpec,
+        genes: Option<&'a NearestGenes>,
+    ) -> Result<Self, Error> {
+        let window = spec.window.length as u64;
+        Ok(Self {
+            build,
+            genes,
+            reference: ReferenceCache::open(
+                &build.config().fasta,
+                super::reference::DEFAULT_CHUNK,
+            )?,
+            window,
+            bin_size: spec.window.bin_size,
+            max_changed: window / 2,
+            normalisers: normalisers(build, spec),
+            span: Span::default(),
+            bases: Vec::new(),
+        })
+    }
+
+    /// Checks `record` and pushes the windows of its scorable ALTs.
+    ///
+    /// # Errors
+    ///
+    /// FASTA or bigWig read errors, or [`crate::model::Error::WorkersGone`] when the pipeline
+    /// has stopped.
+    pub fn plan(
+        &mut self,
+        record: Record,
+        ending: Ending,
+        signals: &mut InputReader,
+        scorer: &mut WindowScorer<'_>,
+    ) -> Result<Pending, Error> {
+        let mut pending = Pending {
+            record,
+            ending,
+            record_reason: None,
+            alleles: Vec::new(),
+            gene: None,
+            ref_check: None,
+        };
+        pending.record_reason = self.check_record(&mut pending, signals, scorer)?;
+        Ok(pending)
+    }
+
+    /// Fills `pending` and returns the record-level reason, if any.
+    fn check_record(
+        &mut self,
+        pending: &mut Pending,
+        signals: &mut InputReader,
+        scorer: &mut WindowScorer<'_>,
+    ) -> Result<Option<Reason>, Error> {
+        let record = &pending.record;
+        if record.alternate_count() == 0 {
+            return Ok(Some(Reason::NoAlt));
+        }
+        let Some(contig) = self.build.contigs().resolve(record.chrom()).cloned() else {
+            return Ok(Some(Reason::UnknownContig));
+        };
+        let reference = record.reference().as_bytes();
+        let length = reference.len() as u64;
+        if record.position() == 0 || record.position() - 1 + length > contig.length {
+            return Ok(Some(Reason::OutOfBounds));
+        }
+        let position0 = record.position() - 1;
+        pending.gene = self
+            .genes
+            .and_then(|g| g.nearest(&contig.name, position0, position0 + length))
+            .map(|n| (sanitize(n.name), n.distance));
+        self.reference.fill(
+            &contig,
+            position0 as i64,
+            (position0 + length) as i64,
+            &mut self.bases,
+        )?;
+        let ref_check = check_reference(reference, &self.bases);
+        pending.ref_check = Some(ref_check);
+
+        let mut candidates = Vec::new();
+        for (index, allele) in record.alternates().enumerate() {
+            let allele =
+                allele.expect("ALT alleles are checked when the line is parsed; this is a bug");
+            let outcome = match allele {
+                Allele::Star => Outcome::Skipped(Reason::StarAllele),
+                Allele::Symbolic(_) => Outcome::Skipped(Reason::SymbolicAllele),
+                Allele::Breakend(_) => Outcome::Skipped(Reason::Breakend),
+                Allele::Bases(alternate) => {
+                    match self.candidate(&contig, position0, reference, alternate.as_bytes())? {
+                        Ok(candidate) => {
+                            candidates.push((index, candidate));
+                            // ids are filled in below
+                            Outcome::Scored {
+                                reference: 0,
+                                alternate: 0,
+                            }
+                        }
+                        Err(reason) => Outcome::Skipped(reason),
+                    }
+                }
+            };
+            pending.alleles.push(outcome);
+        }
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        if ref_check != RefCheck::Match {
+            pending.alleles.clear();
+            return Ok(Some(Reason::RefMismatch));
+        }
+        // A reference window shared by ALTs with the same centre is scored once; an alternate
+        // window equal to its reference window (REF == ALT) reuses its id.
+        let mut reference_windows: Vec<(i64, u64, SignalBins)> = Vec::new();
+        for (index, candidate) in &candidates {
+            let known = reference_windows
+                .iter()
+                .position(|(start0, _, _)| *start0 == candidate.reference_start0);
+            let slot = match known {
+                Some(slot) => slot,
+                None => {
+                    let start0 = candidate.reference_start0;
+                    signals.read_span(
+                        &contig,
+                        start0,
+                        start0 + self.window as i64,
+                        &mut self.span,
+                    )?;
+                    let mut bins = SignalBins::default();
+                    bins.from_span(
+                        &self.span,
+                        0,
+                        self.window as usize,
+                        self.bin_size,
+                        &self.normalisers,
+                    );
+                    let id = scorer.push(&candidate.reference, &bins)?;
+                    reference_windows.push((start0, id, bins));
+                    reference_windows.len() - 1
+                }
+            };
+            let (_, reference_id, bins) = &reference_windows[slot];
+            let alternate_id = if candidate.alternate == candidate.reference {
+                *reference_id
+            } else {
+                scorer.push(&candidate.alternate, bins)?
+            };
+            pending.alleles[*index] = Outcome::Scored {
+                reference: *reference_id,
+                alternate: alternate_id,
+            };
+        }
+        Ok(None)
+    }
+
+    /// The windows of one base-string ALT, or why it cannot be scored.
+    fn candidate(
+        &mut self,
+        contig: &Contig,
+        position0: u64,
+        reference: &[u8],
+        alternate: &[u8],
+    ) -> Result<Result<Candidate, Reason>, Error> {
+        let edit = trim(position0, reference, alternate);
+        if edit.reference_length > self.max_changed
+            || edit.alternate.len() as u64 > self.max_changed
+        {
+            return Ok(Err(Reason::AlleleTooLong));
+        }
+        let geometry = Geometry::new(&edit, self.window);
+        self.reference
+            .fill(contig, geometry.span.0, geometry.span.1, &mut self.bases)?;
+        let reference_window = geometry.reference_window(&self.bases).to_vec();
+        let mut alternate_window = Vec::with_capacity(self.window as usize);
+        geometry.alternate_window(&edit, &self.bases, &mut alternate_window);
+        if count_bases(&reference_window) == 0 || count_bases(&alternate_window) == 0 {
+            return Ok(Err(Reason::AllN));
+        }
+        Ok(Ok(Candidate {
+            reference_start0: geometry.reference_start0,
+            reference: reference_window,
+            alternate: alternate_window,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(line: &str, reason: Option<Reason>, alleles: Vec<Outcome>) -> Pending {
+        let mut record = Record::default();
+        record.parse_into(line, 8, 1).unwrap();
+        Pending {
+            record,
+            ending: Ending::Lf,
+            record_reason: reason,
+            alleles,
+            gene: Some(("G1".into(), -12)),
+            ref_check: Some(RefCheck::Match),
+        }
+    }
+
+    fn summary() -> Summary {
+        Summary::new(
+            super::super::Format::Vcf,
+            crate::model::onnx::ActiveDevice::Cpu,
+            4,
+        )
+    }
+
+    #[test]
+    fn test_write() {
+        let results = [
+            Some(Prediction {
+                logit: -1.0,
+                probability: 0.25,
+            }),
+            Some(Prediction {
+                logit: 1.0,
+                probability: 0.75,
+            }),
+        ];
+        let mut out = String::new();
+        let mut s = summary();
+        pending(
+            "1\t5\trs1\tA\tG,<DEL>\t.\tPASS\tDP=3",
+            None,
+            vec![
+                Outcome::Scored {
+                    reference: 10,
+                    alternate: 11,
+                },
+                Outcome::Skipped(Reason::SymbolicAllele),
+            ],
+        )
+        .write(10, &results, &mut out, &mut s);
+        assert_eq!(out, "1\t5\trs1\tA\tG,<DEL>\t.\tPASS\tDP=3;CISTRACK=G|0.2500|0.7500|0.5000|-1.0000|1.0000|G1|-12,<DEL>|.|.|.|.|.|G1|-12;CISTRACK_SKIP=.,symbolic_allele\n");
+        out.clear();
+        pending("1\t5\t.\tA\tT\t.\t.\t.", Some(Reason::RefMismatch), vec![]).write(
+            0,
+            &[],
+            &mut out,
+            &mut s,
+        );
+        assert_eq!(out, "1\t5\t.\tA\tT\t.\t.\tCISTRACK_SKIP=ref_mismatch\n");
+        out.clear();
+        pending(
+            "1\t5\t.\tA\t*,<DUP>\t.\t.\t.",
+            None,
+            vec![
+                Outcome::Skipped(Reason::StarAllele),
+                Outcome::Skipped(Reason::SymbolicAllele),
+            ],
+        )
+        .write(0, &[], &mut out, &mut s);
+        assert_eq!(
+            out,
+            "1\t5\t.\tA\t*,<DUP>\t.\t.\tCISTRACK_SKIP=star_allele,symbolic_allele\n"
+        );
+        assert_eq!((s.records, s.scored, s.passed_through), (3, 1, 2));
+        assert_eq!(s.alleles_scored, 1);
+        assert_eq!(
+            s.skipped_text(),
+            "ref_mismatch 1, symbolic_allele 2, star_allele 1"
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! `cistrack annotate`: stream VCF or BED records through the enhancer model.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use cistrack::annotate::{self, AnnotateOptions, Format, Input, Summary};
+use cistrack::genome::Build;
+use cistrack::model::ModelSpec;
+
+use super::GlobalArgs;
+
+/// Annotate VCF or BED records.
+#[derive(Debug, Args)]
+#[command(after_help = "VCF: adds INFO/CISTRACK, one entry per ALT in ALT order:
+  ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance
+and INFO/CISTRACK_SKIP with the reason a record or ALT was not scored (no_alt, unknown_contig,
+out_of_bounds, ref_mismatch; per ALT: star_allele, symbolic_allele, breakend, allele_too_long,
+all_n). Nothing else in a record changes; records are never dropped.
+BED: appends cistrack_max_prob, cistrack_mean_prob, cistrack_elements, cistrack_nearest_gene,
+cistrack_gene_distance, cistrack_skip.
+
+Examples:
+  bcftools view calls.vcf.gz | cistrack --config examples/hg38.toml annotate | bgzip > out.vcf.gz
+  cistrack --config examples/hg38.toml annotate -i peaks.bed -o peaks.annotated.bed")]
+pub struct AnnotateArgs {
+    /// Input VCF or BED, plain, gzip or bgzip; - or none: stdin
+    #[arg(short, long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Output, plain text (pipe through bgzip to compress); - or none: stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Input format [default: from the file name (.vcf, .vcf.gz, .bed, .bed.gz, ...), else
+    /// from the first line: ##fileformat=VCF means VCF, anything else BED]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+    /// Model role from the build's [models] table [default: the build's default_model]
+    #[arg(short, long, value_name = "ROLE")]
+    pub model: Option<String>,
+    /// Windows per model call [default: 4 on the CPU, 128 with CUDA]
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
+    /// BED: probability at or above which windows count as an element [default: the model's]
+    #[arg(long, value_name = "P")]
+    pub threshold: Option<f64>,
+}
+
+/// The command line as typed, for the output header (arguments with spaces quoted).
+fn command_line() -> String {
+    std::env::args()
+        .map(|a| {
+            if a.is_empty() || a.contains(char::is_whitespace) {
+                format!("'{a}'")
+            } else {
+                a
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs `cistrack annotate`.
+///
+/// # Errors
+///
+/// Any input (with its line), model, build or output error.
+pub fn run(global: &GlobalArgs, args: AnnotateArgs) -> anyhow::Result<()> {
+    let output = args.output.as_ref().filter(|p| p.as_os_str() != "-");
+    if let Some(path) = output {
+        let name = path.to_string_lossy().to_ascii_lowercase();
+        if name.ends_with(".gz") || name.ends_with(".bgz") {
+            anyhow::bail!(
+                "cistrack annotate writes plain text; to compress, pipe it through bgzip: cistrack annotate ... | bgzip > {}",
+                path.display()
+            );
+        }
+    }
+    let config = global.load_config()?;
+    let build_config = config.build(global.build.as_deref())?;
+    let build = Build::open(build_config)
+        .with_context(|| format!("cannot open build {}", build_config.name))?;
+    let spec = ModelSpec::load(&build.model_dir(args.model.as_deref())?)?;
+    for m in build.masked_modalities() {
+        tracing::warn!("build {} has no {m} track: the model scores with {m} masked, which it was trained to handle but which weakens its scores", build.name());
+    }
+    let input = Input::open(args.input.as_deref(), args.format)?;
+    let (sink, target): (Box<dyn Write + Send>, String) = match output {
+        None => (Box::new(std::io::stdout()), "stdout".into()),
+        Some(path) => (
+            Box::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot create {}", path.display()))?,
+            ),
+            path.display().to_string(),
+        ),
+    };
+    let options = AnnotateOptions {
+        batch_size: args.batch_size,
+        threads: global.threads(),
+        device: global.device,
+        threshold: args.threshold,
+        progress: !global.quiet,
+        command: command_line(),
+        target,
+    };
+    let summary = annotate::annotate(&build, &spec, input, sink, &options)?;
+    report(&summary);
+    Ok(())
+}
+
+fn report(s: &Summary) {
+    let seconds = s.elapsed.as_secs_f64();
+    match s.format {
+        Format::Vcf => {
+            tracing::info!(
+                "annotated {} records in {seconds:.1} s ({:.0} records/s, {}, batch size {}): {} scored ({} ALT alleles, {} windows, {:.0} alleles/s), {} passed through unscored",
+                s.records,
+                s.records_per_second(),
+                s.device,
+                s.batch_size,
+                s.scored,
+                s.alleles_scored,
+                s.windows,
+                s.alleles_scored as f64 / seconds.max(1e-9),
+                s.passed_through,
+            );
+            tracing::info!("not scored, by reason (ALT alleles): {}", s.skipped_text());
+            let r = s.reference;
+            tracing::info!(
+                "REF against the FASTA: {} match, {} mismatch ({} where the FASTA has N)",
+                r.matched,
+                r.mismatched,
+                r.mismatched_at_n
+            );
+        }
+        Format::Bed => {
+            tracing::info!(
+                "annotated {} intervals in {seconds:.1} s ({:.0} intervals/s, {}, batch size {}): {} scored ({} windows, {:.0} windows/s), {} passed through unscored",
+                s.records,
+                s.records_per_second(),
+                s.device,
+                s.batch_size,
+                s.scored,
+                s.windows,
+                s.windows as f64 / seconds.max(1e-9),
+                s.passed_through,
+            );
+            tracing::info!("not scored, by reason (intervals): {}", s.skipped_text());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn test_try_parse_from() {
+        let cli = Cli::try_parse_from([
+            "cistrack",
+            "--build",
+            "hg38",
+            "annotate",
+            "-i",
+            "calls.vcf.gz",
+            "-o",
+            "-",
+            "--format",
+            "vcf",
+            "--batch-size",
+            "1",
+            "--model",
+            "teacher",
+            "--threads",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.threads, Some(2));
+        let Command::Annotate(args) = cli.command else {
+            panic!("expected annotate")
+        };
+        assert_eq!(args.input.as_deref(), Some("calls.vcf.gz".as_ref()));
+        assert_eq!(args.format, Some(Format::Vcf));
+        assert_eq!(args.batch_size, Some(1));
+        let bare = Cli::try_parse_from(["cistrack", "annotate"]).unwrap();
+        let Command::Annotate(args) = bare.command else {
+            panic!("expected annotate")
+        };
+        assert!(args.input.is_none() && args.output.is_none() && args.format.is_none());
+        assert!(Cli::try_parse_from(["cistrack", "annotate", "--format", "gff"]).is_err());
+        assert!(Cli::try_parse_from(["cistrack", "annotate", "--batch-size", "-1"]).is_err());
+    }
+}

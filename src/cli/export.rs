@@ -1,0 +1,84 @@
+//! `cistrack export`: track files from the score cache.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use cistrack::genome::Build;
+use cistrack::model::ModelSpec;
+use cistrack::track::cache::{Cache, DiskStore, Stats, DEFAULT_DISK_MIB};
+use cistrack::track::engine::variant_for;
+use cistrack::track::export;
+use cistrack::track::score::DEFAULT_STRIDE;
+
+use super::GlobalArgs;
+
+/// Write enhancers.bb (called elements) and scores.bw (window scores) for everything cached.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Output folder
+    #[arg(short, long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Model role [default: the build's default_model]
+    #[arg(short, long, value_name = "ROLE")]
+    pub model: Option<String>,
+    /// Stride of the cached scores, bp
+    #[arg(long, default_value_t = DEFAULT_STRIDE, value_name = "BP")]
+    pub stride: u64,
+    /// Probability at or above which windows merge into elements [default: the model's]
+    #[arg(long, value_name = "P")]
+    pub threshold: Option<f64>,
+    /// Score cache folder [default: the config's cache_dir]
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Runs `cistrack export`.
+///
+/// # Errors
+///
+/// Config, cache or write errors.
+pub fn run(global: &GlobalArgs, args: ExportArgs) -> anyhow::Result<()> {
+    let config = global.load_config()?;
+    let build = Build::open(config.build(global.build.as_deref())?)?;
+    let spec = ModelSpec::load(&build.model_dir(args.model.as_deref())?)?;
+    let threshold = args.threshold.unwrap_or(spec.threshold);
+    if !(0.0..=1.0).contains(&threshold) {
+        return Err(cistrack::track::Error::InvalidThreshold(threshold).into());
+    }
+    let path = args
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| config.cache_dir.clone())
+        .join(format!("{}.sqlite", build.name()));
+    anyhow::ensure!(
+        path.exists(),
+        "no score cache for build {} at {}: run `cistrack precompute` or `cistrack serve` first",
+        build.name(),
+        path.display()
+    );
+    let stats = std::sync::Arc::new(Stats::default());
+    let cache = Cache::new(
+        16,
+        Some(DiskStore::open(
+            &path,
+            DEFAULT_DISK_MIB * 1024 * 1024,
+            stats.clone(),
+        )?),
+        stats,
+    );
+    let variant = variant_for(&build, &spec, args.stride);
+    let exported = export::export(&build, &cache, &variant, args.stride, threshold, &args.out)?;
+    tracing::info!(
+        "wrote {} ({} elements) and {} ({} windows) from cache {}",
+        exported.enhancers.display(),
+        exported.elements,
+        exported.scores.display(),
+        exported.windows,
+        variant
+    );
+    if exported.windows == 0 {
+        tracing::warn!("the cache holds no scores for {variant}: the files are valid but empty");
+    }
+    Ok(())
+}

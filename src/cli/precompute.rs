@@ -1,0 +1,191 @@
+//! `cistrack precompute`: fill a build's score cache ahead of time.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+
+use cistrack::genome::genes::read_intervals;
+use cistrack::genome::{Build, Region};
+use cistrack::model::ModelSpec;
+use cistrack::track::cache::{Cache, DiskStore, Stats, DEFAULT_DISK_MIB};
+use cistrack::track::engine::{inputs_fingerprint, Engine, EngineOptions};
+use cistrack::track::score::DEFAULT_STRIDE;
+
+use super::GlobalArgs;
+
+/// Score regions into the build's cache so that `cistrack serve` answers them at once.
+#[derive(Debug, Args)]
+pub struct PrecomputeArgs {
+    /// Regions to score densely (BED, plain or gzip) [default: the build's candidate elements]
+    #[arg(long, value_name = "BED", conflicts_with = "all")]
+    pub regions: Option<PathBuf>,
+    /// Score every contig end to end (windows over N are skipped quickly)
+    #[arg(long)]
+    pub all: bool,
+    /// Model role [default: the build's default_model]
+    #[arg(short, long, value_name = "ROLE")]
+    pub model: Option<String>,
+    /// Distance between window centres, bp (must match `cistrack serve --stride`)
+    #[arg(long, default_value_t = DEFAULT_STRIDE, value_name = "BP")]
+    pub stride: u64,
+    /// Score cache folder [default: the config's cache_dir]
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// On-disk cache limit, MiB
+    #[arg(long, default_value_t = DEFAULT_DISK_MIB, value_name = "MIB")]
+    pub disk_cache: u64,
+}
+
+/// Runs `cistrack precompute`.
+///
+/// # Errors
+///
+/// Config, input, model or cache errors.
+pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
+    let config = global.load_config()?;
+    let build_config = config.build(global.build.as_deref())?;
+    let build = Arc::new(Build::open(build_config)?);
+    let spec = Arc::new(ModelSpec::load(&build.model_dir(args.model.as_deref())?)?);
+    let cache_dir = args
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| config.cache_dir.clone());
+    let path = cache_dir.join(format!("{}.sqlite", build.name()));
+    let stats = Arc::new(Stats::default());
+    let disk = DiskStore::open(&path, args.disk_cache * 1024 * 1024, stats.clone())?;
+    let cache = Arc::new(Cache::new(64, Some(disk), stats));
+
+    // regions: merged, per contig, in FASTA order
+    let mut intervals: Vec<(String, u64, u64)> = if args.all {
+        build
+            .contigs()
+            .iter()
+            .map(|c| (c.name.clone(), 0, c.length))
+            .collect()
+    } else {
+        let bed = match (&args.regions, &build_config.candidates) {
+            (Some(p), _) => p.clone(),
+            (None, Some(p)) => p.clone(),
+            (None, None) => anyhow::bail!(
+                "build {} has no candidate elements: give --regions BED or --all",
+                build.name()
+            ),
+        };
+        let mut out = Vec::new();
+        for iv in read_intervals(&bed)? {
+            let Some(c) = build.contigs().resolve(&iv.contig) else {
+                continue;
+            };
+            out.push((
+                c.name.clone(),
+                iv.start0.min(c.length),
+                iv.end0.min(c.length),
+            ));
+        }
+        out
+    };
+    let order: std::collections::HashMap<String, usize> = build
+        .contigs()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.clone(), i))
+        .collect();
+    intervals.retain(|(_, s, e)| s < e);
+    intervals.sort_by_key(|(c, s, _)| (order[c], *s));
+    let mut merged: Vec<(String, u64, u64)> = Vec::new();
+    for (c, s, e) in intervals {
+        match merged.last_mut() {
+            Some(last) if last.0 == c && s <= last.2 => last.2 = last.2.max(e),
+            _ => merged.push((c, s, e)),
+        }
+    }
+    // cut into pieces of at most 1,024 windows so progress moves and work can overlap
+    let piece = 1024 * args.stride;
+    let mut regions = Vec::new();
+    for (c, s, e) in merged {
+        let mut start = s;
+        while start < e {
+            let end = (start + piece).min(e);
+            regions.push(Region::new(&c, start, end)?);
+            start = end;
+        }
+    }
+    let total: u64 = regions
+        .iter()
+        .map(|r| r.end0().div_ceil(args.stride) - r.start0() / args.stride)
+        .sum();
+    let options = EngineOptions {
+        stride: args.stride,
+        device: global.device,
+        workers: 1,
+        intra_threads: global.threads(),
+        max_batch: None,
+        max_queued_windows: usize::MAX,
+        fingerprint: inputs_fingerprint(&build),
+    };
+    let engine = Arc::new(Engine::start(
+        build.clone(),
+        spec.clone(),
+        cache.clone(),
+        &options,
+    )?);
+    tracing::info!(build = build.name(), model = %spec.id(), regions = regions.len(), windows = total, cache = %path.display(), device = %engine.device(), "precomputing");
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {pos}/{len} windows [{elapsed_precise}] {per_sec} ETA {eta}",
+        )
+        .expect("static template"),
+    );
+    let started = Instant::now();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (scored, cached) = runtime.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        let mut queue = regions.into_iter();
+        let (mut scored, mut cached) = (0usize, 0usize);
+        loop {
+            while set.len() < 4 {
+                let Some(region) = queue.next() else { break };
+                let engine = engine.clone();
+                set.spawn(async move {
+                    let view = engine
+                        .view(
+                            &region,
+                            |_| true,
+                            Instant::now() + Duration::from_secs(365 * 24 * 3600),
+                        )
+                        .await;
+                    (region, view)
+                });
+            }
+            let Some(done) = set.join_next().await else {
+                break;
+            };
+            let (region, view) = done.context("precompute task")?;
+            let view = view.with_context(|| format!("scoring {region}"))?;
+            scored += view.windows.len();
+            cached += view.cached;
+            bar.inc(view.needed as u64);
+        }
+        anyhow::Ok((scored, cached))
+    })?;
+    bar.finish_and_clear();
+    cache.disk().expect("opened above").flush();
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::info!(
+        "precomputed {total} windows in {seconds:.1} s: {scored} scored windows in the cache ({cached} were already there, {} newly scored, {} all-N skipped); {:.0} windows/s",
+        engine.stats().windows_scored.load(std::sync::atomic::Ordering::Relaxed),
+        engine.stats().windows_skipped.load(std::sync::atomic::Ordering::Relaxed),
+        total as f64 / seconds.max(1e-9)
+    );
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! Track files from the cache: called elements as bigBed and window scores as bigWig, for
+//! everything a build has computed or precomputed with one model and stride.
+
+use std::path::{Path, PathBuf};
+
+use crate::genome::Build;
+
+use super::cache::{Cache, Slot, TILE_WINDOWS};
+use super::output;
+use super::score::{call_elements, Element, WindowScore};
+
+/// What an export wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exported {
+    /// `enhancers.bb`.
+    pub enhancers: PathBuf,
+    /// `scores.bw`.
+    pub scores: PathBuf,
+    /// Scored windows.
+    pub windows: usize,
+    /// Called elements.
+    pub elements: usize,
+}
+
+/// Scored windows per contig (FASTA order), from every cached tile of `variant`.
+pub fn cached_windows(
+    build: &Build,
+    cache: &Cache,
+    variant: &str,
+    stride: u64,
+) -> Vec<(String, Vec<WindowScore>)> {
+    let mut tiles = cache.scan(variant);
+    tiles.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut out: Vec<(String, Vec<WindowScore>)> = Vec::new();
+    for contig in build.contigs().iter() {
+        let mut windows = Vec::new();
+        for (_, tile_index, tile) in tiles.iter().filter(|t| t.0 == contig.name) {
+            for (slot, value) in tile.slots.iter().enumerate() {
+                if let Slot::Scored(s) = value {
+                    let index = tile_index * TILE_WINDOWS as u64 + slot as u64;
+                    let core_start0 = index * stride;
+                    if core_start0 >= contig.length {
+                        continue;
+                    }
+                    windows.push(WindowScore {
+                        core_start0,
+                        core_end0: ((index + 1) * stride).min(contig.length),
+                        logit: s.logit,
+                        probability: s.probability,
+                        modality_share: s.share,
+                    });
+                }
+            }
+        }
+        if !windows.is_empty() {
+            out.push((contig.name.clone(), windows));
+        }
+    }
+    out
+}
+
+/// Writes `enhancers.bb` and `scores.bw` into `dir` (atomically: temporary file, then rename).
+///
+/// # Errors
+///
+/// [`crate::io::Error::Write`] naming the file.
+pub fn export(
+    build: &Build,
+    cache: &Cache,
+    variant: &str,
+    stride: u64,
+    threshold: f64,
+    dir: &Path,
+) -> Result<Exported, crate::io::Error> {
+    std::fs::create_dir_all(dir).map_err(|e| crate::io::Error::Write {
+        path: dir.into(),
+        message: e.to_string(),
+    })?;
+    let windows = cached_windows(build, cache, variant, stride);
+    let elements: Vec<Element> = windows
+        .iter()
+        .flat_map(|(contig, ws)| call_elements(contig, ws, threshold))
+        .collect();
+    let enhancers = dir.join("enhancers.bb");
+    let scores = dir.join("scores.bw");
+    let (tmp_bb, tmp_bw) = (dir.join(".enhancers.bb.tmp"), dir.join(".scores.bw.tmp"));
+    output::write_elements_bigbed(&tmp_bb, build.contigs(), &elements)?;
+    output::write_windows_bigwig(&tmp_bw, build.contigs(), &windows)?;
+    for (tmp, path) in [(&tmp_bb, &enhancers), (&tmp_bw, &scores)] {
+        std::fs::rename(tmp, path).map_err(|e| crate::io::Error::Write {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    }
+    Ok(Exported {
+        enhancers,
+        scores,
+        windows: windows.iter().map(|(_, w)| w.len()).sum(),
+        elements: elements.len(),
+    })
+}

@@ -1,0 +1,186 @@
+//! The daemon's scoring engine on the fixture build: same scores as `cistrack score`, shared
+//! work for concurrent identical views, cancellation when requesters leave, and a cache that
+//! survives restarts.
+
+#[path = "support/helpers.rs"]
+mod helpers;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cistrack::config::Config;
+use cistrack::genome::{Build, Region};
+use cistrack::model::{Device, ModelSpec};
+use cistrack::track::cache::{Cache, DiskStore, Stats};
+use cistrack::track::engine::{deadline_in, inputs_fingerprint, Engine, EngineOptions};
+use cistrack::track::score::{score_region, ScoreOptions};
+
+fn setup() -> (Arc<Build>, Arc<ModelSpec>) {
+    let config = Config::load(&helpers::fixture_config()).unwrap();
+    let build = Build::open(config.build(None).unwrap()).unwrap();
+    let spec = ModelSpec::load(&build.model_dir(None).unwrap()).unwrap();
+    (Arc::new(build), Arc::new(spec))
+}
+
+fn engine(build: &Arc<Build>, spec: &Arc<ModelSpec>, cache: Arc<Cache>) -> Engine {
+    let options = EngineOptions {
+        stride: 200,
+        device: Device::Cpu,
+        workers: 1,
+        intra_threads: 2,
+        max_batch: None,
+        max_queued_windows: 100_000,
+        fingerprint: inputs_fingerprint(build),
+    };
+    Engine::start(build.clone(), spec.clone(), cache, &options).unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn dense_view_equals_the_cli_pipeline() {
+    let (build, spec) = setup();
+    let cache = Arc::new(Cache::new(16, None, Arc::new(Stats::default())));
+    let engine = engine(&build, &spec, cache);
+    // grid-aligned (multiple of the stride), across the N stretch of chr2 and into the contig end
+    let region = Region::new("chr2", 20_000, 40_000).unwrap();
+    let view = runtime()
+        .block_on(engine.view(&region, |_| true, deadline_in(Duration::from_secs(120))))
+        .unwrap();
+    assert!(view.pending.is_empty());
+    let options = ScoreOptions {
+        device: Device::Cpu,
+        ..Default::default()
+    };
+    let cli = score_region(&build, &spec, &region, &options).unwrap();
+    assert_eq!(view.windows.len(), cli.windows.len());
+    for (a, b) in view.windows.iter().zip(&cli.windows) {
+        assert_eq!((a.core_start0, a.core_end0), (b.core_start0, b.core_end0));
+        assert!(
+            (a.probability - b.probability).abs() < 1e-5,
+            "{a:?} vs {b:?}"
+        );
+    }
+    assert_eq!(view.skipped, vec![(23_000, 24_000)]);
+    assert_eq!(view.needed, 100);
+}
+
+#[test]
+fn concurrent_identical_views_share_one_computation() {
+    let (build, spec) = setup();
+    let cache = Arc::new(Cache::new(16, None, Arc::new(Stats::default())));
+    let engine = Arc::new(engine(&build, &spec, cache));
+    let region = Region::new("chr1", 0, 25_600).unwrap(); // 128 windows, 2 tiles
+    let rt = runtime();
+    let results: Vec<_> = rt.block_on(async {
+        let mut handles = Vec::new();
+        for _ in 0..4 {
+            let engine = engine.clone();
+            let region = region.clone();
+            handles.push(tokio::spawn(async move {
+                engine
+                    .view(&region, |_| true, deadline_in(Duration::from_secs(120)))
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(h.await.unwrap());
+        }
+        out
+    });
+    for r in &results[1..] {
+        assert_eq!(
+            r.windows, results[0].windows,
+            "concurrent results must be identical"
+        );
+    }
+    assert_eq!(
+        engine.stats().windows_scored.load(Ordering::Relaxed),
+        128,
+        "each window scored once"
+    );
+}
+
+#[test]
+fn abandoned_views_stop_costing_compute_and_keep_partial_work() {
+    let (build, spec) = setup();
+    let cache = Arc::new(Cache::new(16, None, Arc::new(Stats::default())));
+    let engine = engine(&build, &spec, cache);
+    let region = Region::new("chr1", 0, 60_000).unwrap(); // 300 windows
+    let rt = runtime();
+    // a requester that gives up at once
+    let early = rt
+        .block_on(engine.view(&region, |_| true, deadline_in(Duration::from_millis(1))))
+        .unwrap();
+    assert!(!early.pending.is_empty());
+    std::thread::sleep(Duration::from_millis(500));
+    let stats = engine.stats();
+    let scored = stats.windows_scored.load(Ordering::Relaxed);
+    let cancelled = stats.windows_cancelled.load(Ordering::Relaxed);
+    assert!(
+        cancelled > 0,
+        "queued windows of the abandoned view are dropped"
+    );
+    assert!(scored + cancelled <= 300);
+    // asking again computes only what is missing, and nothing is lost
+    let full = rt
+        .block_on(engine.view(&region, |_| true, deadline_in(Duration::from_secs(120))))
+        .unwrap();
+    assert!(full.pending.is_empty());
+    assert_eq!(full.windows.len(), 300);
+    assert_eq!(
+        full.cached as u64, scored,
+        "windows scored before the cancellation are reused"
+    );
+    assert_eq!(stats.windows_scored.load(Ordering::Relaxed), 300);
+}
+
+#[test]
+fn cache_survives_a_restart() {
+    let (build, spec) = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fixture.sqlite");
+    let region = Region::new("chr2", 0, 12_800).unwrap();
+    let rt = runtime();
+    let first = {
+        let stats = Arc::new(Stats::default());
+        let cache = Arc::new(Cache::new(
+            16,
+            Some(DiskStore::open(&path, 1 << 30, stats.clone()).unwrap()),
+            stats,
+        ));
+        let engine = engine(&build, &spec, cache.clone());
+        let view = rt
+            .block_on(engine.view(&region, |_| true, deadline_in(Duration::from_secs(120))))
+            .unwrap();
+        drop(engine);
+        cache.disk().unwrap().flush();
+        view
+    };
+    let stats = Arc::new(Stats::default());
+    let cache = Arc::new(Cache::new(
+        16,
+        Some(DiskStore::open(&path, 1 << 30, stats.clone()).unwrap()),
+        stats.clone(),
+    ));
+    let engine = engine(&build, &spec, cache);
+    let second = rt
+        .block_on(engine.view(&region, |_| true, deadline_in(Duration::from_secs(120))))
+        .unwrap();
+    assert_eq!(second.windows, first.windows);
+    assert_eq!(
+        second.cached, second.needed,
+        "everything came from the disk tier"
+    );
+    assert_eq!(engine.stats().windows_scored.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.disk_hits.load(Ordering::Relaxed), 1);
+}
