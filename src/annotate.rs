@@ -270,6 +270,17 @@ pub struct AnnotateOptions {
     pub command: String,
     /// Output name for messages (`stdout` or the path).
     pub target: String,
+    /// The per-build score cache; `None` computes every window.
+    pub cache: Option<CacheSettings>,
+}
+
+/// Where the per-build score cache lives (shared with `cistrack serve`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// Folder of the `<build>.sqlite` files.
+    pub dir: std::path::PathBuf,
+    /// Size limit of the file, bytes (least recently used entries are evicted).
+    pub max_bytes: u64,
 }
 
 impl Default for AnnotateOptions {
@@ -282,6 +293,7 @@ impl Default for AnnotateOptions {
             progress: false,
             command: "cistrack annotate".into(),
             target: "stdout".into(),
+            cache: None,
         }
     }
 }
@@ -317,6 +329,8 @@ pub struct Summary {
     pub reference: ReferenceStats,
     /// Model windows scored.
     pub windows: u64,
+    /// Of those, windows read from the per-build cache instead of computed.
+    pub windows_cached: u64,
     /// Where the model ran.
     pub device: ActiveDevice,
     /// Windows per model call.
@@ -336,6 +350,7 @@ impl Summary {
             skipped: BTreeMap::new(),
             reference: ReferenceStats::default(),
             windows: 0,
+            windows_cached: 0,
             device,
             batch_size,
             elapsed: Duration::ZERO,

@@ -26,6 +26,10 @@ fn fixture_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
         "2",
         "annotate",
     ];
+    // Tests are independent of any cache unless they name one.
+    if !extra.contains(&"--cache-dir") {
+        args.push("--no-cache");
+    }
     args.extend_from_slice(extra);
     args
 }
@@ -877,6 +881,7 @@ fn real_hg38_chr22_common_snps_ref_agreement() {
         "--device",
         "cpu",
         "annotate",
+        "--no-cache",
         "-i",
         vcf.to_str().unwrap(),
     ]);
@@ -926,6 +931,7 @@ fn real_hgsvc_indels() {
         "--device",
         "cpu",
         "annotate",
+        "--no-cache",
         "-i",
         vcf.to_str().unwrap(),
     ]);
@@ -958,4 +964,114 @@ fn real_hgsvc_indels() {
         .output()
         .unwrap();
     assert_eq!(strip_annotation(&stdout).as_bytes(), &input.stdout[..]);
+}
+
+/// The number in "... windows of which N from the cache" of the summary line.
+fn cached_windows(stderr: &str) -> u64 {
+    let at = stderr
+        .find(" from the cache")
+        .unwrap_or_else(|| panic!("no cache count in the summary:\n{stderr}"));
+    let before = &stderr[..at];
+    before[before.rfind(' ').unwrap() + 1..].parse().unwrap()
+}
+
+fn windows_in_summary(stderr: &str) -> u64 {
+    let at = stderr.find(" windows of which").expect("summary line");
+    let before = &stderr[..at];
+    before[before.rfind(|c: char| !c.is_ascii_digit()).unwrap() + 1..]
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn the_score_cache_is_reused_verified_and_never_changes_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cache_arg = cache.to_str().unwrap();
+    let vcf = std::fs::read(root().join(VARIANTS)).unwrap();
+    let uncached = assert_ok(&cistrack_stdin(&fixture_args(&[]), vcf.clone()));
+
+    // First run: everything computed and stored; second run: everything read back.
+    let first = cistrack_stdin(&fixture_args(&["--cache-dir", cache_arg]), vcf.clone());
+    let first_out = assert_ok(&first);
+    assert_eq!(
+        cached_windows(&stderr_of(&first)),
+        0,
+        "{}",
+        stderr_of(&first)
+    );
+    let second = cistrack_stdin(&fixture_args(&["--cache-dir", cache_arg]), vcf.clone());
+    let second_out = assert_ok(&second);
+    let windows = windows_in_summary(&stderr_of(&second));
+    assert!(windows > 10);
+    assert_eq!(cached_windows(&stderr_of(&second)), windows);
+    assert_eq!(without_command(&first_out), without_command(&uncached));
+    assert_eq!(without_command(&second_out), without_command(&uncached));
+
+    // Corrupt every stored window score: each is detected by its checksum, deleted and
+    // recomputed, and the output does not change.
+    let db = cache.join("fixture.sqlite");
+    let status = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); n=c.execute(\"UPDATE tiles SET value=zeroblob(21) WHERE CAST(key AS TEXT) LIKE '%:windows\t%'\").rowcount; c.commit(); print(n)",
+            db.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let corrupted: u64 = String::from_utf8_lossy(&status.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(corrupted > 0);
+    let third = cistrack_stdin(&fixture_args(&["--cache-dir", cache_arg]), vcf);
+    let third_out = assert_ok(&third);
+    assert_eq!(
+        cached_windows(&stderr_of(&third)),
+        0,
+        "{}",
+        stderr_of(&third)
+    );
+    assert!(
+        stderr_of(&third).contains("failed its checksum"),
+        "{}",
+        stderr_of(&third)
+    );
+    assert_eq!(without_command(&third_out), without_command(&uncached));
+
+    // BED windows on the daemon's grid are read from tiles that `precompute` (the daemon's
+    // engine) stored: an interval starting on a multiple of the stride lies on the grid.
+    let bed = b"chr1\t17000\t19000\tgrid\nchr1\t17050\t19050\toff_grid\n".to_vec();
+    let regions = write_input(dir.path(), "regions.bed", b"chr1\t16000\t20000\n");
+    let tiles = dir.path().join("tiles");
+    let pre = cistrack(&[
+        "--config",
+        "tests/data/fixture.toml",
+        "--device",
+        "cpu",
+        "precompute",
+        "--regions",
+        regions.to_str().unwrap(),
+        "--cache-dir",
+        tiles.to_str().unwrap(),
+    ]);
+    assert_ok(&pre);
+    let plain = assert_ok(&cistrack_stdin(
+        &fixture_args(&["--format", "bed"]),
+        bed.clone(),
+    ));
+    let from_tiles = cistrack_stdin(
+        &fixture_args(&["--format", "bed", "--cache-dir", tiles.to_str().unwrap()]),
+        bed,
+    );
+    let from_tiles_out = assert_ok(&from_tiles);
+    // 10 grid windows of the first interval; none of the second (its cores are off the grid).
+    assert_eq!(
+        cached_windows(&stderr_of(&from_tiles)),
+        10,
+        "{}",
+        stderr_of(&from_tiles)
+    );
+    assert_eq!(without_command(&from_tiles_out), without_command(&plain));
 }

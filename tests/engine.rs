@@ -184,3 +184,93 @@ fn cache_survives_a_restart() {
     assert_eq!(engine.stats().windows_scored.load(Ordering::Relaxed), 0);
     assert_eq!(stats.disk_hits.load(Ordering::Relaxed), 1);
 }
+
+/// The real ONNX Runtime predictor, made to fail on chosen calls: an error on the first, a
+/// panic on the second, then normal service.
+struct Faulty {
+    inner: cistrack::model::onnx::OrtPredictor,
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl cistrack::model::Predictor for Faulty {
+    fn predict(
+        &mut self,
+        batch: &cistrack::model::Batch,
+    ) -> Result<cistrack::model::Predictions, cistrack::model::Error> {
+        match self.calls.fetch_add(1, Ordering::SeqCst) {
+            0 => Err(cistrack::model::Error::Inference {
+                model: "test".into(),
+                message: "injected failure".into(),
+            }),
+            1 => panic!("injected panic"),
+            _ => self.inner.predict(batch),
+        }
+    }
+}
+
+#[test]
+fn a_failing_model_worker_fails_its_views_and_then_recovers() {
+    let (build, spec) = setup();
+    let cache = Arc::new(Cache::new(16, None, Arc::new(Stats::default())));
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let inner = cistrack::model::onnx::OrtPredictor::new(
+        &spec,
+        cistrack::model::onnx::SessionOptions {
+            device: Device::Cpu,
+            intra_threads: 2,
+        },
+    )
+    .unwrap();
+    let device = inner.device();
+    let options = EngineOptions {
+        stride: 200,
+        device: Device::Cpu,
+        workers: 1,
+        intra_threads: 2,
+        max_batch: Some(64),
+        max_queued_windows: 100_000,
+        fingerprint: inputs_fingerprint(&build),
+    };
+    let engine = Engine::with_predictors(
+        build.clone(),
+        spec.clone(),
+        cache,
+        &options,
+        vec![Box::new(Faulty {
+            inner,
+            calls: calls.clone(),
+        })],
+        device,
+    )
+    .unwrap();
+    let rt = runtime();
+    let region = Region::new("chr1", 12_800, 25_600).unwrap(); // one tile, 64 windows, 1 batch
+    let view = |region: &Region| {
+        rt.block_on(engine.view(region, |_| true, deadline_in(Duration::from_secs(120))))
+    };
+    let first = view(&region).expect_err("the injected error fails the view");
+    assert!(first.to_string().contains("injected failure"), "{first}");
+    let second = view(&region).expect_err("the injected panic fails the view");
+    assert!(second.to_string().contains("panicked"), "{second}");
+    // The worker survived both and the failed tile is computed again, correctly.
+    let third = view(&region).unwrap();
+    assert!(third.pending.is_empty());
+    let cli = score_region(
+        &build,
+        &spec,
+        &region,
+        &ScoreOptions {
+            device: Device::Cpu,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(third.windows.len(), cli.windows.len());
+    for (a, b) in third.windows.iter().zip(&cli.windows) {
+        assert!(
+            (a.probability - b.probability).abs() < 1e-5,
+            "{a:?} vs {b:?}"
+        );
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}

@@ -268,7 +268,7 @@ impl<'a> Planner<'a> {
                         &self.normalisers,
                     );
                     scored += 1;
-                    Some(scorer.push(sequence, &self.bins)?)
+                    Some(scorer.push(sequence, &self.bins, Some((&contig.name, w.start0)))?)
                 };
                 pending.windows.push((w.core_start0, w.core_end0, id));
             }

@@ -18,10 +18,12 @@ use crate::io::{bed as bed_io, vcf as vcf_io};
 use crate::model::onnx::{ActiveDevice, OrtPredictor, SessionOptions};
 use crate::model::worker::{Done, WorkerPool};
 use crate::model::{Batch, ModelSpec};
-use crate::track::score::{DEFAULT_BATCH_SIZE_CPU, DEFAULT_BATCH_SIZE_CUDA};
+use crate::track::cache::{window_namespace, DiskStore, Score, Stats};
+use crate::track::engine::variant_for;
+use crate::track::score::{DEFAULT_BATCH_SIZE_CPU, DEFAULT_BATCH_SIZE_CUDA, DEFAULT_STRIDE};
 
 use super::genes::NearestGenes;
-use super::scorer::{Prediction, WindowScorer, PADDING};
+use super::scorer::{Prediction, WindowCache, WindowScorer, PADDING};
 use super::{
     bed, vcf, write_all, AnnotateOptions, Error, Format, Input, Summary, BATCHES, ITEM_QUEUE,
     MAX_IN_FLIGHT, PLANNED_QUEUE,
@@ -247,18 +249,26 @@ pub(super) fn run(
             .expect("fresh channel; this is a bug");
     }
     let (done_tx, done_rx) = unbounded::<Done>();
+    let (hits_tx, hits_rx) = unbounded::<(u64, Score)>();
     let (planned_tx, planned_rx) = bounded::<Planned>(PLANNED_QUEUE);
     let stop = AtomicBool::new(false);
     let summary = Summary::new(source.format, device, batch_size);
     let progress = Progress::new(options.progress, size, bytes_read);
 
+    let cache = open_cache(build, spec, options);
     let mut scorer = WindowScorer::new(&pool, free_rx, done_tx, batch_size, build.modality_mask());
+    if let Some(cache) = &cache {
+        scorer = scorer.with_cache(cache.clone(), hits_tx);
+    } else {
+        drop(hits_tx);
+    }
     let mut planner = match source.format {
         Format::Vcf => Planner::Vcf(vcf::Planner::new(build, spec, genes.as_ref())?),
         Format::Bed => Planner::Bed(bed::Planner::new(build, spec, genes.as_ref(), threshold)?),
     };
     let mut signals = build.reader()?;
     let target = options.target.clone();
+    let collector_cache = cache.clone();
     let (result, mut summary) = std::thread::scope(|scope| {
         let stop = &stop;
         let collector = std::thread::Builder::new()
@@ -268,6 +278,8 @@ pub(super) fn run(
                 let result = collect(
                     &planned_rx,
                     &done_rx,
+                    &hits_rx,
+                    collector_cache.as_deref(),
                     &free_tx,
                     &mut out,
                     &target,
@@ -294,6 +306,11 @@ pub(super) fn run(
             .expect("the output thread panicked; this is a bug")
     });
     drop(pool);
+    if let Some(cache) = &cache {
+        cache.flush();
+        summary.windows_cached = cache.tile_hits.load(std::sync::atomic::Ordering::Relaxed)
+            + cache.window_hits.load(std::sync::atomic::Ordering::Relaxed);
+    }
     result?;
     summary.elapsed = started.elapsed();
     Ok(summary)
@@ -507,14 +524,48 @@ struct Entry {
 enum Event {
     Planned(Option<Planned>),
     Done(Option<Done>),
+    Hit(Option<(u64, Score)>),
     Idle,
+}
+
+/// Opens the build's on-disk score cache for annotation, or `None` (cache off, or a store
+/// that cannot be opened: annotation then goes on without it, after a warning).
+fn open_cache(
+    build: &Build,
+    spec: &ModelSpec,
+    options: &AnnotateOptions,
+) -> Option<Arc<WindowCache>> {
+    let settings = options.cache.as_ref()?;
+    let path = settings.dir.join(format!("{}.sqlite", build.name()));
+    let stats = Arc::new(Stats::default());
+    match DiskStore::open(&path, settings.max_bytes, stats.clone()) {
+        Ok(store) => {
+            tracing::debug!(cache = %path.display(), "using the score cache");
+            Some(Arc::new(WindowCache::new(
+                store,
+                stats,
+                window_namespace(build.name(), &spec.id(), &spec.sha256),
+                &variant_for(build, spec, DEFAULT_STRIDE),
+                DEFAULT_STRIDE,
+                spec.window.length as u64,
+                build.modality_mask(),
+            )))
+        }
+        Err(e) => {
+            tracing::warn!("{e}; annotating without the score cache");
+            None
+        }
+    }
 }
 
 /// The collector: reorders, formats and writes. Returns when every record is written, or with
 /// the first fatal error (after writing every record before it).
+#[allow(clippy::too_many_arguments)]
 fn collect(
     planned: &Receiver<Planned>,
     done: &Receiver<Done>,
+    hits: &Receiver<(u64, Score)>,
+    cache: Option<&WindowCache>,
     free: &Sender<Batch>,
     out: &mut dyn Write,
     target: &str,
@@ -523,8 +574,8 @@ fn collect(
 ) -> Result<(), Error> {
     let mut queue: VecDeque<Entry> = VecDeque::new();
     let mut early: HashMap<u64, Prediction> = HashMap::new();
-    let (mut planned_open, mut done_open) = (true, true);
-    let (no_planned, no_done) = (never::<Planned>(), never::<Done>());
+    let (mut planned_open, mut done_open, mut hits_open) = (true, true, true);
+    let (no_planned, no_done, no_hits) = (never::<Planned>(), never::<Done>(), never());
     let mut text = String::new();
     let flush = |out: &mut dyn Write| {
         out.flush().map_err(|source| Error::Write {
@@ -560,7 +611,9 @@ fn collect(
         }
         let planned_rx = if accepting { planned } else { &no_planned };
         let done_rx = if done_open { done } else { &no_done };
+        let hits_rx = if hits_open { hits } else { &no_hits };
         let mut event = select! {
+            recv(hits_rx) -> h => Event::Hit(h.ok()),
             recv(planned_rx) -> m => Event::Planned(m.ok()),
             recv(done_rx) -> d => Event::Done(d.ok()),
             default => Event::Idle,
@@ -569,6 +622,7 @@ fn collect(
             flush(out)?;
             progress.update(summary, true);
             event = select! {
+                recv(hits_rx) -> h => Event::Hit(h.ok()),
                 recv(planned_rx) -> m => Event::Planned(m.ok()),
                 recv(done_rx) -> d => Event::Done(d.ok()),
                 default(Duration::from_millis(200)) => Event::Idle,
@@ -576,6 +630,14 @@ fn collect(
         }
         match event {
             Event::Idle => {}
+            Event::Hit(None) => hits_open = false,
+            Event::Hit(Some((id, score))) => {
+                let prediction = Prediction {
+                    logit: score.logit,
+                    probability: score.probability,
+                };
+                deliver(&mut queue, &mut early, id, prediction);
+            }
             Event::Planned(None) => planned_open = false,
             Event::Done(None) => done_open = false,
             Event::Planned(Some(p)) => {
@@ -608,24 +670,46 @@ fn collect(
                         logit: predictions.logit[row],
                         probability: predictions.probability[row],
                     };
-                    let at = queue.partition_point(|e| e.windows.end <= id);
-                    match queue.get_mut(at) {
-                        Some(entry) if entry.windows.contains(&id) => {
-                            let slot = &mut entry.results[(id - entry.windows.start) as usize];
-                            if slot.replace(prediction).is_none() && entry.remaining > 0 {
-                                entry.remaining -= 1;
-                            }
-                        }
-                        _ => {
-                            early.insert(id, prediction);
-                        }
+                    if let Some(cache) = cache {
+                        let score = Score {
+                            logit: prediction.logit,
+                            probability: prediction.probability,
+                            share: predictions
+                                .modality_share
+                                .get(row)
+                                .copied()
+                                .unwrap_or_default(),
+                        };
+                        cache.store(id, &score);
                     }
+                    deliver(&mut queue, &mut early, id, prediction);
                 }
                 let _ = free.send(finished.batch);
             }
         }
     }
     flush(out)
+}
+
+/// Puts window `id`'s result in its record, or aside until the record arrives.
+fn deliver(
+    queue: &mut VecDeque<Entry>,
+    early: &mut HashMap<u64, Prediction>,
+    id: u64,
+    prediction: Prediction,
+) {
+    let at = queue.partition_point(|e| e.windows.end <= id);
+    match queue.get_mut(at) {
+        Some(entry) if entry.windows.contains(&id) => {
+            let slot = &mut entry.results[(id - entry.windows.start) as usize];
+            if slot.replace(prediction).is_none() && entry.remaining > 0 {
+                entry.remaining -= 1;
+            }
+        }
+        _ => {
+            early.insert(id, prediction);
+        }
+    }
 }
 
 /// The progress line on stderr (drawn only when stderr is a terminal).

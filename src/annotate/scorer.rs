@@ -14,15 +14,25 @@
 //! with one row: the row is repeated under the [`PADDING`] key, whose result is dropped. Output
 //! then depends neither on `--batch-size` nor on when a partly filled batch is flushed.
 //!
-//! # Where the per-build cache plugs in
+//! # The per-build cache
 //!
-//! Annotation runs no cache yet. A cache lookup belongs in [`WindowScorer::push`]: a hit
-//! would report its stored score under the new id instead of filling a batch row, so nothing
-//! before or after this function changes.
+//! With a [`WindowCache`], [`WindowScorer::push`] looks a window up before it takes a batch
+//! row: a reference window that lies on the daemon's tile grid is read from the daemon's tiles
+//! (`cistrack serve`/`precompute` scores), any other window by the digest of its model input
+//! (what an earlier `annotate` run stored). A hit is sent to the collector under the window's
+//! id on the `hits` channel; a miss is scored and stored when its result comes back
+//! ([`WindowCache::store`]). Output is the same with or without the cache.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
+
+use crate::track::cache::{
+    DiskStore, Score, Slot, Stats, Tile, TileKey, WindowDigest, TILE_WINDOWS,
+};
 
 use crate::genome::build::Span;
 use crate::model::encode::{apply_modality_mask, encode_signal_into, one_hot_into, Normaliser};
@@ -76,6 +86,86 @@ impl SignalBins {
     }
 }
 
+/// The per-build score cache as annotation reads and writes it.
+pub struct WindowCache {
+    store: DiskStore,
+    stats: Arc<Stats>,
+    namespace: String,
+    tiles: Arc<str>,
+    stride: u64,
+    lead: i64,
+    mask: [f32; 3],
+    pending: Mutex<HashMap<u64, WindowDigest>>,
+    /// Windows found on the daemon's tile grid.
+    pub tile_hits: AtomicU64,
+    /// Windows found by content.
+    pub window_hits: AtomicU64,
+}
+
+impl std::fmt::Debug for WindowCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WindowCache")
+            .field("store", &self.store)
+            .field("namespace", &self.namespace)
+            .finish()
+    }
+}
+
+impl WindowCache {
+    /// A cache over `store`: window scores under `namespace`, daemon tiles under `tiles`
+    /// (grid of `stride`-bp cores in windows of `window` bp), for inputs with modality `mask`.
+    pub fn new(
+        store: DiskStore,
+        stats: Arc<Stats>,
+        namespace: String,
+        tiles: &str,
+        stride: u64,
+        window: u64,
+        mask: [f32; 3],
+    ) -> Self {
+        Self {
+            store,
+            stats,
+            namespace,
+            tiles: tiles.into(),
+            stride,
+            lead: ((window - stride) / 2) as i64,
+            mask,
+            pending: Mutex::new(HashMap::new()),
+            tile_hits: AtomicU64::new(0),
+            window_hits: AtomicU64::new(0),
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &std::path::Path {
+        self.store.path()
+    }
+
+    /// Records the model's result for window `id`, if it was a cache miss.
+    pub fn store(&self, id: u64, score: &Score) {
+        let digest = self
+            .pending
+            .lock()
+            .expect("cache bookkeeping poisoned; this is a bug")
+            .remove(&id);
+        if let Some(digest) = digest {
+            self.store.put_window(&self.namespace, &digest, score);
+        }
+    }
+
+    /// Waits until every stored score is written.
+    pub fn flush(&self) {
+        self.store.flush();
+    }
+}
+
+/// The cache and where its hits go.
+type CacheLink = Option<(Arc<WindowCache>, Sender<(u64, Score)>)>;
+
+/// The daemon tile last read, so that consecutive windows read it once.
+type TileMemo = Option<(String, u64, Option<Tile>)>;
+
 /// Fills batches with windows and submits them to the model workers.
 pub struct WindowScorer<'p> {
     pool: &'p WorkerPool,
@@ -86,6 +176,8 @@ pub struct WindowScorer<'p> {
     next_id: u64,
     batch_size: usize,
     mask: [f32; 3],
+    cache: CacheLink,
+    memo: TileMemo,
 }
 
 impl std::fmt::Debug for WindowScorer<'_> {
@@ -122,7 +214,76 @@ impl<'p> WindowScorer<'p> {
             next_id: 0,
             batch_size,
             mask,
+            cache: None,
+            memo: None,
         }
+    }
+
+    /// Looks windows up in `cache` before scoring them; hits go to `hits` as `(id, score)`.
+    pub fn with_cache(mut self, cache: Arc<WindowCache>, hits: Sender<(u64, Score)>) -> Self {
+        self.cache = Some((cache, hits));
+        self
+    }
+
+    /// A cached score for a window (daemon tile first, then content), or `None`, having
+    /// noted the window's digest for [`WindowCache::store`] under `id`.
+    fn lookup(
+        &mut self,
+        id: u64,
+        sequence: &[u8],
+        signals: &SignalBins,
+        at: Option<(&str, i64)>,
+    ) -> Option<Score> {
+        let (cache, _) = self.cache.as_ref()?;
+        if let Some((contig, start0)) = at {
+            let core = start0 + cache.lead;
+            if core >= 0 && core as u64 % cache.stride == 0 {
+                let index = core as u64 / cache.stride;
+                let tile = index / TILE_WINDOWS as u64;
+                let fresh = !matches!(&self.memo, Some((c, t, _)) if c == contig && *t == tile);
+                if fresh {
+                    let key = TileKey {
+                        variant: cache.tiles.clone(),
+                        contig: contig.into(),
+                        tile,
+                    };
+                    let found = cache.store.get(&key, &cache.stats).unwrap_or_else(|e| {
+                        tracing::warn!("{e}; scoring without it");
+                        None
+                    });
+                    self.memo = Some((contig.to_string(), tile, found));
+                }
+                if let Some((_, _, Some(t))) = &self.memo {
+                    if let Slot::Scored(score) = t.slots[(index % TILE_WINDOWS as u64) as usize] {
+                        cache.tile_hits.fetch_add(1, Ordering::Relaxed);
+                        return Some(score);
+                    }
+                }
+            }
+        }
+        let digest = WindowDigest::of(
+            sequence,
+            &signals.h3k27ac,
+            &signals.accessibility,
+            cache.mask,
+        );
+        match cache
+            .store
+            .get_window(&cache.namespace, &digest, &cache.stats)
+        {
+            Ok(Some(score)) => {
+                cache.window_hits.fetch_add(1, Ordering::Relaxed);
+                return Some(score);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("{e}; scoring without it"),
+        }
+        cache
+            .pending
+            .lock()
+            .expect("cache bookkeeping poisoned; this is a bug")
+            .insert(id, digest);
+        None
     }
 
     /// Submits a batch, repeating a lone row (see [`PADDING`]).
@@ -139,13 +300,31 @@ impl<'p> WindowScorer<'p> {
     }
 
     /// Queues one window for the model and returns its id. The window must hold at least one
-    /// A/C/G/T base (the contract does not score all-N windows).
+    /// A/C/G/T base (the contract does not score all-N windows). `at` is the window's contig
+    /// and 0-based start when it is a window of the reference genome itself (not an allele's
+    /// haplotype): such a window may be found in the daemon's tiles.
     ///
     /// # Errors
     ///
     /// [`Error::WorkersGone`] when the batches stop coming back (the collector or the workers
     /// have stopped).
-    pub fn push(&mut self, sequence: &[u8], signals: &SignalBins) -> Result<u64, Error> {
+    pub fn push(
+        &mut self,
+        sequence: &[u8],
+        signals: &SignalBins,
+        at: Option<(&str, i64)>,
+    ) -> Result<u64, Error> {
+        if self.cache.is_some() {
+            let id = self.next_id;
+            if let Some(score) = self.lookup(id, sequence, signals, at) {
+                self.next_id += 1;
+                let (_, hits) = self.cache.as_ref().expect("checked");
+                hits.send((id, score)).map_err(|_| {
+                    Error::WorkersGone("the annotation pipeline has stopped".into())
+                })?;
+                return Ok(id);
+            }
+        }
         let mut batch = match self.current.take() {
             Some(batch) => batch,
             None => {

@@ -405,7 +405,8 @@ impl<'a> Planner<'a> {
                         self.bin_size,
                         &self.normalisers,
                     );
-                    let id = scorer.push(&candidate.reference, &bins)?;
+                    let id =
+                        scorer.push(&candidate.reference, &bins, Some((&contig.name, start0)))?;
                     reference_windows.push((start0, id, bins));
                     reference_windows.len() - 1
                 }
@@ -414,7 +415,7 @@ impl<'a> Planner<'a> {
             let alternate_id = if candidate.alternate == candidate.reference {
                 *reference_id
             } else {
-                scorer.push(&candidate.alternate, bins)?
+                scorer.push(&candidate.alternate, bins, None)?
             };
             pending.alleles[*index] = Outcome::Scored {
                 reference: *reference_id,

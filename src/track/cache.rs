@@ -171,6 +171,73 @@ pub fn variant_id(
     )
 }
 
+/// The namespace of window scores cached by content for one build and model (used by
+/// `cistrack annotate`, whose windows are centred on records rather than on the tile grid):
+/// `build:name/version:sha8:windows`.
+pub fn window_namespace(build: &str, model_id: &str, model_sha256: &str) -> String {
+    format!(
+        "{build}:{model_id}:{}:windows",
+        &model_sha256[..8.min(model_sha256.len())]
+    )
+}
+
+/// What identifies a window's score: a SHA-256 (first 128 bits) of exactly what the model is
+/// given — the bases (A, C, G, T, anything else as N; case ignored), the normalised signal bins
+/// as f32 bits and the modality mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WindowDigest(pub [u8; 16]);
+
+impl WindowDigest {
+    /// The digest of one window's model input.
+    pub fn of(sequence: &[u8], h3k27ac: &[f32], accessibility: &[f32], mask: [f32; 3]) -> Self {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        let bases: Vec<u8> = sequence
+            .iter()
+            .map(|b| match b.to_ascii_uppercase() {
+                c @ (b'A' | b'C' | b'G' | b'T') => c,
+                _ => b'N',
+            })
+            .collect();
+        h.update((bases.len() as u64).to_le_bytes());
+        h.update(&bases);
+        for values in [h3k27ac, accessibility, &mask[..]] {
+            h.update((values.len() as u64).to_le_bytes());
+            for v in values {
+                h.update(v.to_bits().to_le_bytes());
+            }
+        }
+        let full = h.finalize();
+        Self(full[..16].try_into().expect("16 of 32 bytes"))
+    }
+}
+
+fn window_key(namespace: &str, digest: &WindowDigest) -> Vec<u8> {
+    let hex: String = digest.0.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{namespace}\t{hex}").into_bytes()
+}
+
+fn encode_score(s: &Score) -> Vec<u8> {
+    let mut out = Vec::with_capacity(21);
+    out.push(FORMAT_VERSION);
+    for v in [s.logit, s.probability, s.share[0], s.share[1], s.share[2]] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+fn decode_score(bytes: &[u8]) -> Option<Score> {
+    if bytes.len() != 21 || bytes[0] != FORMAT_VERSION {
+        return None;
+    }
+    let f = |i: usize| f32::from_le_bytes(bytes[1 + i * 4..5 + i * 4].try_into().expect("4 bytes"));
+    Some(Score {
+        logit: f(0),
+        probability: f(1),
+        share: [f(2), f(3), f(4)],
+    })
+}
+
 /// Counters of a cache, for metrics.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -227,6 +294,7 @@ pub struct DiskStore {
     read: Mutex<Connection>,
     writes: Sender<WriteOp>,
     writer: Option<std::thread::JoinHandle<()>>,
+    last_corrupt: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for DiskStore {
@@ -308,6 +376,7 @@ impl DiskStore {
             read: Mutex::new(read),
             writes: tx,
             writer: Some(writer),
+            last_corrupt: Default::default(),
         })
     }
 
@@ -325,7 +394,21 @@ impl DiskStore {
     ///
     /// [`Error::Store`] when SQLite fails.
     pub fn get(&self, key: &TileKey, stats: &Stats) -> Result<Option<Tile>, Error> {
-        let key_bytes = key.bytes();
+        let found = self.get_checked(key.bytes(), stats, Tile::decode)?;
+        if found.is_none() && self.last_corrupt.swap(false, Ordering::Relaxed) {
+            tracing::warn!(contig = %key.contig, tile = key.tile, "cache entry failed its checksum; deleted, it will be recomputed");
+        }
+        Ok(found)
+    }
+
+    /// Reads the value under `key_bytes` and parses it with `decode`, after checking its CRC32.
+    /// A value that fails either is deleted, counted, and reported as missing.
+    fn get_checked<T>(
+        &self,
+        key_bytes: Vec<u8>,
+        stats: &Stats,
+        decode: impl FnOnce(&[u8]) -> Option<T>,
+    ) -> Result<Option<T>, Error> {
         let row: Option<(Vec<u8>, i64)> = {
             let conn = self
                 .read
@@ -345,21 +428,50 @@ impl DiskStore {
         let Some((value, crc)) = row else {
             return Ok(None);
         };
-        let tile = (crc32fast::hash(&value) as i64 == crc)
-            .then(|| Tile::decode(&value))
-            .flatten();
-        match tile {
-            Some(tile) => {
+        match (crc32fast::hash(&value) as i64 == crc)
+            .then(|| decode(&value))
+            .flatten()
+        {
+            Some(found) => {
                 let _ = self.writes.send(WriteOp::Touch(key_bytes));
-                Ok(Some(tile))
+                Ok(Some(found))
             }
             None => {
                 stats.corrupt_entries.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(contig = %key.contig, tile = key.tile, "cache entry failed its checksum; deleted, it will be recomputed");
+                self.last_corrupt.store(true, Ordering::Relaxed);
                 let _ = self.writes.send(WriteOp::Delete(key_bytes));
                 Ok(None)
             }
         }
+    }
+
+    /// Reads the stored score of a window identified by its content (see [`WindowDigest`]).
+    /// A corrupt entry is deleted and reported as missing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when SQLite fails.
+    pub fn get_window(
+        &self,
+        namespace: &str,
+        digest: &WindowDigest,
+        stats: &Stats,
+    ) -> Result<Option<Score>, Error> {
+        let found = self.get_checked(window_key(namespace, digest), stats, decode_score)?;
+        if found.is_none() && self.last_corrupt.swap(false, Ordering::Relaxed) {
+            tracing::warn!(
+                "cached window score failed its checksum; deleted, it will be recomputed"
+            );
+        }
+        Ok(found)
+    }
+
+    /// Queues the write of a window's score under its content digest.
+    pub fn put_window(&self, namespace: &str, digest: &WindowDigest, score: &Score) {
+        let _ = self.writes.send(WriteOp::Put(
+            window_key(namespace, digest),
+            encode_score(score),
+        ));
     }
 
     /// Queues a write (the writer thread commits it shortly).

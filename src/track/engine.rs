@@ -236,8 +236,37 @@ impl Engine {
                 },
             )?);
         }
-        build.reader()?; // fail now, not in a worker, if the files cannot be opened
         let device = predictors[0].device();
+        let predictors = predictors
+            .into_iter()
+            .map(|p| Box::new(p) as Box<dyn Predictor>)
+            .collect();
+        Self::with_predictors(build, spec, cache, options, predictors, device)
+    }
+
+    /// Starts one model worker per predictor (the daemon uses ONNX Runtime sessions, see
+    /// [`Engine::start`]; a test may wrap them to inject faults). `device` is where they run.
+    ///
+    /// # Errors
+    ///
+    /// Input files that cannot be opened.
+    ///
+    /// # Panics
+    ///
+    /// When `predictors` is empty.
+    pub fn with_predictors(
+        build: Arc<Build>,
+        spec: Arc<ModelSpec>,
+        cache: Arc<Cache>,
+        options: &EngineOptions,
+        predictors: Vec<Box<dyn Predictor>>,
+        device: ActiveDevice,
+    ) -> crate::Result<Self> {
+        assert!(
+            !predictors.is_empty(),
+            "an engine needs a predictor; this is a bug"
+        );
+        build.reader()?; // fail now, not in a worker, if the files cannot be opened
         let max_batch = options.max_batch.unwrap_or(match device {
             ActiveDevice::Cpu => super::score::DEFAULT_BATCH_SIZE_CPU,
             ActiveDevice::Cuda => super::score::DEFAULT_BATCH_SIZE_CUDA,
@@ -586,7 +615,7 @@ impl Drop for Engine {
 fn worker_loop(
     inner: Arc<Inner>,
     rx: Arc<Mutex<mpsc::UnboundedReceiver<WindowJob>>>,
-    mut predictor: OrtPredictor,
+    mut predictor: Box<dyn Predictor>,
     max_batch: usize,
 ) {
     let norms: [Option<Normaliser>; 2] = normalisers(&inner.build, &inner.spec);
@@ -628,7 +657,7 @@ fn worker_loop(
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             process(
                 &inner,
-                &mut predictor,
+                predictor.as_mut(),
                 &mut reader,
                 &mut span,
                 &mut batch,
@@ -661,7 +690,7 @@ fn worker_loop(
 #[allow(clippy::too_many_arguments)]
 fn process(
     inner: &Inner,
-    predictor: &mut OrtPredictor,
+    predictor: &mut dyn Predictor,
     reader: &mut Option<crate::genome::build::InputReader>,
     span: &mut Span,
     batch: &mut Batch,
