@@ -48,6 +48,7 @@
 pub mod bed;
 pub mod genes;
 pub mod input;
+pub mod linker;
 mod pipeline;
 pub mod reference;
 pub mod scorer;

@@ -18,6 +18,9 @@ pub enum Error {
     /// Tiling and scoring parameters.
     #[error(transparent)]
     Track(#[from] crate::track::Error),
+    /// Enhancer–gene links.
+    #[error(transparent)]
+    Links(#[from] crate::track::links::Error),
 }
 
 impl From<crate::genome::region::EmptyInterval> for Error {

@@ -3,6 +3,7 @@
 //! The contract between training (Python) and this runtime is `models/CONTRACT.md`.
 
 pub mod encode;
+pub mod link;
 pub mod onnx;
 pub mod runtime;
 pub mod worker;

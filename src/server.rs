@@ -42,6 +42,8 @@ use crate::model::{Device, Modality, ModelSpec};
 use crate::track::cache::{Cache, DiskStore, Stats, DEFAULT_DISK_MIB, DEFAULT_MEMORY_MIB};
 use crate::track::engine::{self, inputs_fingerprint, Engine, EngineOptions, Mode};
 use crate::track::export;
+use crate::track::links::{self, LinkEngine};
+use crate::track::links_output;
 use crate::track::score::{call_elements, DEFAULT_STRIDE};
 
 use error::{ApiError, ErrorKind};
@@ -138,6 +140,7 @@ pub struct BuildState {
     engines: tokio::sync::Mutex<HashMap<String, Arc<Engine>>>,
     tracks: tokio::sync::Mutex<HashMap<String, TrackFiles>>,
     track_dir: PathBuf,
+    links: Option<Arc<LinkEngine>>,
 }
 
 #[derive(Debug, Clone)]
@@ -213,10 +216,31 @@ impl State {
                 .expect("one of the two is set")
                 .join("tracks")
                 .join(build.name());
+            let fingerprint = inputs_fingerprint(&build);
+            let links = match build_config.models.get(links::LINK_ROLE) {
+                None => None,
+                Some(_) => {
+                    let engine = links::open(
+                        build.clone(),
+                        cache.disk_shared(),
+                        cache.stats().clone(),
+                        &fingerprint,
+                        serve.device,
+                        serve.intra_threads,
+                    )?;
+                    tracing::info!(
+                        build = build.name(),
+                        model = engine.model_name(),
+                        "link model ready"
+                    );
+                    Some(Arc::new(engine))
+                }
+            };
             let state = BuildState {
-                fingerprint: inputs_fingerprint(&build),
+                fingerprint,
                 build,
                 cache,
+                links,
                 candidates,
                 engines: tokio::sync::Mutex::new(HashMap::new()),
                 tracks: tokio::sync::Mutex::new(HashMap::new()),
@@ -385,7 +409,7 @@ async fn route<B>(state: &Arc<State>, req: &Request<B>) -> (&'static str, RouteR
         ["v1", "builds"] | ["v1", "builds", ""] => ("builds", Ok(builds(state))),
         ["v1", "builds", build, "refnames"] => ("refnames", with_build(state, build).map(refnames)),
         ["v1", "builds", build, "enhancers"] => ("enhancers", enhancers(state, build, query).await),
-        ["v1", "builds", build, "links"] => ("links", links(state, build)),
+        ["v1", "builds", build, "links"] => ("links", links_route(state, build, query).await),
         ["v1", "builds", build, "tracks", name] => {
             ("tracks", tracks(state, build, name, query, req).await)
         }
@@ -506,7 +530,7 @@ fn builds(state: &State) -> Response<Body> {
                 "default_model": c.default_model,
                 "stride": state.config.stride,
                 "candidates": b.candidates.as_ref().map(|c| c.len()),
-                "links": false,
+                "links": b.links.as_ref().map(|l| l.model_name()),
             })
         })
         .collect();
@@ -624,8 +648,21 @@ async fn engine_for(
     role: Option<&str>,
 ) -> Result<Arc<Engine>, ApiError> {
     let role = role.unwrap_or(&b.build.config().default_model).to_string();
+    if role == links::LINK_ROLE {
+        return Err(ApiError::bad_request(format!(
+            "model {role:?} is the enhancer-gene link model; ask /v1/builds/{}/links for links",
+            b.build.name()
+        )));
+    }
     if !b.build.config().models.contains_key(&role) {
-        let known: Vec<&str> = b.build.config().models.keys().map(String::as_str).collect();
+        let known: Vec<&str> = b
+            .build
+            .config()
+            .models
+            .keys()
+            .map(String::as_str)
+            .filter(|r| *r != links::LINK_ROLE)
+            .collect();
         return Err(ApiError::not_found(format!(
             "unknown model {role:?} for build {} (models: {})",
             b.build.name(),
@@ -653,6 +690,7 @@ async fn engine_for(
             engines: Default::default(),
             tracks: Default::default(),
             track_dir: PathBuf::new(),
+            links: None,
         };
         start_engine(&tmp, &config, &role_clone)
     })
@@ -821,12 +859,188 @@ fn round4(x: f32) -> f64 {
     (x as f64 * 10_000.0).round() / 10_000.0
 }
 
-fn links(state: &State, build: &str) -> RouteResult {
+fn no_links(b: &BuildState) -> ApiError {
+    ApiError::not_found(format!(
+        "build {} has no enhancer-gene link model: add `{} = \"link-epinformer/0.1.0\"` to its models table (it also needs genes and candidates files)",
+        b.build.name(),
+        links::LINK_ROLE,
+    ))
+}
+
+/// Sets a flag when dropped: the request went away (or was answered).
+struct DropFlag(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+async fn links_route(state: &Arc<State>, build: &str, query: &str) -> RouteResult {
     let b = with_build(state, build)?;
-    Err(ApiError::not_found(format!(
-        "build {} has no enhancer-gene link model configured: links need a model of kind \"links\" (models.links in the build config), which this version does not ship yet",
-        b.build.name()
-    )))
+    let params = parse_query(query)?;
+    for key in params.keys() {
+        if !["ref", "start", "end", "wait", "min_score"].contains(&key.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "unknown query parameter {key:?} (known: ref, start, end, wait, min_score)"
+            )));
+        }
+    }
+    let min_score = match params.get("min_score") {
+        None => 0.0,
+        Some(v) => match v.parse::<f32>() {
+            Ok(x) if (0.0..=1.0).contains(&x) => x,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "min_score={v:?} is not a number between 0 and 1"
+                )))
+            }
+        },
+    };
+    let wait = match param_u64(&params, "wait")? {
+        Some(ms) => Duration::from_millis(ms).min(state.config.request_timeout),
+        None => state.config.default_wait.min(state.config.request_timeout),
+    };
+    let region = view_region(b, &params, state.config.max_region_bp)?;
+    let engine = b.links.clone().ok_or_else(|| no_links(b))?;
+    let _permit = state.admission.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            ErrorKind::Overloaded,
+            format!(
+                "too many requests in flight (limit {}); retry shortly",
+                state.config.max_concurrent
+            ),
+        )
+    })?;
+    let (name, sha) = engine.model_identity();
+    let mut body = json!({
+        "build": b.build.name(),
+        "ref": params["ref"],
+        "model": {"name": name.0, "version": name.1, "sha256": sha},
+        "genes": [],
+        "links": [],
+        "pending": [],
+        "complete": true,
+    });
+    let Some(region) = region else {
+        body["start"] = json!(params["start"].parse::<u64>().unwrap_or(0));
+        body["end"] = json!(params["end"].parse::<u64>().unwrap_or(0));
+        return Ok(json_ok(body));
+    };
+    let contig = b
+        .build
+        .contigs()
+        .resolve(region.name())
+        .expect("resolved by view_region")
+        .clone();
+    let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _flag = DropFlag(gone.clone());
+    let deadline = Instant::now() + wait;
+    let started = Instant::now();
+    let (start0, end0) = (region.start0(), region.end0());
+    let view = tokio::task::spawn_blocking(move || {
+        engine.view(&contig, start0, end0, || {
+            !gone.load(Ordering::Relaxed) && Instant::now() < deadline
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::new(ErrorKind::Unavailable, format!("links failed: {e}")))?;
+    body["start"] = json!(start0);
+    body["end"] = json!(end0);
+    body["complete"] = json!(view.pending.is_empty());
+    body["pending"] = Value::Array(
+        view.pending
+            .iter()
+            .map(|(name, tss)| json!({"name": name, "tss": tss}))
+            .collect(),
+    );
+    body["genes_computed"] = json!(view.computed);
+    body["elapsed_ms"] = json!(started.elapsed().as_millis() as u64);
+    body["genes"] = Value::Array(
+        view.genes
+            .iter()
+            .map(|g| json!({"id": g.id, "name": g.name, "tss": g.tss, "strand": g.strand.to_string(), "expression": round4(g.expression), "candidates": g.candidates}))
+            .collect(),
+    );
+    body["links"] = Value::Array(
+        view.genes
+            .iter()
+            .flat_map(|g| g.records().collect::<Vec<_>>())
+            .filter(|r| r.link.score >= min_score)
+            .filter(|r| r.start < end0 && r.end > start0)
+            .map(|r| {
+                json!({
+                    "start": r.start, "end": r.end,
+                    "gene_id": r.gene_id, "gene_name": r.gene_name, "tss": r.tss, "strand": r.strand.to_string(),
+                    "element_start": r.link.element_start, "element_end": r.link.element_end,
+                    "distance": r.link.distance,
+                    "score": round4(r.link.score), "abc_score": round4(r.link.abc_score),
+                    "activity": round4(r.link.activity), "contact": round4(r.link.contact),
+                })
+            })
+            .collect(),
+    );
+    Ok(json_ok(body))
+}
+
+async fn links_track<B>(
+    state: &Arc<State>,
+    b: &BuildState,
+    range_header: Option<&str>,
+    req: &Request<B>,
+) -> RouteResult {
+    let engine = b.links.clone().ok_or_else(|| no_links(b))?;
+    let dir = b.track_dir.join(links::LINK_ROLE);
+    let path = dir.join("links.bb");
+    let starts_at_zero = range_header.is_none_or(|r| r.trim().starts_with("bytes=0-"));
+    {
+        let mut tracks = b.tracks.lock().await;
+        let generation = engine.generation();
+        let stale = match tracks.get(links::LINK_ROLE) {
+            None => true,
+            Some(t) => {
+                t.generation != generation
+                    && starts_at_zero
+                    && t.built.elapsed() >= state.config.track_refresh
+            }
+        };
+        if stale || !path.exists() {
+            let build = b.build.clone();
+            let out = path.clone();
+            tokio::task::spawn_blocking(move || -> Result<(), crate::io::Error> {
+                std::fs::create_dir_all(out.parent().expect("has a parent")).map_err(|e| {
+                    crate::io::Error::Write {
+                        path: out.clone(),
+                        message: e.to_string(),
+                    }
+                })?;
+                let tmp = out.with_extension("bb.tmp");
+                links_output::write_links_biginteract(
+                    &tmp,
+                    build.contigs(),
+                    &engine.computed_genes(),
+                    engine.model_name(),
+                    0.0,
+                )?;
+                std::fs::rename(&tmp, &out).map_err(|e| crate::io::Error::Write {
+                    path: out.clone(),
+                    message: e.to_string(),
+                })
+            })
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+            tracks.insert(
+                links::LINK_ROLE.to_string(),
+                TrackFiles {
+                    generation,
+                    built: Instant::now(),
+                },
+            );
+        }
+    }
+    serve_file(&path, range_header, req).await
 }
 
 async fn tracks<B>(
@@ -840,10 +1054,17 @@ async fn tracks<B>(
     let params = parse_query(query)?;
     let file = match name {
         "enhancers.bb" | "scores.bw" => name,
-        "links.bb" => return links(state, build),
+        "links.bb" => {
+            let range_header = req
+                .headers()
+                .get(header::RANGE)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from);
+            return links_track(state, b, range_header.as_deref(), req).await;
+        }
         _ => {
             return Err(ApiError::not_found(format!(
-                "no track {name:?}; tracks: enhancers.bb, scores.bw"
+                "no track {name:?}; tracks: enhancers.bb, scores.bw, links.bb"
             )))
         }
     };

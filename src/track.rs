@@ -4,6 +4,8 @@
 pub mod cache;
 pub mod engine;
 pub mod export;
+pub mod links;
+pub mod links_output;
 pub mod output;
 pub mod score;
 pub mod tiling;

@@ -203,7 +203,7 @@ fn vcf_output_is_valid_for_bcftools_with_one_value_per_alt() {
         .unwrap();
     let header = String::from_utf8_lossy(&header.stdout);
     for line in [
-        "##INFO=<ID=CISTRACK,Number=.,Type=String,Description=\"cistrack enhancer scores (model enhancer-student/0.1.0), one entry per ALT in ALT order. Format: ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance.",
+        "##INFO=<ID=CISTRACK,Number=.,Type=String,Description=\"cistrack enhancer scores (model enhancer-student/0.1.0), one entry per ALT in ALT order. Format: ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance|linked_gene|link_score.",
         "##INFO=<ID=CISTRACK_SKIP,Number=.,Type=String,",
         "##cistrack_version=0.1.0",
         "##cistrack_build=fixture",
@@ -241,7 +241,7 @@ fn vcf_output_is_valid_for_bcftools_with_one_value_per_alt() {
             );
             for (entry, alt) in entries.iter().zip(&alts) {
                 let fields: Vec<&str> = entry.split('|').collect();
-                assert_eq!(fields.len(), 8, "{entry}");
+                assert_eq!(fields.len(), 10, "{entry}");
                 assert_eq!(fields[0], *alt, "entries in ALT order: {line}");
             }
         }
@@ -475,7 +475,7 @@ fn bed_appends_columns_and_passes_every_line_through() {
         "{}",
         lines[2]
     );
-    assert_eq!(lines[3], "#cistrack columns appended to each record:\tcistrack_max_prob\tcistrack_mean_prob\tcistrack_elements\tcistrack_nearest_gene\tcistrack_gene_distance\tcistrack_skip");
+    assert_eq!(lines[3], "#cistrack columns appended to each record:\tcistrack_max_prob\tcistrack_mean_prob\tcistrack_elements\tcistrack_nearest_gene\tcistrack_gene_distance\tcistrack_linked_gene\tcistrack_link_score\tcistrack_skip");
     // every input line once, in order, with its own text first
     let body: Vec<&str> = lines[4..].to_vec();
     assert_eq!(body.len(), input_lines.len() - 2);
@@ -488,7 +488,7 @@ fn bed_appends_columns_and_passes_every_line_through() {
         let prefix = format!("{in_line}\t");
         assert!(out_line.starts_with(&prefix), "{out_line}");
         let added: Vec<&str> = out_line[prefix.len()..].split('\t').collect();
-        assert_eq!(added.len(), 6, "{out_line}");
+        assert_eq!(added.len(), 8, "{out_line}");
         let name = in_line.split('\t').nth(3).unwrap_or("unnamed");
         reasons.insert(
             name.to_string(),
@@ -504,7 +504,13 @@ fn bed_appends_columns_and_passes_every_line_through() {
         "unnamed",
     ] {
         let a = &reasons[name];
-        assert_eq!(a[5], ".", "{name}: {a:?}");
+        assert_eq!(a[7], ".", "{name}: {a:?}");
+        // a linked gene comes with its score, or neither
+        assert_eq!(a[5] == ".", a[6] == ".", "{name}: {a:?}");
+        if a[6] != "." {
+            let score: f64 = a[6].parse().unwrap();
+            assert!((0.0..=1.0).contains(&score), "{name}: {a:?}");
+        }
         let (max, mean): (f64, f64) = (a[0].parse().unwrap(), a[1].parse().unwrap());
         assert!(
             mean <= max + 1e-9 && (0.0..=1.0).contains(&max),
@@ -521,13 +527,17 @@ fn bed_appends_columns_and_passes_every_line_through() {
     ] {
         let a = &reasons[name];
         assert_eq!(&a[..3], [".", ".", "."], "{name}");
-        assert_eq!(a[5], reason, "{name}");
+        assert_eq!(&a[5..7], [".", "."], "{name}: no link when not scored");
+        assert_eq!(a[7], reason, "{name}");
     }
     assert_eq!(
         &reasons["unknown"][3..5],
         [".", "."],
         "no genes on an unknown contig"
     );
+    // bed6 (chr1:17000-19000) overlaps the candidate chr1:18948-19496, a candidate of CLCP1
+    // only (it overlaps the other chr1 gene's core promoter, so that gene leaves it out)
+    assert_eq!(reasons["bed6"][5], "CLCP1", "{:?}", reasons["bed6"]);
     assert!(body
         .iter()
         .any(|l| l.starts_with("2\t30000\t30400\talias\t")));

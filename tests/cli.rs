@@ -375,7 +375,7 @@ fn bad_parameters_fail_clearly() {
             "--model",
             "huge",
         ])),
-        &["build fixture has no model \"huge\" (configured: student, teacher)"],
+        &["build fixture has no model \"huge\" (configured: links, student, teacher)"],
     );
     assert_fails_with(
         &cistrack(&fixture_args(&[
@@ -765,4 +765,71 @@ fn hg19_example_scores_with_accessibility_masked() {
             && stdout.contains("masked_modalities=accessibility windows=50 scored=50"),
         "{stdout}"
     );
+}
+
+#[test]
+fn precompute_export_and_cache_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let out = dir.path().join("tracks");
+    let regions = dir.path().join("regions.bed");
+    std::fs::write(&regions, "chr1\t16000\t20000\n").unwrap();
+    let base = ["--config", "tests/data/fixture.toml", "--device", "cpu"];
+    let run = |args: &[&str]| {
+        let mut all = base.to_vec();
+        all.extend_from_slice(args);
+        cistrack(&all)
+    };
+    let cache_arg = cache.to_str().unwrap();
+    let pre = run(&[
+        "precompute",
+        "--regions",
+        regions.to_str().unwrap(),
+        "--links",
+        "--cache-dir",
+        cache_arg,
+    ]);
+    assert_ok(&pre);
+    let stderr = String::from_utf8_lossy(&pre.stderr);
+    assert!(stderr.contains("precomputed 20 windows"), "{stderr}");
+    assert!(stderr.contains("2 computed (0 were cached)"), "{stderr}");
+    let exp = run(&[
+        "export",
+        "-o",
+        out.to_str().unwrap(),
+        "--cache-dir",
+        cache_arg,
+    ]);
+    assert_ok(&exp);
+    for f in ["enhancers.bb", "scores.bw", "links.bb"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    // read back by libBigWig (Debian's pyBigWig): 20 windows, and the links of both chr1 genes
+    let code = r#"
+import sys, pyBigWig
+bw = pyBigWig.open(sys.argv[1] + "/scores.bw")
+print(len(bw.intervals("chr1", 0, 60000)))
+bb = pyBigWig.open(sys.argv[1] + "/links.bb")
+print(sorted({e[2].split(chr(9))[13] for e in bb.entries("chr1", 0, 60000)}))
+"#;
+    let py = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", code, out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&py.stdout),
+        "20\n['CLCP1', 'ENSG00000229492']\n"
+    );
+    let stats = run(&["cache", "stats", "--cache-dir", cache_arg]);
+    let text = assert_ok(&stats);
+    assert!(text.contains(":links"), "{text}");
+    assert!(text.contains("enhancer-student/0.1.0"), "{text}");
+    assert_ok(&run(&["cache", "clear", "--cache-dir", cache_arg]));
+    let text = assert_ok(&run(&["cache", "stats", "--cache-dir", cache_arg]));
+    assert!(!text.contains(":links"), "{text}");
 }

@@ -394,14 +394,24 @@ fn bad_requests_get_clear_errors() {
             "unknown model \"huge\" for build fixture (models: student, teacher)",
         ),
         (
-            "/v1/builds/fixture/links?ref=chr1&start=0&end=100",
-            404,
-            "no enhancer-gene link model configured",
+            "/v1/builds/fixture/links?ref=chr1&start=0&end=100&min_score=2",
+            400,
+            "min_score=\"2\" is not a number between 0 and 1",
         ),
         (
-            "/v1/builds/fixture/tracks/links.bb",
+            "/v1/builds/fixture/links?ref=chr1&start=0&end=100&model=student",
+            400,
+            "unknown query parameter \"model\"",
+        ),
+        (
+            "/v1/builds/fixture/links?ref=chrZ&start=0&end=100",
             404,
-            "no enhancer-gene link model configured",
+            "chrZ",
+        ),
+        (
+            "/v1/builds/fixture/enhancers?ref=chr1&start=0&end=100&model=links",
+            400,
+            "is the enhancer-gene link model",
         ),
         (
             "/v1/builds/fixture/tracks/secrets.txt",
@@ -900,4 +910,178 @@ fn the_binary_serves_and_stops_gracefully_on_sigterm() {
         rest.contains("shutting down") && rest.contains("stopped"),
         "{rest}"
     );
+}
+
+/// The fixture config without its link model, written with absolute paths into `dir`.
+fn fixture_config_without_links(dir: &Path) -> PathBuf {
+    let data = helpers::root().join("tests/data");
+    let text = std::fs::read_to_string(data.join("fixture.toml"))
+        .unwrap()
+        .replace("\"fixture/", &format!("\"{}/fixture/", data.display()))
+        .replace(
+            "\"../../models\"",
+            &format!("\"{}/models\"", helpers::root().display()),
+        )
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("links ="))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace(", links = \"link-epinformer/0.1.0\"", "");
+    let path = dir.join("fixture-no-links.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn links_answer_genes_and_per_gene_normalised_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = fixture_server(Some(dir.path()));
+    let (_, builds) = s.json("/v1/builds");
+    assert_eq!(builds["builds"][0]["links"], "link-epinformer/0.1.0");
+    let (status, v) = s.json("/v1/builds/fixture/links?ref=chr1&start=0&end=60000&wait=60000");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["complete"], true);
+    assert_eq!(v["model"]["name"], "link-epinformer");
+    let genes = v["genes"].as_array().unwrap();
+    // chr1 of the fixture has two TSSs (genes.tss.bed)
+    let names: Vec<&str> = genes.iter().map(|g| g["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ENSG00000229492", "CLCP1"]);
+    assert!(v["genes_computed"].as_u64().unwrap() == 2);
+    let candidates: Vec<(u64, u64)> =
+        std::fs::read_to_string(helpers::root().join("tests/data/fixture/candidates.bed"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("chr1\t"))
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                (f[1].parse().unwrap(), f[2].parse().unwrap())
+            })
+            .collect();
+    let links = v["links"].as_array().unwrap();
+    for g in genes {
+        let tss = g["tss"].as_u64().unwrap();
+        let mine: Vec<&Value> = links
+            .iter()
+            .filter(|l| l["gene_name"] == g["name"])
+            .collect();
+        // every chr1 candidate is within 100 kb and none overlaps the +-500 bp core promoter here
+        let expected = candidates
+            .iter()
+            .filter(|(s, e)| !(*s < tss + 500 && *e > tss.saturating_sub(500)))
+            .count();
+        assert_eq!(mine.len(), expected, "{}", g["name"]);
+        assert_eq!(g["candidates"].as_u64().unwrap() as usize, expected);
+        let total: f64 = mine.iter().map(|l| l["score"].as_f64().unwrap()).sum();
+        assert!((total - 1.0).abs() < 1e-3, "attention sums to {total}");
+        let abc: f64 = mine.iter().map(|l| l["abc_score"].as_f64().unwrap()).sum();
+        assert!((abc - 1.0).abs() < 1e-3 || abc == 0.0, "ABC sums to {abc}");
+        let mut last = 0;
+        for l in &mine {
+            let (es, ee) = (
+                l["element_start"].as_u64().unwrap(),
+                l["element_end"].as_u64().unwrap(),
+            );
+            assert!(candidates.contains(&(es, ee)));
+            let distance = ((es + ee) / 2).abs_diff(tss);
+            assert_eq!(l["distance"].as_u64().unwrap(), distance);
+            assert!(distance >= last, "nearest first");
+            last = distance;
+            assert_eq!(l["start"].as_u64().unwrap(), es.min(tss));
+            assert_eq!(l["end"].as_u64().unwrap(), ee.max(tss + 1));
+        }
+        assert!(g["expression"].as_f64().unwrap().is_finite());
+    }
+    // a narrow view keeps the genes with an element or the TSS in it, and only those links
+    let (_, narrow) = s.json("/v1/builds/fixture/links?ref=chr1&start=43000&end=44500");
+    for l in narrow["links"].as_array().unwrap() {
+        assert!(l["start"].as_u64().unwrap() < 44_500 && l["end"].as_u64().unwrap() > 43_000);
+    }
+    assert_eq!(narrow["genes_computed"], 0, "genes are cached");
+    // min_score filters links
+    let scores: Vec<f64> = links.iter().map(|l| l["score"].as_f64().unwrap()).collect();
+    let (lo, hi) = scores
+        .iter()
+        .fold((1f64, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    assert!(hi > lo, "link scores differ between candidates");
+    let cut = (lo + hi) / 2.0;
+    let (_, strong) = s.json(&format!(
+        "/v1/builds/fixture/links?ref=chr1&start=0&end=60000&min_score={cut}"
+    ));
+    let strong = strong["links"].as_array().unwrap();
+    assert!(strong.iter().all(|l| l["score"].as_f64().unwrap() >= cut));
+    assert!(!strong.is_empty() && strong.len() < links.len());
+
+    // links.bb: bigInteract, read back over HTTP by an independent reader
+    let url = format!("http://{}/v1/builds/fixture/tracks/links.bb", s.addr);
+    let code = r#"
+import sys, pyBigWig
+bb = pyBigWig.open(sys.argv[1])
+assert bb.isBigBed()
+assert "targetStrand" in bb.SQL().decode()
+for start, end, rest in bb.entries("chr1", 0, 60000) or []:
+    f = rest.split(chr(9))
+    print(start, end, f[1], f[6], f[7], f[13])
+"#;
+    let out = std::process::Command::new(python_system())
+        .args(["-c", code, &url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut read: Vec<(u64, u64, u64, u64, String)> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (
+                f[0].parse().unwrap(),
+                f[1].parse().unwrap(),
+                f[3].parse().unwrap(),
+                f[4].parse().unwrap(),
+                f[5].to_string(),
+            )
+        })
+        .collect();
+    let mut expected: Vec<(u64, u64, u64, u64, String)> = links
+        .iter()
+        .map(|l| {
+            (
+                l["start"].as_u64().unwrap(),
+                l["end"].as_u64().unwrap(),
+                l["element_start"].as_u64().unwrap(),
+                l["element_end"].as_u64().unwrap(),
+                l["gene_name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    read.sort();
+    expected.sort();
+    assert_eq!(read, expected);
+    s.stop();
+
+    // a restarted daemon reads the genes from its disk cache
+    let s = fixture_server(Some(dir.path()));
+    let (_, again) = s.json("/v1/builds/fixture/links?ref=chr1&start=0&end=60000");
+    assert_eq!(again["genes_computed"], 0);
+    assert_eq!(again["links"], v["links"]);
+    s.stop();
+
+    // a build without a link model says how to add one
+    let config = fixture_config_without_links(dir.path());
+    let s = TestServer::start(&config, serve_config(None));
+    for path in [
+        "/v1/builds/fixture/links?ref=chr1&start=0&end=100",
+        "/v1/builds/fixture/tracks/links.bb",
+    ] {
+        let (status, v) = s.json(path);
+        assert_eq!(status, 404);
+        assert!(
+            error_message(&v).contains("has no enhancer-gene link model"),
+            "{v}"
+        );
+    }
+    s.stop();
 }

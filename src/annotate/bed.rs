@@ -1,6 +1,6 @@
 //! BED annotation: each interval is tiled into model windows as `cistrack score` tiles a
 //! region (cores of the default stride partition the interval, each window centred on its
-//! core), and six columns are appended to the record:
+//! core), and eight columns are appended to the record:
 //!
 //! | column | value |
 //! |---|---|
@@ -9,6 +9,8 @@
 //! | `cistrack_elements` | enhancer elements called from the interval's windows at the threshold (runs of adjacent windows at or above it, as `cistrack score` calls them) |
 //! | `cistrack_nearest_gene` | gene with the TSS nearest to the interval (`.` without gene annotation) |
 //! | `cistrack_gene_distance` | signed bp from that TSS to the interval along the gene's strand (negative upstream, 0 overlapping) |
+//! | `cistrack_linked_gene` | with a link model: the gene whose promoter gives a candidate element overlapping the interval the highest link score (`.` without a link model or overlapping candidate) |
+//! | `cistrack_link_score` | that link score (the promoter's attention, normalised over the gene's candidates) |
 //! | `cistrack_skip` | `.` when scored, else why not: `unknown_contig`, `out_of_bounds` (ends past the contig), `empty_interval` (`start == end`), `too_long` (over [`MAX_INTERVAL`]), `all_n` (no window has an A/C/G/T base) |
 //!
 //! Windows with no A/C/G/T base are left out of the max and the mean; an unscored interval
@@ -27,6 +29,7 @@ use crate::track::score::{call_elements, normalisers, WindowScore, DEFAULT_STRID
 use crate::track::Tiling;
 
 use super::genes::NearestGenes;
+use super::linker::Linker;
 use super::scorer::{Prediction, SignalBins, WindowScorer};
 use super::variant::count_bases;
 use super::{decimal4, sanitize, Error, Reason, Summary};
@@ -38,12 +41,14 @@ pub const MAX_INTERVAL: u64 = 10_000_000;
 const CHUNK_WINDOWS: usize = 64;
 
 /// The appended columns, in order.
-pub const COLUMNS: [&str; 6] = [
+pub const COLUMNS: [&str; 8] = [
     "cistrack_max_prob",
     "cistrack_mean_prob",
     "cistrack_elements",
     "cistrack_nearest_gene",
     "cistrack_gene_distance",
+    "cistrack_linked_gene",
+    "cistrack_link_score",
     "cistrack_skip",
 ];
 
@@ -83,6 +88,7 @@ pub struct Pending {
     /// Core of each window and its id (`None`: all N, not scored).
     windows: Vec<(u64, u64, Option<u64>)>,
     gene: Option<(String, i64)>,
+    link: Option<(String, f32)>,
     threshold: f64,
 }
 
@@ -146,6 +152,12 @@ impl Pending {
             }
             None => out.push_str("\t.\t."),
         }
+        match &self.link {
+            Some((name, score)) => {
+                let _ = write!(out, "\t{name}\t{}", decimal4(*score as f64));
+            }
+            None => out.push_str("\t.\t."),
+        }
         out.push('\t');
         out.push_str(self.reason.map_or(".", Reason::as_str));
         out.push_str(self.ending.as_str());
@@ -156,6 +168,7 @@ impl Pending {
 pub struct Planner<'a> {
     build: &'a Build,
     genes: Option<&'a NearestGenes>,
+    linker: Option<&'a Linker>,
     tiling: Tiling,
     window: usize,
     bin_size: usize,
@@ -184,11 +197,13 @@ impl<'a> Planner<'a> {
         build: &'a Build,
         spec: &ModelSpec,
         genes: Option<&'a NearestGenes>,
+        linker: Option<&'a Linker>,
         threshold: f64,
     ) -> Result<Self, Error> {
         Ok(Self {
             build,
             genes,
+            linker,
             tiling: Tiling::new(spec.window.length as u64, DEFAULT_STRIDE)?,
             window: spec.window.length,
             bin_size: spec.window.bin_size,
@@ -219,6 +234,7 @@ impl<'a> Planner<'a> {
             reason: None,
             windows: Vec::new(),
             gene: None,
+            link: None,
             threshold: self.threshold,
         };
         let (start0, end0) = (pending.record.start0(), pending.record.end0());
@@ -276,6 +292,10 @@ impl<'a> Planner<'a> {
         if scored == 0 {
             pending.windows.clear();
             pending.reason = Some(Reason::AllN);
+        } else if let Some(linker) = self.linker {
+            pending.link = linker
+                .top(&contig, start0, end0)?
+                .map(|(n, s)| (sanitize(&n), s));
         }
         pending.contig = contig.name;
         Ok(pending)
@@ -303,6 +323,7 @@ mod tests {
             reason: None,
             windows: vec![(0, 200, Some(7)), (200, 400, None), (400, 600, Some(8))],
             gene: Some(("G".into(), 5)),
+            link: Some(("L".into(), 0.25)),
             threshold: 0.5,
         };
         let mut summary = Summary::new(
@@ -312,7 +333,10 @@ mod tests {
         );
         let mut out = String::new();
         pending.write(7, &[p(0.6), p(0.2)], &mut out, &mut summary);
-        assert_eq!(out, "chr1\t0\t600\tpeak\t0.6000\t0.4000\t1\tG\t5\t.\r\n");
+        assert_eq!(
+            out,
+            "chr1\t0\t600\tpeak\t0.6000\t0.4000\t1\tG\t5\tL\t0.2500\t.\r\n"
+        );
         let skipped = Pending {
             record,
             ending: Ending::Lf,
@@ -320,11 +344,15 @@ mod tests {
             reason: Some(Reason::UnknownContig),
             windows: vec![],
             gene: None,
+            link: None,
             threshold: 0.5,
         };
         out.clear();
         skipped.write(9, &[], &mut out, &mut summary);
-        assert_eq!(out, "chr1\t0\t600\tpeak\t.\t.\t.\t.\t.\tunknown_contig\n");
+        assert_eq!(
+            out,
+            "chr1\t0\t600\tpeak\t.\t.\t.\t.\t.\t.\t.\tunknown_contig\n"
+        );
         assert_eq!(
             (summary.records, summary.scored, summary.passed_through),
             (2, 1, 1)

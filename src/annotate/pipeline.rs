@@ -23,6 +23,7 @@ use crate::track::engine::variant_for;
 use crate::track::score::{DEFAULT_BATCH_SIZE_CPU, DEFAULT_BATCH_SIZE_CUDA, DEFAULT_STRIDE};
 
 use super::genes::NearestGenes;
+use super::linker::Linker;
 use super::scorer::{Prediction, WindowCache, WindowScorer, PADDING};
 use super::{
     bed, vcf, write_all, AnnotateOptions, Error, Format, Input, Summary, BATCHES, ITEM_QUEUE,
@@ -204,6 +205,7 @@ pub(super) fn run(
     };
 
     let genes = NearestGenes::load(build)?;
+    let linker = Linker::open(build, options.device, options.threads)?;
     let predictor = OrtPredictor::new(
         spec,
         SessionOptions {
@@ -263,8 +265,19 @@ pub(super) fn run(
         drop(hits_tx);
     }
     let mut planner = match source.format {
-        Format::Vcf => Planner::Vcf(vcf::Planner::new(build, spec, genes.as_ref())?),
-        Format::Bed => Planner::Bed(bed::Planner::new(build, spec, genes.as_ref(), threshold)?),
+        Format::Vcf => Planner::Vcf(vcf::Planner::new(
+            build,
+            spec,
+            genes.as_ref(),
+            linker.as_ref(),
+        )?),
+        Format::Bed => Planner::Bed(bed::Planner::new(
+            build,
+            spec,
+            genes.as_ref(),
+            linker.as_ref(),
+            threshold,
+        )?),
     };
     let mut signals = build.reader()?;
     let target = options.target.clone();
@@ -604,7 +617,7 @@ fn collect(
             break;
         }
         let accepting = planned_open && queue.len() < MAX_IN_FLIGHT;
-        if !accepting && !done_open {
+        if !accepting && !done_open && !hits_open {
             return Err(
                 crate::model::Error::WorkersGone("model results stopped arriving".into()).into(),
             );

@@ -18,7 +18,7 @@
 //! ```
 //!
 //! `CISTRACK` has one entry per ALT, in ALT order (as SpliceAI's `SpliceAI` field):
-//! `ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance`, numbers with
+//! `ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance|linked_gene|link_score`, numbers with
 //! 4 decimals, `delta = alt_prob - ref_prob`. An ALT that could not be scored has `.` for its
 //! five numbers. `CISTRACK_SKIP` says why: one value for the record when the reason concerns
 //! the whole record (`no_alt`, `unknown_contig`, `out_of_bounds`, `ref_mismatch`), else one per
@@ -53,6 +53,7 @@ use crate::model::ModelSpec;
 use crate::track::score::normalisers;
 
 use super::genes::NearestGenes;
+use super::linker::Linker;
 use super::reference::ReferenceCache;
 use super::scorer::{Prediction, SignalBins, WindowScorer};
 use super::variant::{check_reference, count_bases, trim, Geometry, RefCheck};
@@ -66,7 +67,7 @@ pub const SKIP_ID: &str = "CISTRACK_SKIP";
 /// The `##INFO` line declaring [`INFO_ID`].
 pub fn info_header_line(spec: &ModelSpec) -> String {
     format!(
-        "##INFO=<ID={INFO_ID},Number=.,Type=String,Description=\"cistrack enhancer scores (model {model}), one entry per ALT in ALT order. Format: ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance. ref_prob and alt_prob: enhancer probability of the {w}-bp window centred on the variant in the reference and in the alternate haplotype (indels applied and the window re-centred); both windows use the reference H3K27ac and accessibility signal, so delta is the effect of the sequence change. delta: alt_prob - ref_prob. ref_logit and alt_logit: the model logits. nearest_gene: gene with the nearest TSS in the build's gene annotation; gene_distance: signed bp from that TSS to the variant along the gene's strand (negative upstream, 0 overlapping). A dot where a value is not available (ALT not scored, see {SKIP_ID}; no gene annotation)\">\n",
+        "##INFO=<ID={INFO_ID},Number=.,Type=String,Description=\"cistrack enhancer scores (model {model}), one entry per ALT in ALT order. Format: ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance|linked_gene|link_score. ref_prob and alt_prob: enhancer probability of the {w}-bp window centred on the variant in the reference and in the alternate haplotype (indels applied and the window re-centred); both windows use the reference H3K27ac and accessibility signal, so delta is the effect of the sequence change. delta: alt_prob - ref_prob. ref_logit and alt_logit: the model logits. nearest_gene: gene with the nearest TSS in the build's gene annotation; gene_distance: signed bp from that TSS to the variant along the gene's strand (negative upstream, 0 overlapping). linked_gene and link_score: with the build's link model, the gene whose promoter gives a candidate element containing the variant the highest link score (attention normalised over the gene's candidates), and that score. A dot where a value is not available (ALT not scored, see {SKIP_ID}; no gene annotation)\">\n",
         model = spec.id(),
         w = spec.window.length
     )
@@ -117,6 +118,7 @@ pub struct Pending {
     record_reason: Option<Reason>,
     alleles: Vec<Outcome>,
     gene: Option<(String, i64)>,
+    link: Option<(String, f32)>,
     ref_check: Option<RefCheck>,
 }
 
@@ -170,6 +172,10 @@ impl Pending {
                 Some((name, distance)) => (name.as_str(), distance.to_string()),
                 None => (".", ".".to_string()),
             };
+            let (linked, link_score) = match &self.link {
+                Some((name, score)) => (name.as_str(), decimal4(*score as f64)),
+                None => (".", ".".to_string()),
+            };
             if scored > 0 {
                 fields.push_str(INFO_ID);
                 fields.push('=');
@@ -190,7 +196,7 @@ impl Pending {
                             let (r, a) = (get(reference), get(alternate));
                             let _ = write!(
                                 fields,
-                                "{alt}|{}|{}|{}|{}|{}|{gene}|{distance}",
+                                "{alt}|{}|{}|{}|{}|{}|{gene}|{distance}|{linked}|{link_score}",
                                 decimal4(r.probability as f64),
                                 decimal4(a.probability as f64),
                                 decimal4(a.probability as f64 - r.probability as f64),
@@ -199,7 +205,10 @@ impl Pending {
                             );
                         }
                         Outcome::Skipped(_) => {
-                            let _ = write!(fields, "{alt}|.|.|.|.|.|{gene}|{distance}");
+                            let _ = write!(
+                                fields,
+                                "{alt}|.|.|.|.|.|{gene}|{distance}|{linked}|{link_score}"
+                            );
                         }
                     }
                 }
@@ -245,6 +254,7 @@ struct Candidate {
 pub struct Planner<'a> {
     build: &'a Build,
     genes: Option<&'a NearestGenes>,
+    linker: Option<&'a Linker>,
     reference: ReferenceCache,
     window: u64,
     bin_size: usize,
@@ -273,11 +283,13 @@ impl<'a> Planner<'a> {
         build: &'a Build,
         spec: &ModelSpec,
         genes: Option<&'a NearestGenes>,
+        linker: Option<&'a Linker>,
     ) -> Result<Self, Error> {
         let window = spec.window.length as u64;
         Ok(Self {
             build,
             genes,
+            linker,
             reference: ReferenceCache::open(
                 &build.config().fasta,
                 super::reference::DEFAULT_CHUNK,
@@ -310,6 +322,7 @@ impl<'a> Planner<'a> {
             record_reason: None,
             alleles: Vec::new(),
             gene: None,
+            link: None,
             ref_check: None,
         };
         pending.record_reason = self.check_record(&mut pending, signals, scorer)?;
@@ -422,6 +435,11 @@ impl<'a> Planner<'a> {
                 alternate: alternate_id,
             };
         }
+        if let (Some(linker), false) = (self.linker, candidates.is_empty()) {
+            pending.link = linker
+                .top(&contig, position0, position0 + length)?
+                .map(|(n, s)| (sanitize(&n), s));
+        }
         Ok(None)
     }
 
@@ -469,6 +487,7 @@ mod tests {
             record_reason: reason,
             alleles,
             gene: Some(("G1".into(), -12)),
+            link: None,
             ref_check: Some(RefCheck::Match),
         }
     }
@@ -507,7 +526,7 @@ mod tests {
             ],
         )
         .write(10, &results, &mut out, &mut s);
-        assert_eq!(out, "1\t5\trs1\tA\tG,<DEL>\t.\tPASS\tDP=3;CISTRACK=G|0.2500|0.7500|0.5000|-1.0000|1.0000|G1|-12,<DEL>|.|.|.|.|.|G1|-12;CISTRACK_SKIP=.,symbolic_allele\n");
+        assert_eq!(out, "1\t5\trs1\tA\tG,<DEL>\t.\tPASS\tDP=3;CISTRACK=G|0.2500|0.7500|0.5000|-1.0000|1.0000|G1|-12|.|.,<DEL>|.|.|.|.|.|G1|-12|.|.;CISTRACK_SKIP=.,symbolic_allele\n");
         out.clear();
         pending("1\t5\t.\tA\tT\t.\t.\t.", Some(Reason::RefMismatch), vec![]).write(
             0,

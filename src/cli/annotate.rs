@@ -16,12 +16,12 @@ use super::GlobalArgs;
 /// Annotate VCF or BED records.
 #[derive(Debug, Args)]
 #[command(after_help = "VCF: adds INFO/CISTRACK, one entry per ALT in ALT order:
-  ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance
+  ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance|linked_gene|link_score
 and INFO/CISTRACK_SKIP with the reason a record or ALT was not scored (no_alt, unknown_contig,
 out_of_bounds, ref_mismatch; per ALT: star_allele, symbolic_allele, breakend, allele_too_long,
 all_n). Nothing else in a record changes; records are never dropped.
 BED: appends cistrack_max_prob, cistrack_mean_prob, cistrack_elements, cistrack_nearest_gene,
-cistrack_gene_distance, cistrack_skip.
+cistrack_gene_distance, cistrack_linked_gene, cistrack_link_score, cistrack_skip.
 
 Examples:
   bcftools view calls.vcf.gz | cistrack --config examples/hg38.toml annotate | bgzip > out.vcf.gz

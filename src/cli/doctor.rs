@@ -263,6 +263,15 @@ fn check_build(
     }
     for role in config.models.keys() {
         let what = format!("model {role}");
+        if let Ok(dir) = build.model_dir(Some(role)) {
+            if super::models::is_link_model(&dir) {
+                match verify_link_model(&dir, runtime_ok) {
+                    Ok(detail) => report.line(2, Status::Ok, &what, detail)?,
+                    Err(e) => report.line(2, Status::Fail, &what, format!("{e:#}"))?,
+                }
+                continue;
+            }
+        }
         let spec = match build
             .model_dir(Some(role))
             .map_err(anyhow::Error::from)
@@ -299,6 +308,44 @@ fn check_build(
         }
     }
     Ok(())
+}
+
+/// Checks a link model: checksums, and with ONNX Runtime both graphs on the CPU (one element
+/// embedded, one gene predicted).
+fn verify_link_model(dir: &std::path::Path, runtime_ok: bool) -> anyhow::Result<String> {
+    use cistrack::model::link::{GeneBatch, LinkPredictor, LinkSpec};
+    let spec = LinkSpec::load(dir)?;
+    spec.verify_checksums()?;
+    if !runtime_ok {
+        return Ok(format!(
+            "{}: sha256 ok (not run: no ONNX Runtime)",
+            spec.id()
+        ));
+    }
+    let mut predictor = LinkPredictor::new(
+        &spec,
+        SessionOptions {
+            device: Device::Cpu,
+            intra_threads: 1,
+        },
+    )?;
+    let one_hot = ndarray::Array3::<f32>::zeros((1, 4, spec.sequence_length));
+    let embedding = predictor.encode_elements(one_hot.view())?;
+    anyhow::ensure!(
+        embedding.iter().all(|v| v.is_finite()),
+        "the encoder returned non-finite values"
+    );
+    let mut batch = GeneBatch::zeros(1, 1, predictor.embedding_dim());
+    batch.candidate_mask[0] = 1.0;
+    let (expression, attention) = predictor.predict_genes(&batch)?;
+    anyhow::ensure!(
+        expression[0].is_finite() && (attention[[0, 0]] - 1.0).abs() < 1e-4,
+        "the gene model returned no finite expression or an attention not summing to 1"
+    );
+    Ok(format!(
+        "{}: sha256 ok, both graphs match model.json and run on the CPU",
+        spec.id()
+    ))
 }
 
 /// Loads the model on the CPU (checksum, graph and metadata checks) and runs one window.

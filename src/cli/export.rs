@@ -2,13 +2,16 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
 
 use cistrack::genome::Build;
 use cistrack::model::ModelSpec;
 use cistrack::track::cache::{Cache, DiskStore, Stats, DEFAULT_DISK_MIB};
-use cistrack::track::engine::variant_for;
+use cistrack::track::engine::{inputs_fingerprint, variant_for};
 use cistrack::track::export;
+use cistrack::track::links;
+use cistrack::track::links_output::write_links_biginteract;
 use cistrack::track::score::DEFAULT_STRIDE;
 
 use super::GlobalArgs;
@@ -79,6 +82,29 @@ pub fn run(global: &GlobalArgs, args: ExportArgs) -> anyhow::Result<()> {
     );
     if exported.windows == 0 {
         tracing::warn!("the cache holds no scores for {variant}: the files are valid but empty");
+    }
+    if build.config().models.contains_key(links::LINK_ROLE) {
+        let build = std::sync::Arc::new(build);
+        let engine = links::open(
+            build.clone(),
+            cache.disk_shared(),
+            cache.stats().clone(),
+            &inputs_fingerprint(&build),
+            global.device,
+            global.threads(),
+        )?;
+        let genes = engine.computed_genes();
+        let path = args.out.join("links.bb");
+        let tmp = args.out.join(".links.bb.tmp");
+        write_links_biginteract(&tmp, build.contigs(), &genes, engine.model_name(), 0.0)?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+        tracing::info!(
+            "wrote {} ({} genes, {} links) from cache {}",
+            path.display(),
+            genes.len(),
+            genes.iter().map(|g| g.links.len()).sum::<usize>(),
+            engine.namespace()
+        );
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
+use cistrack::model::link::LinkSpec;
 use cistrack::model::ModelSpec;
 
 use super::GlobalArgs;
@@ -58,6 +59,32 @@ pub fn run(global: &GlobalArgs, args: ModelsArgs) -> anyhow::Result<()> {
     )?;
     let mut failures = 0;
     for path in found {
+        if is_link_model(&path) {
+            match LinkSpec::load(&path).and_then(|spec| spec.verify_checksums().map(|()| spec)) {
+                Ok(spec) => {
+                    let parameters = spec.json["architecture"]["parameters"]
+                        .as_u64()
+                        .map_or("?".into(), |p| p.to_string());
+                    writeln!(
+                        out,
+                        "{:<28} {:<10} {:<8} {parameters:>10} {:>9}  sha256 ok (encoder and predictor)",
+                        spec.id(),
+                        "link",
+                        "links",
+                        "-"
+                    )?;
+                }
+                Err(e) => {
+                    failures += 1;
+                    writeln!(
+                        out,
+                        "{:<28} FAIL: {e}",
+                        path.strip_prefix(&dir).unwrap_or(&path).display()
+                    )?;
+                }
+            }
+            continue;
+        }
         match ModelSpec::load(&path).and_then(|spec| spec.verify_checksum().map(|()| spec)) {
             Ok(spec) => {
                 let parameters = spec.json["architecture"]["parameters"]
@@ -84,4 +111,12 @@ pub fn run(global: &GlobalArgs, args: ModelsArgs) -> anyhow::Result<()> {
     }
     anyhow::ensure!(failures == 0, "{failures} model(s) failed their checks");
     Ok(())
+}
+
+/// True when `dir/model.json` declares a link model (kind `link`).
+pub fn is_link_model(dir: &std::path::Path) -> bool {
+    std::fs::read_to_string(dir.join("model.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|v| v["kind"] == cistrack::model::link::KIND)
 }

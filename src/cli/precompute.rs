@@ -12,6 +12,7 @@ use cistrack::genome::{Build, Region};
 use cistrack::model::ModelSpec;
 use cistrack::track::cache::{Cache, DiskStore, Stats, DEFAULT_DISK_MIB};
 use cistrack::track::engine::{inputs_fingerprint, Engine, EngineOptions};
+use cistrack::track::links;
 use cistrack::track::score::DEFAULT_STRIDE;
 
 use super::GlobalArgs;
@@ -37,6 +38,10 @@ pub struct PrecomputeArgs {
     /// On-disk cache limit, MiB
     #[arg(long, default_value_t = DEFAULT_DISK_MIB, value_name = "MIB")]
     pub disk_cache: u64,
+    /// Also compute enhancer-gene links for the genes whose TSS or candidates fall in the
+    /// regions (needs the build's link model)
+    #[arg(long)]
+    pub links: bool,
 }
 
 /// Runs `cistrack precompute`.
@@ -102,6 +107,7 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
             _ => merged.push((c, s, e)),
         }
     }
+    let link_regions = args.links.then(|| merged.clone());
     // cut into pieces of at most 1,024 windows so progress moves and work can overlap
     let piece = 1024 * args.stride;
     let mut regions = Vec::new();
@@ -179,6 +185,9 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
         anyhow::Ok((scored, cached))
     })?;
     bar.finish_and_clear();
+    if let Some(link_regions) = link_regions {
+        precompute_links(global, &build, &cache, &link_regions)?;
+    }
     cache.disk().expect("opened above").flush();
     let seconds = started.elapsed().as_secs_f64();
     tracing::info!(
@@ -186,6 +195,65 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
         engine.stats().windows_scored.load(std::sync::atomic::Ordering::Relaxed),
         engine.stats().windows_skipped.load(std::sync::atomic::Ordering::Relaxed),
         total as f64 / seconds.max(1e-9)
+    );
+    Ok(())
+}
+
+/// Computes the links of every gene within reach of `regions` into the cache.
+fn precompute_links(
+    global: &GlobalArgs,
+    build: &Arc<Build>,
+    cache: &Cache,
+    regions: &[(String, u64, u64)],
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        build.config().models.contains_key(links::LINK_ROLE),
+        "--links: build {} has no link model (models.{} in its config)",
+        build.name(),
+        links::LINK_ROLE
+    );
+    let engine = links::open(
+        build.clone(),
+        cache.disk_shared(),
+        cache.stats().clone(),
+        &inputs_fingerprint(build),
+        global.device,
+        global.threads(),
+    )?;
+    let total: usize = regions
+        .iter()
+        .map(|(c, s, e)| engine.genes_in_reach(c, *s, *e))
+        .sum();
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {pos}/{len} genes in reach [{elapsed_precise}] {per_sec} ETA {eta}",
+        )
+        .expect("static template"),
+    );
+    let started = Instant::now();
+    let mut computed = 0;
+    for (name, s, e) in regions {
+        let contig = build
+            .contigs()
+            .resolve(name)
+            .expect("regions are resolved contigs")
+            .clone();
+        let view = engine
+            .view(&contig, *s, *e, || true)
+            .with_context(|| format!("links of {name}:{s}-{e}"))?;
+        computed += view.computed;
+        bar.inc(engine.genes_in_reach(name, *s, *e) as u64);
+    }
+    bar.finish_and_clear();
+    tracing::info!(
+        "links: {total} genes in reach, {computed} computed ({} were cached) in {:.1} s with {}",
+        total - computed.min(total),
+        started.elapsed().as_secs_f64(),
+        engine.model_name()
     );
     Ok(())
 }

@@ -238,6 +238,9 @@ fn decode_score(bytes: &[u8]) -> Option<Score> {
     })
 }
 
+/// A raw `(key, value)` entry of the store.
+pub type RawEntry = (Vec<u8>, Vec<u8>);
+
 /// Counters of a cache, for metrics.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -443,6 +446,62 @@ impl DiskStore {
                 Ok(None)
             }
         }
+    }
+
+    /// Reads a raw value (checksum verified; a corrupt one is deleted and reported missing).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when SQLite fails.
+    pub fn get_raw(&self, key: &[u8], stats: &Stats) -> Result<Option<Vec<u8>>, Error> {
+        let found = self.get_checked(key.to_vec(), stats, |v| Some(v.to_vec()))?;
+        if found.is_none() && self.last_corrupt.swap(false, Ordering::Relaxed) {
+            tracing::warn!("cache entry failed its checksum; deleted, it will be recomputed");
+        }
+        Ok(found)
+    }
+
+    /// Queues the write of a raw value.
+    pub fn put_raw(&self, key: Vec<u8>, value: Vec<u8>) {
+        let _ = self.writes.send(WriteOp::Put(key, value));
+    }
+
+    /// Every valid `(key, value)` whose key starts with `prefix` (values failing their
+    /// checksum are skipped and counted).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when SQLite fails.
+    pub fn scan_raw(&self, prefix: &str, stats: &Stats) -> Result<Vec<RawEntry>, Error> {
+        self.flush();
+        let conn = self
+            .read
+            .lock()
+            .expect("cache read connection poisoned; this is a bug");
+        let store_error = |e: rusqlite::Error| Error::Store {
+            path: self.path.clone(),
+            message: e.to_string(),
+        };
+        let low = prefix.as_bytes().to_vec();
+        let mut stmt = conn
+            .prepare("SELECT key, value, crc FROM tiles WHERE key >= ?1 ORDER BY key")
+            .map_err(store_error)?;
+        let mut rows = stmt.query(params![low]).map_err(store_error)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(store_error)? {
+            let key: Vec<u8> = row.get(0).map_err(store_error)?;
+            if !key.starts_with(prefix.as_bytes()) {
+                break;
+            }
+            let value: Vec<u8> = row.get(1).map_err(store_error)?;
+            let crc: i64 = row.get(2).map_err(store_error)?;
+            if crc32fast::hash(&value) as i64 == crc {
+                out.push((key, value));
+            } else {
+                stats.corrupt_entries.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(out)
     }
 
     /// Reads the stored score of a window identified by its content (see [`WindowDigest`]).
@@ -710,7 +769,7 @@ fn write_loop(
 /// The two tiers of one build's cache.
 pub struct Cache {
     memory: Mutex<LruCache<TileKey, Arc<Tile>>>,
-    disk: Option<DiskStore>,
+    disk: Option<Arc<DiskStore>>,
     generation: AtomicU64,
     /// Counters.
     pub stats: Arc<Stats>,
@@ -730,7 +789,7 @@ impl Cache {
             NonZeroUsize::new((memory_mib * 1024 / 2).max(16)).expect("positive; this is a bug");
         Self {
             memory: Mutex::new(LruCache::new(capacity)),
-            disk,
+            disk: disk.map(Arc::new),
             generation: AtomicU64::new(0),
             stats,
         }
@@ -862,7 +921,17 @@ impl Cache {
 
     /// The disk tier.
     pub fn disk(&self) -> Option<&DiskStore> {
-        self.disk.as_ref()
+        self.disk.as_deref()
+    }
+
+    /// The on-disk tier, shared (link results live in the same file).
+    pub fn disk_shared(&self) -> Option<Arc<DiskStore>> {
+        self.disk.clone()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
     }
 }
 

@@ -180,15 +180,20 @@ def merge(base: dict, override: dict) -> dict:
     return out
 
 
-def load_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
+def load_config(
+    path: str | Path | None = None, overrides: dict | None = None, defaults: dict | None = None
+) -> dict:
     """Load a run configuration.
 
     Parameters
     ----------
     path : str or pathlib.Path, optional
-        JSON file merged over :data:`DEFAULTS`.
+        JSON file merged over the defaults.
     overrides : dict, optional
         Merged last (e.g. from the command line).
+    defaults : dict, optional
+        In-code defaults; :data:`DEFAULTS` (the enhancer models') when not given. The link model
+        passes :data:`cistrack_training.link_config.LINK_DEFAULTS`.
 
     Returns
     -------
@@ -196,7 +201,7 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         The configuration, with ``config_path`` set to the file name relative to
         ``models/training`` when possible.
     """
-    config = copy.deepcopy(DEFAULTS)
+    config = copy.deepcopy(DEFAULTS if defaults is None else defaults)
     if path is not None:
         path = Path(path)
         with open(path) as fh:

@@ -1,0 +1,77 @@
+//! The linked gene of a record: among the genes whose candidate elements overlap the record,
+//! the one whose promoter gives such an element the highest link score (the build's link
+//! model, see [`crate::track::links`]).
+
+use std::sync::Arc;
+
+use crate::genome::{Build, Contig};
+use crate::track::cache::Stats;
+use crate::track::engine::inputs_fingerprint;
+use crate::track::links::{self, LinkEngine};
+
+/// Finds linked genes with the build's link model (memory cache only).
+#[derive(Debug)]
+pub struct Linker {
+    engine: LinkEngine,
+}
+
+impl Linker {
+    /// The build's link model, or `None` when the build configures none.
+    ///
+    /// # Errors
+    ///
+    /// Model errors, or a build without genes or candidates.
+    pub fn open(
+        build: &Build,
+        device: crate::model::Device,
+        threads: usize,
+    ) -> crate::Result<Option<Self>> {
+        if !build.config().models.contains_key(links::LINK_ROLE) {
+            return Ok(None);
+        }
+        let build = Arc::new(build.clone());
+        let fingerprint = inputs_fingerprint(&build);
+        let engine = links::open(
+            build,
+            None,
+            Arc::new(Stats::default()),
+            &fingerprint,
+            device,
+            threads,
+        )?;
+        Ok(Some(Self { engine }))
+    }
+
+    /// Model name/version.
+    pub fn model_name(&self) -> &str {
+        self.engine.model_name()
+    }
+
+    /// The gene with the highest link score to a candidate element overlapping
+    /// `[start0, end0)`, with that score; `None` when no candidate element overlaps.
+    ///
+    /// # Errors
+    ///
+    /// Inputs that cannot be read, or a model failure.
+    pub fn top(
+        &self,
+        contig: &Contig,
+        start0: u64,
+        end0: u64,
+    ) -> Result<Option<(String, f32)>, crate::Error> {
+        let end0 = end0.max(start0 + 1);
+        let view = self.engine.view(contig, start0, end0, || true)?;
+        let mut best: Option<(&str, f32)> = None;
+        for g in &view.genes {
+            for l in &g.links {
+                if l.element_start < end0
+                    && l.element_end > start0
+                    && best.is_none_or(|(_, s)| l.score > s)
+                {
+                    best = Some((&g.name, l.score));
+                }
+            }
+        }
+        Ok(best.map(|(n, s)| (n.to_string(), s)))
+    }
+}
