@@ -9,6 +9,7 @@ DEMO_REGION ?= chr22:17,200,001-17,800,000
 DEMO_OUT ?= demo-out
 
 .PHONY: setup setup-training build data demo test test-rust test-python lint bench train export doctor clean
+.PHONY: demo-score demo-igv browser browser-data test-browser
 
 setup:
 	@scripts/setup.sh
@@ -23,8 +24,8 @@ build: setup
 data: setup
 	@$(PYTHON) scripts/prepare_demo_data.py
 
-# The main job on bundled data: score a real hg38 locus with K562 signals.
-demo: build data
+# Score a real hg38 locus with K562 signals and write bigBed/bigWig/BED files (no browser).
+demo-score: build data
 	@mkdir -p $(DEMO_OUT)
 	target/release/cistrack --config examples/hg38.toml doctor
 	target/release/cistrack --config examples/hg38.toml score --region $(DEMO_REGION) \
@@ -36,8 +37,33 @@ demo: build data
 	@echo
 	@echo "Wrote $(DEMO_OUT)/enhancers.bb (bigBed), $(DEMO_OUT)/enhancers.bed, $(DEMO_OUT)/scores.bw (bigWig), $(DEMO_OUT)/scores.bedGraph"
 
-# Every test: formatting, lints, Rust unit/integration/parity tests, Python tests.
-test: setup data lint test-rust test-python
+# The main command: the daemon on the demo build and the JBrowse 2 page, until Ctrl-C.
+DEMO_PORT ?= 8765
+DEMO_WEB_PORT ?= 8766
+demo: build data browser
+	@examples/jbrowse/demo.sh jbrowse $(DEMO_PORT) $(DEMO_WEB_PORT)
+
+# The same with the igv.js page.
+demo-igv: build data browser
+	@examples/jbrowse/demo.sh igv $(DEMO_PORT) $(DEMO_WEB_PORT)
+
+# What the browser pages need: the plugin bundle, the JBrowse page, GENCODE genes as BED12.
+browser: setup browser-data
+	cd plugin && npm run --silent build
+	cd examples/jbrowse && npm run --silent build
+
+browser-data: setup
+	@$(PYTHON) examples/jbrowse/prepare_genes.py
+
+# The plugin's unit tests, type check and lint, then the pages in headless Chromium against the
+# real daemon (plugin/e2e; screenshots in plugin/e2e-artifacts/).
+test-browser: build data browser
+	cd plugin && npm run --silent lint && npm test
+	cd plugin && npm run --silent test:e2e
+
+# Every test: formatting, lints, Rust unit/integration/parity tests, Python tests, the browser
+# plugin and pages.
+test: setup data lint test-rust test-python test-browser
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -61,6 +87,24 @@ train: setup-training
 
 export: setup-training
 	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.export --run runs/enhancer-0.1.0
+
+# Enhancer-gene link model (EPInformer design) on real K562 data, one command per step:
+# dataset, training (12 leave-chromosome-out folds, resumable), held-out evaluation tables
+# (runs/<name>/eval/*.tsv, metrics.json), export to models/link-epinformer/. LINK_CONFIG=configs/link-smoke.json
+# runs the whole chain in about a minute.
+LINK_CONFIG ?= configs/link-0.1.0.json
+.PHONY: link-data train-link eval-link export-link
+link-data: setup
+	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.link_data --config $(LINK_CONFIG)
+
+train-link: setup-training
+	cd models/training && PYTHONPATH=src nice -n 10 ../../$(PYTHON) -m cistrack_training.link_train --config $(LINK_CONFIG) --resume
+
+eval-link: setup
+	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.link_eval --config $(LINK_CONFIG)
+
+export-link: setup-training
+	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.link_export --config $(LINK_CONFIG)
 
 clean:
 	$(CARGO) clean

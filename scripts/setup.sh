@@ -8,6 +8,7 @@
 # Everything it downloads lands in git-ignored folders of this repository:
 #   .cistrack/onnxruntime/   libonnxruntime.so.* from the PyPI wheel onnxruntime==1.31.1
 #   .venv/                   Python for the tests, the demo-data script and models/training
+#   */node_modules/          npm packages of plugin/, examples/jbrowse/, examples/igv/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -84,4 +85,36 @@ install_reqs "$ROOT/scripts/requirements-dev.txt"
 if ((TRAINING)); then
   install_reqs "$ROOT/scripts/requirements-training.txt"
 fi
+# --- 4. Genome-browser plugin, pages and their browser tests ---------------------------------
+# Node.js >= 20.19 with npm (vite 8, vitest 4): the machine image has it (Node 20 and npm); Debian
+# 12's own nodejs is 18, too old, so it is not installed from apt. Debian's chromium (no browser
+# download: playwright-core drives /usr/bin/chromium). npm packages come from the committed
+# package-lock.json files (`npm ci`, exact versions; every @jbrowse/* package pinned to 4.1.13).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "setup.sh: Node.js >= 20.19 with npm is needed for the genome-browser plugin and pages (not found)" >&2
+  exit 1
+fi
+if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)'; then
+  echo "setup.sh: Node.js >= 20.19 is needed (vite 8); found $(node --version)" >&2
+  exit 1
+fi
+if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed"; then
+  say "installing Debian chromium (headless browser tests)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+npm_ci() {  # npm ci once per package-lock.json content
+  local dir=$1 stamp="$ROOT/$1/node_modules/.cistrack-installed"
+  local sum; sum=$(sha256sum "$ROOT/$dir/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
+    say "installing npm packages in $dir (npm ci)"
+    (cd "$ROOT/$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$sum" > "$stamp"
+  fi
+}
+npm_ci plugin
+npm_ci examples/jbrowse
+npm_ci examples/igv
+
 say "ready: ONNX Runtime $ORT_VERSION in .cistrack/onnxruntime, Python in .venv$( ((TRAINING)) && echo ' (with training deps)')"

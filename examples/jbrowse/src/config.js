@@ -1,0 +1,107 @@
+//! The JBrowse configuration of the example page: the demo hg38 build (partial GRCh38 with real
+//! sequence at the loci of ../shared/data/hg38/genome/loci.bed), GENCODE genes, and the three
+//! cistrack tracks asking the daemon at `daemonUrl` for the visible region.
+
+/** Where the page finds its files: the static server of `make demo` (serve.mjs mounts). */
+export function assembly(origin) {
+  return {
+    name: 'hg38',
+    aliases: ['GRCh38'],
+    sequence: {
+      type: 'ReferenceSequenceTrack',
+      trackId: 'hg38-ReferenceSequenceTrack',
+      adapter: {
+        type: 'BgzipFastaAdapter',
+        fastaLocation: { uri: `${origin}/genome/hg38.partial.fa.gz`, locationType: 'UriLocation' },
+        faiLocation: { uri: `${origin}/genome/hg38.partial.fa.gz.fai`, locationType: 'UriLocation' },
+        gziLocation: { uri: `${origin}/genome/hg38.partial.fa.gz.gzi`, locationType: 'UriLocation' },
+      },
+    },
+    refNameAliases: {
+      adapter: {
+        type: 'FromConfigAdapter',
+        features: [
+          '1', '2', '6', '7', '8', '9', '13', '16', '17', '21', '22', 'X',
+        ].map(n => ({ uniqueId: `alias-${n}`, refName: `chr${n}`, aliases: [n] })),
+      },
+    },
+  }
+}
+
+/** The cistrack tracks: every adapter needs the daemon URL and the build name. */
+export function tracks(origin, daemonUrl) {
+  const daemon = { daemonUrl, build: 'hg38' }
+  return [
+    {
+      type: 'FeatureTrack',
+      trackId: 'gencode_genes',
+      name: 'GENCODE genes',
+      category: ['Annotation'],
+      assemblyNames: ['hg38'],
+      adapter: {
+        type: 'BedTabixAdapter',
+        bedGzLocation: { uri: `${origin}/annotation/gencode.genes.bed.gz`, locationType: 'UriLocation' },
+        index: {
+          location: { uri: `${origin}/annotation/gencode.genes.bed.gz.tbi`, locationType: 'UriLocation' },
+        },
+      },
+    },
+    {
+      type: 'QuantitativeTrack',
+      trackId: 'cistrack_scores',
+      name: 'cistrack enhancer probability (K562)',
+      category: ['cistrack'],
+      assemblyNames: ['hg38'],
+      adapter: { type: 'CistrackScoreAdapter', ...daemon },
+      displays: [
+        {
+          type: 'LinearWiggleDisplay',
+          displayId: 'cistrack_scores-LinearWiggleDisplay',
+          minScore: 0,
+          maxScore: 1,
+          height: 80,
+          renderers: { XYPlotRenderer: { type: 'XYPlotRenderer', color: '#2e7d32' } },
+        },
+      ],
+    },
+    {
+      type: 'FeatureTrack',
+      trackId: 'cistrack_enhancers',
+      name: 'cistrack called enhancers (K562)',
+      category: ['cistrack'],
+      assemblyNames: ['hg38'],
+      adapter: { type: 'CistrackEnhancerAdapter', ...daemon },
+      displays: [
+        {
+          type: 'LinearBasicDisplay',
+          displayId: 'cistrack_enhancers-LinearBasicDisplay',
+          renderer: { type: 'SvgFeatureRenderer', color1: '#c62828', height: 12 },
+        },
+      ],
+    },
+    {
+      type: 'FeatureTrack',
+      trackId: 'cistrack_links',
+      name: 'cistrack enhancer–gene links',
+      category: ['cistrack'],
+      assemblyNames: ['hg38'],
+      adapter: { type: 'CistrackLinkAdapter', ...daemon },
+      displays: [
+        {
+          type: 'LinearArcDisplay',
+          displayId: 'cistrack_links-LinearArcDisplay',
+          height: 120,
+          // NOTE: the ArcRenderer's default colour and thickness are jexl expressions that draw
+          // no visible stroke here; constant values do.
+          renderer: { type: 'ArcRenderer', color: 'rgba(106, 27, 154, 0.35)', thickness: 1, label: '' },
+        },
+      ],
+    },
+  ]
+}
+
+/** Tracks open when the page loads, top to bottom. */
+export const SHOWN = ['gencode_genes', 'cistrack_scores', 'cistrack_enhancers', 'cistrack_links']
+
+/** A real locus with real sequence and called enhancers (K562 signals). */
+export const DEFAULT_LOCUS = 'chr17:42,600,001-42,700,000'

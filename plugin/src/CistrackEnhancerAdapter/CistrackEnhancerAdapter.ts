@@ -1,0 +1,84 @@
+/**
+ * Called enhancers: maximal runs of windows at or above the model's threshold, with the peak
+ * window's probability, logit and modality attention shares in the feature details.
+ */
+import { ObservableCreate } from '@jbrowse/core/util/rxjs'
+import { SimpleFeature } from '@jbrowse/core/util'
+
+import { CistrackBaseAdapter } from '../CistrackBaseAdapter'
+import {
+  checkRegionSize,
+  getComplete,
+  locusString,
+  regionQuery,
+} from '../daemon'
+
+import type { Element, EnhancersResponse } from '../daemon'
+import type { BaseOptions } from '@jbrowse/core/data_adapters/BaseAdapter'
+import type { Feature, Region } from '@jbrowse/core/util'
+
+/** The feature a called element becomes; its id is its position, the same from every block. */
+export function elementFeature(
+  refName: string,
+  element: Element,
+  body: Pick<EnhancersResponse, 'model' | 'threshold'>,
+) {
+  return new SimpleFeature({
+    uniqueId: `${refName}:${element.start}-${element.end}`,
+    refName,
+    start: element.start,
+    end: element.end,
+    type: 'enhancer',
+    name: element.name,
+    description: `p=${element.probability.toFixed(3)}`,
+    score: element.score,
+    probability: element.probability,
+    mean_probability: element.mean_probability,
+    logit: element.logit,
+    windows: element.windows,
+    peak_start: element.peak_start,
+    peak_end: element.peak_end,
+    share_sequence: element.shares.sequence,
+    share_h3k27ac: element.shares.h3k27ac,
+    share_accessibility: element.shares.accessibility,
+    model: `${body.model.name}/${body.model.version}`,
+    threshold: body.threshold,
+  })
+}
+
+export default class CistrackEnhancerAdapter extends CistrackBaseAdapter {
+  static capabilities = ['getFeatures', 'getRefNames']
+
+  getFeatures(region: Region, opts: BaseOptions = {}) {
+    return ObservableCreate<Feature>(async observer => {
+      const settings = this.settings()
+      const { refName, start, end } = region
+      checkRegionSize(settings, refName, start, end, 'called enhancers')
+      // Pad within the size limit: elements are called from the windows of the request.
+      const room = Math.max(0, settings.maxRegionBp - (end - start))
+      const padding = Math.min(
+        Math.max(0, Number(this.getConf('paddingBp')) || 0),
+        Math.floor(room / 2),
+      )
+      const body = await getComplete<EnhancersResponse>(
+        settings,
+        'enhancers',
+        regionQuery(settings, refName, start - padding, end + padding, {
+          include: 'elements',
+          mode: String(this.getConf('mode') || 'auto'),
+          stride: settings.stride || undefined,
+        }),
+        `called enhancers for ${locusString(refName, start, end)}`,
+        opts,
+      )
+      for (const element of body.elements ?? []) {
+        if (element.end > start && element.start < end) {
+          observer.next(elementFeature(refName, element, body))
+        }
+      }
+      observer.complete()
+    }, opts.stopToken)
+  }
+
+  freeResources() {}
+}

@@ -1,0 +1,38 @@
+import { ConfigurationSchema } from '@jbrowse/core/configuration'
+
+import { daemonSlots } from '../configSlots'
+
+/**
+ * #config CistrackEnhancerAdapter
+ * called enhancer elements from the daemon's `/enhancers` route, for a FeatureTrack
+ */
+const configSchema = ConfigurationSchema(
+  'CistrackEnhancerAdapter',
+  {
+    ...daemonSlots(),
+    /**
+     * #slot
+     * `auto` (the daemon's choice), `dense` or `candidates`
+     */
+    mode: {
+      type: 'string',
+      defaultValue: 'auto',
+      description:
+        'auto: the daemon scores small views densely and large ones over candidate elements first; dense; candidates',
+    },
+    /**
+     * #slot
+     * bp asked for beyond each side of a block, so an element across a block edge is called
+     * whole, with the same coordinates from both blocks
+     */
+    paddingBp: {
+      type: 'number',
+      defaultValue: 5000,
+      description:
+        'bp asked for beyond each side of the requested region, so elements across block edges are called whole',
+    },
+  },
+  { explicitlyTyped: true },
+)
+
+export default configSchema

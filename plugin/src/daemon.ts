@@ -1,0 +1,406 @@
+/**
+ * The cistrack daemon's HTTP API as the adapters use it: URLs, JSON errors, the re-ask loop for
+ * scores that are still being computed, cancellation and the region-size guard.
+ *
+ * Coordinates are 0-based, half-open, as in the daemon and in JBrowse.
+ */
+import { checkStopToken } from '@jbrowse/core/util'
+
+import type { StopToken } from '@jbrowse/core/util'
+
+/** The daemon's default address (`cistrack serve`). */
+export const DEFAULT_DAEMON_URL = 'http://127.0.0.1:8765'
+/** The daemon's default `--max-region`: larger requests are answered 413. */
+export const DEFAULT_MAX_REGION_BP = 10_000_000
+
+/** Connection settings shared by every cistrack adapter (read from its config). */
+export interface DaemonSettings {
+  /** Base URL of `cistrack serve`, without a trailing slash. */
+  url: string
+  /** Genome build name on the daemon (`hg38`). */
+  build: string
+  /** Model role (`student`, `teacher`); empty for the build's default. */
+  model: string
+  /** Grid stride in bp; 0 for the daemon's. */
+  stride: number
+  /** How long one request waits for scores before the daemon answers with what is ready, ms. */
+  waitMs: number
+  /** How long the adapter keeps re-asking for a region whose scores are pending, ms. */
+  maxWaitMs: number
+  /** Views larger than this are not requested (the daemon would answer 413). */
+  maxRegionBp: number
+}
+
+/** What the adapters pass along for one request. */
+export interface RequestOptions {
+  stopToken?: StopToken
+  signal?: AbortSignal
+  statusCallback?: (message: string) => void
+}
+
+/** An error answer from the daemon (`{"error": {"status", "message"}}`) or a transport failure. */
+export class CistrackError extends Error {
+  /** HTTP status, or 0 when the daemon could not be reached. */
+  status: number
+
+  constructor(message: string, status: number) {
+    super(message)
+    this.name = 'CistrackError'
+    this.status = status
+  }
+}
+
+/** The view is larger than the daemon serves; the message says why and what to do. */
+export class RegionTooLargeError extends CistrackError {
+  constructor(message: string) {
+    super(message, 413)
+    this.name = 'RegionTooLargeError'
+  }
+}
+
+export interface ModelInfo {
+  name: string
+  version: string
+  sha256: string
+}
+
+export interface RefName {
+  name: string
+  length: number
+  aliases: string[]
+}
+
+export interface Window {
+  start: number
+  end: number
+  probability: number
+  logit: number
+  shares: [number, number, number]
+}
+
+export interface Element {
+  start: number
+  end: number
+  name: string
+  score: number
+  probability: number
+  logit?: number
+  mean_probability: number
+  windows: number
+  peak_start: number
+  peak_end: number
+  shares: { sequence: number; h3k27ac: number; accessibility: number }
+}
+
+export interface EnhancersResponse {
+  build: string
+  ref: string
+  start: number
+  end: number
+  mode: string
+  complete: boolean
+  pending: [number, number][]
+  skipped?: [number, number][]
+  model: ModelInfo
+  stride: number
+  threshold: number
+  masked_modalities?: string[]
+  windows?: Window[]
+  elements?: Element[]
+}
+
+export interface Gene {
+  id: string
+  name: string
+  tss: number
+  strand: string
+  expression?: number
+  candidates?: number
+}
+
+export interface Link {
+  start: number
+  end: number
+  gene_id: string
+  gene_name: string
+  tss: number
+  strand: string
+  element_start: number
+  element_end: number
+  distance: number
+  score: number
+  abc_score?: number
+  activity?: number
+  contact?: number
+}
+
+export interface LinksResponse {
+  build: string
+  ref: string
+  start: number
+  end: number
+  complete: boolean
+  pending: [number, number][]
+  model: ModelInfo
+  genes: Gene[]
+  links: Link[]
+}
+
+/** Answers that may come back incomplete and are asked again until complete. */
+interface Pending {
+  complete: boolean
+  pending: [number, number][]
+}
+
+/** Reads the settings every cistrack adapter config has. */
+export function readSettings(
+  getConf: (slot: string) => unknown,
+): DaemonSettings {
+  const url = String(getConf('daemonUrl') || DEFAULT_DAEMON_URL).replace(
+    /\/+$/,
+    '',
+  )
+  const build = String(getConf('build') ?? '')
+  if (!build) {
+    throw new CistrackError(
+      'cistrack adapter: set "build" in the adapter config (a build name from the daemon\'s /v1/builds)',
+      400,
+    )
+  }
+  const number = (slot: string, fallback: number) => {
+    const value = Number(getConf(slot))
+    return Number.isFinite(value) && value > 0 ? value : fallback
+  }
+  return {
+    url,
+    build,
+    model: String(getConf('model') ?? ''),
+    stride: number('stride', 0),
+    waitMs: number('waitMs', 5000),
+    maxWaitMs: number('maxWaitMs', 120_000),
+    maxRegionBp: number('maxRegionBp', DEFAULT_MAX_REGION_BP),
+  }
+}
+
+/** `chr1:1,001-2,000` (1-based, inclusive) for messages. */
+export function locusString(ref: string, start: number, end: number) {
+  return `${ref}:${(start + 1).toLocaleString('en-US')}-${end.toLocaleString('en-US')}`
+}
+
+/** `12.3 Mb`, `40 kb`, `900 bp`. */
+export function bpString(bp: number) {
+  if (bp >= 1_000_000) {
+    return `${(bp / 1_000_000).toFixed(1)} Mb`
+  }
+  if (bp >= 1_000) {
+    return `${Math.round(bp / 1_000)} kb`
+  }
+  return `${bp} bp`
+}
+
+/**
+ * Throws a {@link RegionTooLargeError} for a view the daemon would refuse, before any request.
+ */
+export function checkRegionSize(
+  settings: DaemonSettings,
+  ref: string,
+  start: number,
+  end: number,
+  what: string,
+) {
+  const length = end - start
+  if (length > settings.maxRegionBp) {
+    throw new RegionTooLargeError(
+      `Zoom in to see ${what}: this view (${locusString(ref, start, end)}) spans ${bpString(length)}, and cistrack computes at most ${bpString(settings.maxRegionBp)} per request (cistrack serve --max-region)`,
+    )
+  }
+}
+
+/**
+ * An AbortSignal for one request: aborted when the caller's `signal` aborts, or when JBrowse
+ * stops the request's stop token (JBrowse 4 cancels through stop tokens; they can be checked
+ * from a web worker, where its RPC runs adapters, and are a no-op on the main thread).
+ */
+export function requestSignal(opts: RequestOptions) {
+  const controller = new AbortController()
+  const { signal, stopToken } = opts
+  if (signal) {
+    if (signal.aborted) {
+      controller.abort(signal.reason)
+    } else {
+      signal.addEventListener(
+        'abort',
+        () => {
+          controller.abort(signal.reason)
+        },
+        { once: true },
+      )
+    }
+  }
+  let timer: ReturnType<typeof setInterval> | undefined
+  if (stopToken !== undefined) {
+    timer = setInterval(() => {
+      try {
+        checkStopToken(stopToken)
+      } catch (e) {
+        controller.abort(e)
+      }
+    }, 500)
+  }
+  return {
+    signal: controller.signal,
+    done() {
+      if (timer !== undefined) {
+        clearInterval(timer)
+      }
+    },
+  }
+}
+
+function abortError(signal: AbortSignal) {
+  const reason: unknown = signal.reason
+  return reason instanceof Error
+    ? reason
+    : new DOMException('the request was aborted', 'AbortError')
+}
+
+function sleep(ms: number, signal: AbortSignal) {
+  return new Promise<void>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(abortError(signal))
+      return
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    function onAbort() {
+      clearTimeout(timer)
+      reject(abortError(signal))
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+/**
+ * GETs `url` and returns its JSON. A non-2xx answer throws a {@link CistrackError} carrying the
+ * daemon's own message; a transport failure says which daemon could not be reached.
+ */
+export async function getJson<T>(url: string, signal?: AbortSignal) {
+  let res: Response
+  try {
+    res = await fetch(url, { signal })
+  } catch (e) {
+    if (signal?.aborted) {
+      throw abortError(signal)
+    }
+    const origin = new URL(url).origin
+    throw new CistrackError(
+      `cistrack daemon at ${origin} is not reachable (${e instanceof Error ? e.message : String(e)}); is \`cistrack serve\` running?`,
+      0,
+    )
+  }
+  if (!res.ok) {
+    let message = ''
+    try {
+      const body = (await res.json()) as {
+        error?: { status?: number; message?: string }
+      }
+      message = body.error?.message ?? ''
+    } catch {
+      // Not the daemon's JSON error (a proxy's page, say): the status line must do.
+    }
+    throw new CistrackError(
+      `cistrack daemon: ${message || res.statusText || 'request failed'} (HTTP ${res.status})`,
+      res.status,
+    )
+  }
+  return (await res.json()) as T
+}
+
+/** The query string for one region request. */
+export function regionQuery(
+  settings: DaemonSettings,
+  ref: string,
+  start: number,
+  end: number,
+  extra: Record<string, string | number | undefined> = {},
+) {
+  const params = new URLSearchParams({
+    ref,
+    start: String(Math.max(0, Math.floor(start))),
+    end: String(Math.ceil(end)),
+  })
+  if (settings.model) {
+    params.set('model', settings.model)
+  }
+  for (const [key, value] of Object.entries(extra)) {
+    if (value !== undefined && value !== '') {
+      params.set(key, String(value))
+    }
+  }
+  return params.toString()
+}
+
+/**
+ * Asks `path?query&wait=` until the daemon answers `complete: true`, for at most
+ * `settings.maxWaitMs`. Each request waits up to `settings.waitMs` on the daemon; work done
+ * for an earlier request is kept there, so asking again only waits for what is still pending.
+ */
+export async function getComplete<T extends Pending>(
+  settings: DaemonSettings,
+  path: string,
+  query: string,
+  what: string,
+  opts: RequestOptions,
+): Promise<T> {
+  const { signal, done } = requestSignal(opts)
+  const started = Date.now()
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const remaining = settings.maxWaitMs - (Date.now() - started)
+      const wait = Math.max(0, Math.min(settings.waitMs, remaining))
+      const asked = Date.now()
+      const body = await getJson<T>(
+        `${settings.url}/v1/builds/${encodeURIComponent(settings.build)}/${path}?${query}&wait=${wait}`,
+        signal,
+      )
+      if (body.complete) {
+        return body
+      }
+      const pendingBp = body.pending.reduce((sum, [s, e]) => sum + (e - s), 0)
+      if (Date.now() - started >= settings.maxWaitMs) {
+        throw new CistrackError(
+          `cistrack: ${what} still being computed after ${Math.round((Date.now() - started) / 1000)} s (${bpString(pendingBp)} pending); the daemon keeps what it has done, reload the track to go on`,
+          504,
+        )
+      }
+      opts.statusCallback?.(
+        `cistrack: computing ${what} (${bpString(pendingBp)} to go)`,
+      )
+      // A daemon that answers at once (wait=0, or a small --request-timeout) is not hammered.
+      if (Date.now() - asked < 250) {
+        await sleep(Math.min(250 * 2 ** attempt, 2000), signal)
+      }
+    }
+  } finally {
+    done()
+  }
+}
+
+/** `/v1/builds/{build}/refnames`: contig names, with their aliases. */
+export async function getRefNames(
+  settings: DaemonSettings,
+  opts: RequestOptions = {},
+) {
+  const { signal, done } = requestSignal(opts)
+  try {
+    const body = await getJson<{ refnames: RefName[] }>(
+      `${settings.url}/v1/builds/${encodeURIComponent(settings.build)}/refnames`,
+      signal,
+    )
+    return body.refnames
+  } finally {
+    done()
+  }
+}
