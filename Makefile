@@ -9,7 +9,7 @@ DEMO_REGION ?= chr22:17,200,001-17,800,000
 DEMO_OUT ?= demo-out
 
 .PHONY: setup setup-training build data demo test test-rust test-python lint bench train export doctor clean
-.PHONY: demo-score demo-igv browser browser-data test-browser
+.PHONY: demo-score demo-igv browser browser-data test-browser test-training
 
 setup:
 	@scripts/setup.sh
@@ -61,9 +61,10 @@ test-browser: build data browser
 	cd plugin && npm run --silent lint && npm test
 	cd plugin && npm run --silent test:e2e
 
-# Every test: formatting, lints, Rust unit/integration/parity tests, Python tests, the browser
-# plugin and pages.
-test: setup data lint test-rust test-python test-browser
+# Every test: formatting, lints, Rust unit/integration/parity tests, Python tests, the training
+# smoke tests (PyTorch: tiny data, a few steps, export, ONNX Runtime parity), the browser plugin
+# and pages.
+test: setup data lint test-rust test-python test-training test-browser
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -74,6 +75,17 @@ test-rust:
 
 test-python:
 	$(PYTHON) -m pytest -q -m "not torch" models/training/tests
+
+# The PyTorch half of the model pipeline's tests, then the smoke pipelines of both model designs
+# (tiny data, a few steps, export with the ONNX Runtime-vs-PyTorch parity check that fails the
+# export above tolerance) into models/training/runs/ (never into models/). About 3 minutes;
+# installs PyTorch on first use.
+test-training: setup-training
+	$(PYTHON) -m pytest -q -m torch models/training/tests
+	rm -rf models/training/runs/smoke-ci models/training/runs/link-smoke
+	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.train --config configs/smoke.json --run-dir runs/smoke-ci --threads 2
+	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.export --run runs/smoke-ci --out runs/smoke-ci/models --version 0.0.0-smoke
+	$(MAKE) --no-print-directory link-data train-link eval-link export-link LINK_CONFIG=configs/link-smoke.json
 
 bench: build
 	$(CARGO) bench --bench benches

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Daemon latency and throughput on the real hg38 demo loci (K562), release build, CPU.
 #   cold/warm latency of 100 kb (dense) and 1 Mb (auto: candidates first; and mode=dense) views,
-#   throughput under wrk on warm views, batch fill ratio, cold windows/s.
+#   throughput under wrk on warm views, batch fill ratio, cold windows/s, and links (cold/warm).
 # Needs `make build data`, curl, wrk (Debian package). Writes benches/results/serve.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +46,18 @@ mkdir -p benches/results
     warm=$(p50 "$url")
     ratio=$(awk -v r="$rate" -v b="$baseline_rate" 'BEGIN {printf "%.2f", r/b}')
     echo "| $name | ${cold_ms} ms (${needed} windows scored, ${rate} windows/s = ${ratio}x baseline) | ${warm} ms | $n | $mode |"
+  done
+  echo
+  echo "links (link-epinformer), cold then warm p50:"
+  echo
+  echo "| view | cold | warm p50 (21 requests) | genes | links |"
+  echo "|---|---:|---:|---:|---:|"
+  for view in "chr17&start=42600000&end=42700000" "chr22&start=17200000&end=18200000"; do
+    lurl="http://127.0.0.1:$port/v1/builds/hg38/links?ref=$view&wait=120000"
+    cold=$(t "$lurl")
+    read -r genes links < <(python3 -c "import json; d=json.load(open('/tmp/serve_bench_body.json')); print(len(d['genes']), len(d['links']))")
+    warm=$(p50 "$lurl")
+    echo "| ${view//&/ } | $(awk -v s="$cold" 'BEGIN {printf "%.0f", s*1000}') ms | ${warm} ms | $genes | $links |"
   done
   echo
   echo "wrk, 10 s, 4 connections, warm 100 kb view:"
