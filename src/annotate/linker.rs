@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use crate::genome::{Build, Contig};
-use crate::track::cache::Stats;
+use crate::track::cache::{DiskStore, Stats};
 use crate::track::engine::inputs_fingerprint;
 use crate::track::links::{self, LinkEngine};
 
-/// Finds linked genes with the build's link model (memory cache only).
+/// Finds linked genes with the build's link model, with gene results cached in memory and,
+/// when given, in the build's score cache (shared with `cistrack serve`).
 #[derive(Debug)]
 pub struct Linker {
     engine: LinkEngine,
@@ -25,20 +26,18 @@ impl Linker {
         build: &Build,
         device: crate::model::Device,
         threads: usize,
+        disk: Option<(Arc<DiskStore>, Arc<Stats>)>,
     ) -> crate::Result<Option<Self>> {
         if !build.config().models.contains_key(links::LINK_ROLE) {
             return Ok(None);
         }
         let build = Arc::new(build.clone());
         let fingerprint = inputs_fingerprint(&build);
-        let engine = links::open(
-            build,
-            None,
-            Arc::new(Stats::default()),
-            &fingerprint,
-            device,
-            threads,
-        )?;
+        let (disk, stats) = match disk {
+            Some((d, s)) => (Some(d), s),
+            None => (None, Arc::new(Stats::default())),
+        };
+        let engine = links::open(build, disk, stats, &fingerprint, device, threads)?;
         Ok(Some(Self { engine }))
     }
 

@@ -205,7 +205,6 @@ pub(super) fn run(
     };
 
     let genes = NearestGenes::load(build)?;
-    let linker = Linker::open(build, options.device, options.threads)?;
     let predictor = OrtPredictor::new(
         spec,
         SessionOptions {
@@ -258,6 +257,12 @@ pub(super) fn run(
     let progress = Progress::new(options.progress, size, bytes_read);
 
     let cache = open_cache(build, spec, options);
+    let linker = Linker::open(
+        build,
+        options.device,
+        options.threads,
+        cache.as_ref().map(|c| (c.store_shared(), c.stats())),
+    )?;
     let mut scorer = WindowScorer::new(&pool, free_rx, done_tx, batch_size, build.modality_mask());
     if let Some(cache) = &cache {
         scorer = scorer.with_cache(cache.clone(), hits_tx);

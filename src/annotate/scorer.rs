@@ -88,7 +88,7 @@ impl SignalBins {
 
 /// The per-build score cache as annotation reads and writes it.
 pub struct WindowCache {
-    store: DiskStore,
+    store: Arc<DiskStore>,
     stats: Arc<Stats>,
     namespace: String,
     tiles: Arc<str>,
@@ -124,7 +124,7 @@ impl WindowCache {
         mask: [f32; 3],
     ) -> Self {
         Self {
-            store,
+            store: Arc::new(store),
             stats,
             namespace,
             tiles: tiles.into(),
@@ -140,6 +140,16 @@ impl WindowCache {
     /// The database file.
     pub fn path(&self) -> &std::path::Path {
         self.store.path()
+    }
+
+    /// The store, shared (the link model keeps its gene results in the same file).
+    pub fn store_shared(&self) -> Arc<DiskStore> {
+        self.store.clone()
+    }
+
+    /// The store's counters.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
     }
 
     /// Records the model's result for window `id`, if it was a cache miss.
