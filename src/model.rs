@@ -295,6 +295,24 @@ pub const ENHANCER_INPUTS: [&str; 4] = ["sequence", "h3k27ac", "accessibility", 
 /// Output names of enhancer models, in order.
 pub const ENHANCER_OUTPUTS: [&str; 3] = ["logit", "probability", "modality_share"];
 
+/// Reads and parses `dir/model.json` (any kind of model): the file's path and its JSON.
+///
+/// # Errors
+///
+/// [`Error::Io`], or [`Error::Spec`] when it is not JSON.
+pub fn read_model_json(dir: &Path) -> Result<(PathBuf, serde_json::Value), Error> {
+    let path = dir.join("model.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let json = serde_json::from_str(&text).map_err(|e| Error::Spec {
+        path: path.clone(),
+        message: format!("invalid JSON: {e}"),
+    })?;
+    Ok((path, json))
+}
+
 impl ModelSpec {
     /// Reads `dir/model.json` and checks it against the contract this runtime implements.
     /// Does not read the ONNX file (see [`ModelSpec::verify_checksum`]).
@@ -303,15 +321,7 @@ impl ModelSpec {
     ///
     /// [`Error::Io`] or [`Error::Spec`] naming the file and the field.
     pub fn load(dir: &Path) -> Result<Self, Error> {
-        let path = dir.join("model.json");
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Spec {
-            path: path.clone(),
-            message: format!("invalid JSON: {e}"),
-        })?;
+        let (path, json) = read_model_json(dir)?;
         let raw: RawSpec = serde_json::from_value(json.clone()).map_err(|e| Error::Spec {
             path: path.clone(),
             message: e.to_string(),

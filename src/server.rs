@@ -43,7 +43,6 @@ use crate::track::cache::{Cache, DiskStore, Stats, DEFAULT_DISK_MIB, DEFAULT_MEM
 use crate::track::engine::{self, inputs_fingerprint, Engine, EngineOptions, Mode};
 use crate::track::export;
 use crate::track::links::{self, LinkEngine};
-use crate::track::links_output;
 use crate::track::score::{call_elements, DEFAULT_STRIDE};
 
 use error::{ApiError, ErrorKind};
@@ -147,6 +146,15 @@ pub struct BuildState {
 struct TrackFiles {
     generation: u64,
     built: Instant,
+}
+
+impl TrackFiles {
+    /// Whether files built at this `generation` should be rebuilt for a reader: only when the
+    /// cache has changed since, the reader starts from the header (so a reader paging through
+    /// a file sees one version), and not more often than `refresh`.
+    fn is_stale(&self, generation: u64, starts_at_zero: bool, refresh: Duration) -> bool {
+        self.generation != generation && starts_at_zero && self.built.elapsed() >= refresh
+    }
 }
 
 /// The daemon's shared state.
@@ -997,40 +1005,15 @@ async fn links_track<B>(
     {
         let mut tracks = b.tracks.lock().await;
         let generation = engine.generation();
-        let stale = match tracks.get(links::LINK_ROLE) {
-            None => true,
-            Some(t) => {
-                t.generation != generation
-                    && starts_at_zero
-                    && t.built.elapsed() >= state.config.track_refresh
-            }
-        };
+        let stale = tracks
+            .get(links::LINK_ROLE)
+            .is_none_or(|t| t.is_stale(generation, starts_at_zero, state.config.track_refresh));
         if stale || !path.exists() {
             let build = b.build.clone();
-            let out = path.clone();
-            tokio::task::spawn_blocking(move || -> Result<(), crate::io::Error> {
-                std::fs::create_dir_all(out.parent().expect("has a parent")).map_err(|e| {
-                    crate::io::Error::Write {
-                        path: out.clone(),
-                        message: e.to_string(),
-                    }
-                })?;
-                let tmp = out.with_extension("bb.tmp");
-                links_output::write_links_biginteract(
-                    &tmp,
-                    build.contigs(),
-                    &engine.computed_genes(),
-                    engine.model_name(),
-                    0.0,
-                )?;
-                std::fs::rename(&tmp, &out).map_err(|e| crate::io::Error::Write {
-                    path: out.clone(),
-                    message: e.to_string(),
-                })
-            })
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?;
+            tokio::task::spawn_blocking(move || export::export_links(&build, &engine, &dir))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(ApiError::internal)?;
             tracks.insert(
                 links::LINK_ROLE.to_string(),
                 TrackFiles {
@@ -1087,14 +1070,9 @@ async fn tracks<B>(
         // reader paging through a file sees one version.
         let mut tracks = b.tracks.lock().await;
         let generation = b.cache.generation();
-        let stale = match tracks.get(&role) {
-            None => true,
-            Some(t) => {
-                t.generation != generation
-                    && starts_at_zero
-                    && t.built.elapsed() >= state.config.track_refresh
-            }
-        };
+        let stale = tracks
+            .get(&role)
+            .is_none_or(|t| t.is_stale(generation, starts_at_zero, state.config.track_refresh));
         if stale || !dir.join(file).exists() {
             let (build_arc, cache, variant, stride, threshold, out) = (
                 b.build.clone(),

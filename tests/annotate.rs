@@ -869,6 +869,40 @@ fn closed_stdout_ends_quietly() {
     }
 }
 
+/// Annotates `vcf` on the demo hg38 build (no cache), checks that stderr's summary holds every
+/// one of `needles`, and returns the output.
+fn annotate_on_demo_build(vcf: &Path, needles: &[&str]) -> String {
+    let out = cistrack(&[
+        "--config",
+        "examples/hg38.toml",
+        "--device",
+        "cpu",
+        "annotate",
+        "--no-cache",
+        "-i",
+        vcf.to_str().unwrap(),
+    ]);
+    let stdout = assert_ok(&out);
+    let stderr = stderr_of(&out);
+    for needle in needles {
+        assert!(
+            stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{stderr}"
+        );
+    }
+    stdout
+}
+
+/// The bytes of a bgzipped file, decompressed by bgzip itself.
+fn decompressed(path: &Path) -> Vec<u8> {
+    Command::new("bgzip")
+        .args(["-dc"])
+        .arg(path)
+        .output()
+        .unwrap()
+        .stdout
+}
+
 /// The real common-SNP VCF of hg38 chr22 against the partial hg38 genome
 /// (`../shared/data/hg38/genome/hg38.partial.fa.gz`, real bases only in `loci.bed`).
 ///
@@ -885,30 +919,16 @@ fn closed_stdout_ends_quietly() {
 fn real_hg38_chr22_common_snps_ref_agreement() {
     require_demo_data();
     let vcf = shared().join("hg38/variants/common_snps.hg38.chr22.vcf.gz");
-    let out = cistrack(&[
-        "--config",
-        "examples/hg38.toml",
-        "--device",
-        "cpu",
-        "annotate",
-        "--no-cache",
-        "-i",
-        vcf.to_str().unwrap(),
-    ]);
-    let stdout = assert_ok(&out);
-    let stderr = stderr_of(&out);
-    for needle in [
-        "annotated 4517 records",
-        "594 scored (594 ALT alleles, 1188 windows",
-        "3923 passed through unscored",
-        "not scored, by reason (ALT alleles): ref_mismatch 2, all_n 3921",
-        "REF against the FASTA: 594 match, 3923 mismatch (3921 where the FASTA has N)",
-    ] {
-        assert!(
-            stderr.contains(needle),
-            "stderr lacks {needle:?}:\n{stderr}"
-        );
-    }
+    let stdout = annotate_on_demo_build(
+        &vcf,
+        &[
+            "annotated 4517 records",
+            "594 scored (594 ALT alleles, 1188 windows",
+            "3923 passed through unscored",
+            "not scored, by reason (ALT alleles): ref_mismatch 2, all_n 3921",
+            "REF against the FASTA: 594 match, 3923 mismatch (3921 where the FASTA has N)",
+        ],
+    );
     let records = parse_vcf(&stdout);
     assert_eq!(records.len(), 4517);
     let mismatched: Vec<&str> = records
@@ -919,12 +939,8 @@ fn real_hg38_chr22_common_snps_ref_agreement() {
     assert_eq!(mismatched, ["rs174369", "rs695817"]);
     assert_eq!(records.iter().filter(|r| r.entries.len() == 1).count(), 594);
     // the round trip holds on real data too
-    let input = Command::new("bgzip")
-        .args(["-dc"])
-        .arg(&vcf)
-        .output()
-        .unwrap();
-    assert_eq!(strip_annotation(&stdout).as_bytes(), &input.stdout[..]);
+    let input = decompressed(&vcf);
+    assert_eq!(strip_annotation(&stdout).as_bytes(), &input[..]);
 }
 
 /// The real HGSVC indels/SVs on chr22:17.2-17.8 Mb (true hg38 there): all 17 REF alleles match
@@ -935,30 +951,16 @@ fn real_hg38_chr22_common_snps_ref_agreement() {
 fn real_hgsvc_indels() {
     require_demo_data();
     let vcf = shared().join("hg38/variants/HGSVC_chr22_17200000_17800000.vcf.gz");
-    let out = cistrack(&[
-        "--config",
-        "examples/hg38.toml",
-        "--device",
-        "cpu",
-        "annotate",
-        "--no-cache",
-        "-i",
-        vcf.to_str().unwrap(),
-    ]);
-    let stdout = assert_ok(&out);
-    let stderr = stderr_of(&out);
-    for needle in [
-        "annotated 17 records",
-        "13 scored (22 ALT alleles",
-        "4 passed through unscored",
-        "not scored, by reason (ALT alleles): allele_too_long 7",
-        "REF against the FASTA: 17 match, 0 mismatch",
-    ] {
-        assert!(
-            stderr.contains(needle),
-            "stderr lacks {needle:?}:\n{stderr}"
-        );
-    }
+    let stdout = annotate_on_demo_build(
+        &vcf,
+        &[
+            "annotated 17 records",
+            "13 scored (22 ALT alleles",
+            "4 passed through unscored",
+            "not scored, by reason (ALT alleles): allele_too_long 7",
+            "REF against the FASTA: 17 match, 0 mismatch",
+        ],
+    );
     let records = parse_vcf(&stdout);
     for r in &records {
         let listed = if r.entries.is_empty() {
@@ -968,12 +970,8 @@ fn real_hgsvc_indels() {
         };
         assert_eq!(listed, r.alts.len(), "one value per ALT: {r:?}");
     }
-    let input = Command::new("bgzip")
-        .args(["-dc"])
-        .arg(&vcf)
-        .output()
-        .unwrap();
-    assert_eq!(strip_annotation(&stdout).as_bytes(), &input.stdout[..]);
+    let input = decompressed(&vcf);
+    assert_eq!(strip_annotation(&stdout).as_bytes(), &input[..]);
 }
 
 /// The number in "... windows of which N from the cache" of the summary line.

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 
 use cistrack::genome::Build;
@@ -11,7 +10,6 @@ use cistrack::track::cache::{Cache, DiskStore, Stats, DEFAULT_DISK_MIB};
 use cistrack::track::engine::{inputs_fingerprint, variant_for};
 use cistrack::track::export;
 use cistrack::track::links;
-use cistrack::track::links_output::write_links_biginteract;
 use cistrack::track::score::DEFAULT_STRIDE;
 
 use super::GlobalArgs;
@@ -93,16 +91,12 @@ pub fn run(global: &GlobalArgs, args: ExportArgs) -> anyhow::Result<()> {
             global.device,
             global.threads(),
         )?;
-        let genes = engine.computed_genes();
-        let path = args.out.join("links.bb");
-        let tmp = args.out.join(".links.bb.tmp");
-        write_links_biginteract(&tmp, build.contigs(), &genes, engine.model_name(), 0.0)?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+        let links = export::export_links(&build, &engine, &args.out)?;
         tracing::info!(
             "wrote {} ({} genes, {} links) from cache {}",
-            path.display(),
-            genes.len(),
-            genes.iter().map(|g| g.links.len()).sum::<usize>(),
+            links.path.display(),
+            links.genes,
+            links.links,
             engine.namespace()
         );
     }

@@ -115,8 +115,6 @@ pub fn run(global: &GlobalArgs, args: ModelsArgs) -> anyhow::Result<()> {
 
 /// True when `dir/model.json` declares a link model (kind `link`).
 pub fn is_link_model(dir: &std::path::Path) -> bool {
-    std::fs::read_to_string(dir.join("model.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .is_some_and(|v| v["kind"] == cistrack::model::link::KIND)
+    cistrack::model::read_model_json(dir)
+        .is_ok_and(|(_, v)| v["kind"] == cistrack::model::link::KIND)
 }

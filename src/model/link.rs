@@ -16,13 +16,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use ndarray::{Array1, Array2, ArrayView3};
-use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::session::Session;
 use ort::value::{TensorRef, ValueType};
 use serde::Deserialize;
 
-use super::onnx::{ActiveDevice, SessionOptions};
-use super::{runtime, sha256_file, Device, Dim, Error, TensorSpec};
+use super::onnx::{open_verified_session, tensor, ActiveDevice, SessionOptions};
+use super::{sha256_file, Device, Dim, Error, TensorSpec};
 
 /// The model kind this module loads.
 pub const KIND: &str = "link";
@@ -211,17 +210,11 @@ impl LinkSpec {
     /// # Ok::<(), cistrack::model::Error>(())
     /// ```
     pub fn load(dir: &Path) -> Result<Self, Error> {
-        let path = dir.join("model.json");
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let (path, json) = super::read_model_json(dir)?;
         let spec_error = |message: String| Error::Spec {
             path: path.clone(),
             message,
         };
-        let json: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| spec_error(format!("invalid JSON: {e}")))?;
         let raw: RawSpec =
             serde_json::from_value(json.clone()).map_err(|e| spec_error(e.to_string()))?;
         if raw.schema_version != 1 {
@@ -798,82 +791,17 @@ fn open_session(
     name: &str,
     options: SessionOptions,
 ) -> Result<(Session, ActiveDevice), Error> {
-    let runtime = runtime::init()?;
-    let bytes = std::fs::read(&graph.onnx_path).map_err(|source| Error::Io {
-        path: graph.onnx_path.clone(),
-        source,
-    })?;
-    let actual = sha256_bytes(&bytes);
-    if actual != graph.sha256 {
-        return Err(Error::Checksum {
-            path: graph.onnx_path.clone(),
-            expected: graph.sha256.clone(),
-            actual,
-        });
+    let (session, device, fallback) =
+        open_verified_session(&graph.onnx_path, &graph.sha256, options)?;
+    if let Some(reason) = fallback {
+        if options.device == Device::Cuda {
+            tracing::warn!(model = %spec.id(), graph = name, "CUDA requested but its execution provider did not load ({reason}); using the CPU");
+        } else {
+            tracing::debug!(model = %spec.id(), graph = name, "CUDA execution provider not available ({reason}); using the CPU");
+        }
     }
-    let load_error = |message: String| Error::Load {
-        path: graph.onnx_path.clone(),
-        message,
-    };
-    let builder = || -> Result<SessionBuilder, Error> {
-        Session::builder(&runtime.environment)
-            .and_then(|b| {
-                b.with_optimization_level(GraphOptimizationLevel::All)
-                    .map_err(Into::into)
-            })
-            .and_then(|b| {
-                b.with_intra_threads(options.intra_threads.max(1))
-                    .map_err(Into::into)
-            })
-            .map_err(|e| load_error(e.to_string()))
-    };
-    let cpu = || -> Result<Session, Error> {
-        builder()?
-            .commit_from_memory(&bytes)
-            .map_err(|e| load_error(e.to_string()))
-    };
-    let (session, device) = match options.device {
-        Device::Cpu => (cpu()?, ActiveDevice::Cpu),
-        Device::Auto | Device::Cuda => match cuda_session(builder()?, &bytes) {
-            Ok(session) => (session, ActiveDevice::Cuda),
-            Err(reason) => {
-                if options.device == Device::Cuda {
-                    tracing::warn!(model = %spec.id(), graph = name, "CUDA requested but its execution provider did not load ({reason}); using the CPU");
-                } else {
-                    tracing::debug!(model = %spec.id(), graph = name, "CUDA execution provider not available ({reason}); using the CPU");
-                }
-                (cpu()?, ActiveDevice::Cpu)
-            }
-        },
-    };
     check_session(spec, graph, name, &session)?;
     Ok((session, device))
-}
-
-#[cfg(feature = "cuda")]
-fn cuda_session(builder: SessionBuilder, bytes: &[u8]) -> Result<Session, String> {
-    let provider = ort::ep::CUDA::default().build().error_on_failure();
-    let mut builder = builder
-        .with_execution_providers([provider])
-        .map_err(|e| e.to_string())?;
-    builder.commit_from_memory(bytes).map_err(|e| e.to_string())
-}
-
-#[cfg(not(feature = "cuda"))]
-fn cuda_session(_builder: SessionBuilder, _bytes: &[u8]) -> Result<Session, String> {
-    Err("this cistrack was built without the `cuda` feature".into())
-}
-
-fn tensor(shape: Vec<usize>, data: &[f32]) -> Result<TensorRef<'_, f32>, String> {
-    TensorRef::from_array_view((shape, data)).map_err(|e| e.to_string())
-}
-
-fn sha256_bytes(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Metadata keys the exporter writes into both graphs, with the value each must have.

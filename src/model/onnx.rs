@@ -89,59 +89,15 @@ impl OrtPredictor {
     /// [`Error::LibraryNotFound`]/[`Error::Library`] (ONNX Runtime), [`Error::Io`],
     /// [`Error::Checksum`], [`Error::Load`] or [`Error::Mismatch`].
     pub fn new(spec: &ModelSpec, options: SessionOptions) -> Result<Self, Error> {
-        let runtime = runtime::init()?;
-        let bytes = std::fs::read(&spec.onnx_path).map_err(|source| Error::Io {
-            path: spec.onnx_path.clone(),
-            source,
-        })?;
-        let actual = sha256_bytes(&bytes);
-        if actual != spec.sha256 {
-            return Err(Error::Checksum {
-                path: spec.onnx_path.clone(),
-                expected: spec.sha256.clone(),
-                actual,
-            });
+        let (session, device, fallback) =
+            open_verified_session(&spec.onnx_path, &spec.sha256, options)?;
+        if let Some(reason) = fallback {
+            if options.device == Device::Cuda {
+                tracing::warn!(model = %spec.id(), "CUDA requested but its execution provider did not load ({reason}); using the CPU");
+            } else {
+                tracing::info!(model = %spec.id(), "CUDA execution provider not available ({reason}); using the CPU");
+            }
         }
-        let load_error = |message: String| Error::Load {
-            path: spec.onnx_path.clone(),
-            message,
-        };
-        let builder = || -> Result<SessionBuilder, Error> {
-            Session::builder(&runtime.environment)
-                .and_then(|b| {
-                    b.with_optimization_level(GraphOptimizationLevel::All)
-                        .map_err(Into::into)
-                })
-                .and_then(|b| {
-                    b.with_intra_threads(options.intra_threads.max(1))
-                        .map_err(Into::into)
-                })
-                .map_err(|e| load_error(e.to_string()))
-        };
-        let (session, device) = match options.device {
-            Device::Cpu => (
-                builder()?
-                    .commit_from_memory(&bytes)
-                    .map_err(|e| load_error(e.to_string()))?,
-                ActiveDevice::Cpu,
-            ),
-            Device::Auto | Device::Cuda => match cuda_session(builder()?, &bytes) {
-                Ok(session) => (session, ActiveDevice::Cuda),
-                Err(reason) => {
-                    if options.device == Device::Cuda {
-                        tracing::warn!(model = %spec.id(), "CUDA requested but its execution provider did not load ({reason}); using the CPU");
-                    } else {
-                        tracing::info!(model = %spec.id(), "CUDA execution provider not available ({reason}); using the CPU");
-                    }
-                    (
-                        builder()?
-                            .commit_from_memory(&bytes)
-                            .map_err(|e| load_error(e.to_string()))?,
-                        ActiveDevice::Cpu,
-                    )
-                }
-            },
-        };
         check_session(spec, &session)?;
         Ok(Self {
             session,
@@ -154,6 +110,63 @@ impl OrtPredictor {
     pub fn device(&self) -> ActiveDevice {
         self.device
     }
+}
+
+/// Reads the ONNX file at `path`, checks its sha256 against `sha256`, and creates a session on
+/// the requested device (graph optimisation `all`, `intra_threads` threads). With `Auto` or
+/// `Cuda`, a CUDA session is tried first; when it does not load, a CPU session is made and the
+/// reason is returned for the caller to log.
+///
+/// # Errors
+///
+/// [`Error::LibraryNotFound`]/[`Error::Library`] (ONNX Runtime), [`Error::Io`],
+/// [`Error::Checksum`] or [`Error::Load`].
+pub(crate) fn open_verified_session(
+    path: &std::path::Path,
+    sha256: &str,
+    options: SessionOptions,
+) -> Result<(Session, ActiveDevice, Option<String>), Error> {
+    let runtime = runtime::init()?;
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let actual = sha256_bytes(&bytes);
+    if actual != sha256 {
+        return Err(Error::Checksum {
+            path: path.to_path_buf(),
+            expected: sha256.to_string(),
+            actual,
+        });
+    }
+    let load_error = |message: String| Error::Load {
+        path: path.to_path_buf(),
+        message,
+    };
+    let builder = || -> Result<SessionBuilder, Error> {
+        Session::builder(&runtime.environment)
+            .and_then(|b| {
+                b.with_optimization_level(GraphOptimizationLevel::All)
+                    .map_err(Into::into)
+            })
+            .and_then(|b| {
+                b.with_intra_threads(options.intra_threads.max(1))
+                    .map_err(Into::into)
+            })
+            .map_err(|e| load_error(e.to_string()))
+    };
+    let cpu = || -> Result<Session, Error> {
+        builder()?
+            .commit_from_memory(&bytes)
+            .map_err(|e| load_error(e.to_string()))
+    };
+    Ok(match options.device {
+        Device::Cpu => (cpu()?, ActiveDevice::Cpu, None),
+        Device::Auto | Device::Cuda => match cuda_session(builder()?, &bytes) {
+            Ok(session) => (session, ActiveDevice::Cuda, None),
+            Err(reason) => (cpu()?, ActiveDevice::Cpu, Some(reason)),
+        },
+    })
 }
 
 /// Tries to create a CUDA session for `spec` without falling back, for `cistrack doctor`.
@@ -184,7 +197,8 @@ fn cuda_session(_builder: SessionBuilder, _bytes: &[u8]) -> Result<Session, Stri
     Err("this cistrack was built without the `cuda` feature".into())
 }
 
-fn tensor(shape: Vec<usize>, data: &[f32]) -> Result<TensorRef<'_, f32>, String> {
+/// A borrowed f32 tensor of `shape` over `data`.
+pub(crate) fn tensor(shape: Vec<usize>, data: &[f32]) -> Result<TensorRef<'_, f32>, String> {
     TensorRef::from_array_view((shape, data)).map_err(|e| e.to_string())
 }
 

@@ -297,7 +297,6 @@ pub struct DiskStore {
     read: Mutex<Connection>,
     writes: Sender<WriteOp>,
     writer: Option<std::thread::JoinHandle<()>>,
-    last_corrupt: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for DiskStore {
@@ -379,7 +378,6 @@ impl DiskStore {
             read: Mutex::new(read),
             writes: tx,
             writer: Some(writer),
-            last_corrupt: Default::default(),
         })
     }
 
@@ -397,20 +395,20 @@ impl DiskStore {
     ///
     /// [`Error::Store`] when SQLite fails.
     pub fn get(&self, key: &TileKey, stats: &Stats) -> Result<Option<Tile>, Error> {
-        let found = self.get_checked(key.bytes(), stats, Tile::decode)?;
-        if found.is_none() && self.last_corrupt.swap(false, Ordering::Relaxed) {
+        self.get_checked(key.bytes(), stats, Tile::decode, || {
             tracing::warn!(contig = %key.contig, tile = key.tile, "cache entry failed its checksum; deleted, it will be recomputed");
-        }
-        Ok(found)
+        })
     }
 
     /// Reads the value under `key_bytes` and parses it with `decode`, after checking its CRC32.
-    /// A value that fails either is deleted, counted, and reported as missing.
+    /// A value that fails either is deleted, counted, reported with `warn`, and answered as
+    /// missing.
     fn get_checked<T>(
         &self,
         key_bytes: Vec<u8>,
         stats: &Stats,
         decode: impl FnOnce(&[u8]) -> Option<T>,
+        warn: impl FnOnce(),
     ) -> Result<Option<T>, Error> {
         let row: Option<(Vec<u8>, i64)> = {
             let conn = self
@@ -441,7 +439,7 @@ impl DiskStore {
             }
             None => {
                 stats.corrupt_entries.fetch_add(1, Ordering::Relaxed);
-                self.last_corrupt.store(true, Ordering::Relaxed);
+                warn();
                 let _ = self.writes.send(WriteOp::Delete(key_bytes));
                 Ok(None)
             }
@@ -454,11 +452,14 @@ impl DiskStore {
     ///
     /// [`Error::Store`] when SQLite fails.
     pub fn get_raw(&self, key: &[u8], stats: &Stats) -> Result<Option<Vec<u8>>, Error> {
-        let found = self.get_checked(key.to_vec(), stats, |v| Some(v.to_vec()))?;
-        if found.is_none() && self.last_corrupt.swap(false, Ordering::Relaxed) {
-            tracing::warn!("cache entry failed its checksum; deleted, it will be recomputed");
-        }
-        Ok(found)
+        self.get_checked(
+            key.to_vec(),
+            stats,
+            |v| Some(v.to_vec()),
+            || {
+                tracing::warn!("cache entry failed its checksum; deleted, it will be recomputed");
+            },
+        )
     }
 
     /// Queues the write of a raw value.
@@ -516,13 +517,11 @@ impl DiskStore {
         digest: &WindowDigest,
         stats: &Stats,
     ) -> Result<Option<Score>, Error> {
-        let found = self.get_checked(window_key(namespace, digest), stats, decode_score)?;
-        if found.is_none() && self.last_corrupt.swap(false, Ordering::Relaxed) {
+        self.get_checked(window_key(namespace, digest), stats, decode_score, || {
             tracing::warn!(
                 "cached window score failed its checksum; deleted, it will be recomputed"
             );
-        }
-        Ok(found)
+        })
     }
 
     /// Queues the write of a window's score under its content digest.

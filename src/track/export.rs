@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use crate::genome::Build;
 
 use super::cache::{Cache, Slot, TILE_WINDOWS};
+use super::links::LinkEngine;
+use super::links_output::write_links_biginteract;
 use super::output;
 use super::score::{call_elements, Element, WindowScore};
 
@@ -97,5 +99,44 @@ pub fn export(
         scores,
         windows: windows.iter().map(|(_, w)| w.len()).sum(),
         elements: elements.len(),
+    })
+}
+
+/// What a links export wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportedLinks {
+    /// `links.bb`.
+    pub path: PathBuf,
+    /// Genes written.
+    pub genes: usize,
+    /// Links written.
+    pub links: usize,
+}
+
+/// Writes `links.bb` (bigInteract) of every gene `engine` has computed into `dir` (atomically:
+/// temporary file, then rename).
+///
+/// # Errors
+///
+/// [`crate::io::Error::Write`] naming the file.
+pub fn export_links(
+    build: &Build,
+    engine: &LinkEngine,
+    dir: &Path,
+) -> Result<ExportedLinks, crate::io::Error> {
+    let write_error = |path: &Path, e: std::io::Error| crate::io::Error::Write {
+        path: path.into(),
+        message: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| write_error(dir, e))?;
+    let genes = engine.computed_genes();
+    let path = dir.join("links.bb");
+    let tmp = dir.join(".links.bb.tmp");
+    write_links_biginteract(&tmp, build.contigs(), &genes, engine.model_name(), 0.0)?;
+    std::fs::rename(&tmp, &path).map_err(|e| write_error(&path, e))?;
+    Ok(ExportedLinks {
+        path,
+        genes: genes.len(),
+        links: genes.iter().map(|g| g.links.len()).sum(),
     })
 }

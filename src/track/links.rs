@@ -108,8 +108,9 @@ pub struct LinkEngine {
     model_name: String,
     identity: ((String, String), String),
     generation: std::sync::atomic::AtomicU64,
-    /// Candidate intervals per FASTA contig, sorted by start (signals read lazily).
-    candidates: HashMap<String, Vec<(u64, u64)>>,
+    /// Candidate intervals per FASTA contig, sorted by start (signals read lazily), with the
+    /// length of the contig's longest candidate.
+    candidates: HashMap<String, (Vec<(u64, u64)>, u64)>,
     /// TSSs per FASTA contig, sorted by position.
     genes: HashMap<String, Vec<Tss>>,
     scales: [f64; 2],
@@ -181,16 +182,15 @@ impl LinkEngine {
             list.sort_by(|a, b| (a.position0, &a.name).cmp(&(b.position0, &b.name)));
             list.dedup_by(|a, b| a.name == b.name && a.position0 == b.position0);
         }
-        let mut candidates: HashMap<String, Vec<(u64, u64)>> = HashMap::new();
+        let mut candidates: HashMap<String, (Vec<(u64, u64)>, u64)> = HashMap::new();
         for i in read_intervals(&candidates_path).map_err(|e| unsupported(e.to_string()))? {
             if let Some(c) = build.contigs().resolve(&i.contig) {
-                candidates
-                    .entry(c.name.clone())
-                    .or_default()
-                    .push((i.start0, i.end0));
+                let (list, longest) = candidates.entry(c.name.clone()).or_default();
+                list.push((i.start0, i.end0));
+                *longest = (*longest).max(i.end0.saturating_sub(i.start0));
             }
         }
-        for list in candidates.values_mut() {
+        for (list, _) in candidates.values_mut() {
             list.sort_unstable();
             list.dedup();
         }
@@ -372,89 +372,101 @@ impl LinkEngine {
         Ok(state.reader.as_mut().expect("set above"))
     }
 
-    /// Zero-filled means of accessibility and H3K27ac over `[start0, end0)`, each divided by
-    /// its track's mean.
-    fn signals(
+    /// One element's inputs: the zero-filled means of accessibility and H3K27ac over
+    /// `[start0, end0)`, each divided by its track's mean, and the sequence input of the window
+    /// centred on `centre` (its cached embedding, its one-hot, or masked when too much of it is
+    /// not A/C/G/T). Whatever is not cached is read in one span.
+    fn element(
         &self,
         state: &mut State,
         contig: &Contig,
-        start0: u64,
-        end0: u64,
-    ) -> Result<(f64, f64), Error> {
-        let key = (contig.name.clone(), start0, end0);
-        if let Some(&v) = state.signals.get(&key) {
-            return Ok(v);
-        }
-        let mut span = Span::default();
-        let reader = self.reader(state)?;
-        if let Err(e) = reader.read_span(contig, start0 as i64, end0 as i64, &mut span) {
-            state.reader = None;
-            return Err(Error::Failed(format!("{e:#}")));
-        }
-        let mean = |values: &[f32], scale: f64| {
-            if scale > 0.0 {
-                values.iter().map(|&v| v.max(0.0) as f64).sum::<f64>() / values.len() as f64 / scale
-            } else {
-                0.0
-            }
-        };
-        let v = (
-            mean(&span.accessibility, self.scales[0]),
-            mean(&span.h3k27ac, self.scales[1]),
-        );
-        state.signals.put(key, v);
-        Ok(v)
-    }
-
-    /// The sequence input of the window centred on `centre`: its cached embedding, its
-    /// one-hot, or masked when too much of it is not A/C/G/T.
-    fn sequence(&self, state: &mut State, contig: &Contig, centre: u64) -> Result<Sequence, Error> {
-        let key = (contig.name.clone(), centre);
-        if let Some(found) = state.embeddings.get(&key) {
-            return Ok(found.clone().map_or(Sequence::Masked, Sequence::Embedded));
+        (start0, end0): (u64, u64),
+        centre: u64,
+    ) -> Result<((f64, f64), Sequence), Error> {
+        let signal_key = (contig.name.clone(), start0, end0);
+        let sequence_key = (contig.name.clone(), centre);
+        let signals = state.signals.get(&signal_key).copied();
+        let embedded = state.embeddings.get(&sequence_key).cloned();
+        if let (Some(v), Some(e)) = (signals, &embedded) {
+            return Ok((v, e.clone().map_or(Sequence::Masked, Sequence::Embedded)));
         }
         let length = self.settings.sequence_length;
-        let start0 = centre as i64 - (length / 2) as i64;
+        let window0 = centre as i64 - (length / 2) as i64;
+        let mut lo = i64::MAX;
+        let mut hi = i64::MIN;
+        if signals.is_none() {
+            (lo, hi) = (start0 as i64, end0 as i64);
+        }
+        if embedded.is_none() {
+            (lo, hi) = (lo.min(window0), hi.max(window0 + length as i64));
+        }
         let mut span = Span::default();
         let reader = self.reader(state)?;
-        if let Err(e) = reader.read_span(contig, start0, start0 + length as i64, &mut span) {
+        if let Err(e) = reader.read_span(contig, lo, hi, &mut span) {
             state.reader = None;
             return Err(Error::Failed(format!("{e:#}")));
         }
-        let other = span
-            .sequence
-            .iter()
-            .filter(|b| !matches!(b.to_ascii_uppercase(), b'A' | b'C' | b'G' | b'T'))
-            .count();
-        if other as f64 > self.settings.max_n_fraction * length as f64 {
-            state.embeddings.put(key, None);
-            return Ok(Sequence::Masked);
-        }
-        let mut one_hot = vec![0f32; 4 * length];
-        one_hot_into(&span.sequence, &mut one_hot);
-        Ok(Sequence::OneHot(one_hot.into())) // embedded in `run`, batched
+        let signals = signals.unwrap_or_else(|| {
+            let part = (start0 as i64 - lo) as usize..(end0 as i64 - lo) as usize;
+            let mean = |values: &[f32], scale: f64| {
+                if scale > 0.0 {
+                    values.iter().map(|&v| v.max(0.0) as f64).sum::<f64>()
+                        / values.len() as f64
+                        / scale
+                } else {
+                    0.0
+                }
+            };
+            let v = (
+                mean(&span.accessibility[part.clone()], self.scales[0]),
+                mean(&span.h3k27ac[part], self.scales[1]),
+            );
+            state.signals.put(signal_key, v);
+            v
+        });
+        let sequence = match embedded {
+            Some(e) => e.map_or(Sequence::Masked, Sequence::Embedded),
+            None => {
+                let at = (window0 - lo) as usize;
+                let bases = &span.sequence[at..at + length];
+                let other = bases
+                    .iter()
+                    .filter(|b| !matches!(b.to_ascii_uppercase(), b'A' | b'C' | b'G' | b'T'))
+                    .count();
+                if other as f64 > self.settings.max_n_fraction * length as f64 {
+                    state.embeddings.put(sequence_key, None);
+                    Sequence::Masked
+                } else {
+                    let mut one_hot = vec![0f32; 4 * length];
+                    one_hot_into(bases, &mut one_hot);
+                    Sequence::OneHot(one_hot.into()) // embedded in `run`, batched
+                }
+            }
+        };
+        Ok((signals, sequence))
     }
 
     fn prepare(&self, state: &mut State, contig: &Contig, tss: &Tss) -> Result<Prepared, Error> {
         let s = &self.settings.model;
         let t = tss.position0;
-        let (pa, ph) = self.signals(
+        let ((pa, ph), promoter_sequence) = self.element(
             state,
             contig,
-            t.saturating_sub(s.promoter_window),
-            t + s.promoter_window,
+            (t.saturating_sub(s.promoter_window), t + s.promoter_window),
+            t,
         )?;
         let promoter_features = ElementFeatures::compute(0, 1.0, pa, ph).to_array();
-        let promoter_sequence = self.sequence(state, contig, t)?;
-        let list = self
+        let (list, longest) = self
             .candidates
             .get(&contig.name)
-            .map_or(&[][..], Vec::as_slice);
-        let lo = t.saturating_sub(s.max_distance + 1_000_000);
+            .map_or((&[][..], 0), |(list, longest)| (list.as_slice(), *longest));
+        // A midpoint within max_distance of the TSS needs a start within max_distance plus the
+        // longest candidate before it, and no later than max_distance after it.
+        let lo = t.saturating_sub(s.max_distance + longest);
         let from = list.partition_point(|&(start, _)| start < lo);
         let mut chosen: Vec<(u64, u64, u64)> = Vec::new(); // (distance, start, end)
         for &(start, end) in &list[from..] {
-            if start > t + s.max_distance + 1_000_000 {
+            if start > t + s.max_distance {
                 break;
             }
             let mid = (start + end) / 2;
@@ -469,10 +481,10 @@ impl LinkEngine {
         chosen.truncate(s.max_candidates);
         let mut candidates = Vec::with_capacity(chosen.len());
         for (distance, start, end) in chosen {
-            let (a, h) = self.signals(state, contig, start, end)?;
+            let ((a, h), sequence) =
+                self.element(state, contig, (start, end), (start + end) / 2)?;
             let contact = powerlaw_contact(distance, s.gamma, s.min_distance);
             let features = ElementFeatures::compute(distance, contact, a, h).to_array();
-            let sequence = self.sequence(state, contig, (start + end) / 2)?;
             candidates.push((
                 Candidate {
                     start0: start,

@@ -11,6 +11,8 @@ use serde::Serialize;
 use crate::genome::Contigs;
 use crate::io::bbi;
 
+use super::output::chrom_sizes;
+
 /// One gene of a links answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GeneLinks {
@@ -177,11 +179,7 @@ pub fn write_links_biginteract(
             .then(a.1.start.cmp(&b.1.start))
             .then(a.1.end.cmp(&b.1.end))
     });
-    let sizes = contigs
-        .iter()
-        .map(|c| (c.name.clone(), c.length.min(u32::MAX as u64) as u32))
-        .collect();
-    bbi::write_bigbed(path, sizes, INTERACT_AUTOSQL, records)
+    bbi::write_bigbed(path, chrom_sizes(contigs), INTERACT_AUTOSQL, records)
 }
 
 #[cfg(test)]

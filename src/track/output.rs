@@ -101,7 +101,8 @@ pub fn element_rest(e: &Element) -> String {
     )
 }
 
-fn chrom_sizes(contigs: &Contigs) -> HashMap<String, u32> {
+/// Contig lengths as bigBed/bigWig writers take them.
+pub(crate) fn chrom_sizes(contigs: &Contigs) -> HashMap<String, u32> {
     contigs
         .iter()
         .map(|c| (c.name.clone(), c.length.min(u32::MAX as u64) as u32))
