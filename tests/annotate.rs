@@ -1083,3 +1083,23 @@ fn the_score_cache_is_reused_verified_and_never_changes_the_output() {
     );
     assert_eq!(without_command(&from_tiles_out), without_command(&plain));
 }
+
+#[test]
+fn an_unusable_cache_dir_warns_and_annotates_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // a regular file where the cache folder should be: no database can be created under it
+    let not_a_dir = write_input(dir.path(), "plain-file", b"x");
+    let vcf = std::fs::read(root().join(VARIANTS)).unwrap();
+    let uncached = assert_ok(&cistrack_stdin(&fixture_args(&[]), vcf.clone()));
+    let out = cistrack_stdin(
+        &fixture_args(&["--cache-dir", not_a_dir.to_str().unwrap()]),
+        vcf,
+    );
+    let stdout = assert_ok(&out);
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.contains("annotating without the score cache") && stderr.contains("plain-file"),
+        "{stderr}"
+    );
+    assert_eq!(without_command(&stdout), without_command(&uncached));
+}

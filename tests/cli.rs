@@ -833,3 +833,27 @@ print(sorted({e[2].split(chr(9))[13] for e in bb.entries("chr1", 0, 60000)}))
     let text = assert_ok(&run(&["cache", "stats", "--cache-dir", cache_arg]));
     assert!(!text.contains(":links"), "{text}");
 }
+
+#[test]
+fn precompute_links_without_a_link_model_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = fixture_config_without_links(dir.path());
+    let regions = dir.path().join("regions.bed");
+    std::fs::write(&regions, "chr1\t16000\t16400\n").unwrap();
+    let out = cistrack(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "precompute",
+        "--regions",
+        regions.to_str().unwrap(),
+        "--links",
+        "--cache-dir",
+        dir.path().join("cache").to_str().unwrap(),
+    ]);
+    assert_fails_with(
+        &out,
+        &["--links: build fixture has no link model (models.links in its config)"],
+    );
+}

@@ -912,26 +912,6 @@ fn the_binary_serves_and_stops_gracefully_on_sigterm() {
     );
 }
 
-/// The fixture config without its link model, written with absolute paths into `dir`.
-fn fixture_config_without_links(dir: &Path) -> PathBuf {
-    let data = helpers::root().join("tests/data");
-    let text = std::fs::read_to_string(data.join("fixture.toml"))
-        .unwrap()
-        .replace("\"fixture/", &format!("\"{}/fixture/", data.display()))
-        .replace(
-            "\"../../models\"",
-            &format!("\"{}/models\"", helpers::root().display()),
-        )
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("links ="))
-        .map(|l| format!("{l}\n"))
-        .collect::<String>()
-        .replace(", links = \"link-epinformer/0.1.0\"", "");
-    let path = dir.join("fixture-no-links.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 #[test]
 fn links_answer_genes_and_per_gene_normalised_scores() {
     let dir = tempfile::tempdir().unwrap();
@@ -1070,7 +1050,7 @@ for start, end, rest in bb.entries("chr1", 0, 60000) or []:
     s.stop();
 
     // a build without a link model says how to add one
-    let config = fixture_config_without_links(dir.path());
+    let config = helpers::fixture_config_without_links(dir.path());
     let s = TestServer::start(&config, serve_config(None));
     for path in [
         "/v1/builds/fixture/links?ref=chr1&start=0&end=100",

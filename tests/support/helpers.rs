@@ -158,3 +158,23 @@ pub fn edited_fixture_config(dir: &Path, edit: impl FnOnce(String) -> String) ->
     std::fs::write(&path, edit(text)).unwrap();
     path
 }
+
+/// The fixture config without its link model, written with absolute paths into `dir`.
+pub fn fixture_config_without_links(dir: &Path) -> PathBuf {
+    let data = root().join("tests/data");
+    let text = std::fs::read_to_string(data.join("fixture.toml"))
+        .unwrap()
+        .replace("\"fixture/", &format!("\"{}/fixture/", data.display()))
+        .replace(
+            "\"../../models\"",
+            &format!("\"{}/models\"", root().display()),
+        )
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("links ="))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace(", links = \"link-epinformer/0.1.0\"", "");
+    let path = dir.join("fixture-no-links.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
