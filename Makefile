@@ -86,6 +86,9 @@ test-training: setup-training
 	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.train --config configs/smoke.json --run-dir runs/smoke-ci --threads 2
 	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.export --run runs/smoke-ci --out runs/smoke-ci/models --version 0.0.0-smoke
 	$(MAKE) --no-print-directory link-data train-link eval-link export-link LINK_CONFIG=configs/link-smoke.json
+	rm -rf models/training/runs/sources-smoke
+	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.train_sources --config configs/sources-smoke.json --threads 2
+	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.export --run runs/sources-smoke --out runs/sources-smoke/models --version 0.0.0-smoke
 
 bench: build
 	$(CARGO) bench --bench benches
@@ -99,6 +102,22 @@ train: setup-training
 
 export: setup-training
 	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.export --run runs/enhancer-0.1.0
+
+# Enhancer models on every labelled source (real K562 candidates, iEnhancer, simulated), one command
+# per step: datasets, the five models (teacher, distilled student, from-scratch student, low-coverage
+# fine-tuned teacher, two-branch CNN; resumable), the held-out tables (runs/<name>/metrics.json,
+# tables.md), export to models/enhancer-{teacher,student}/0.2.0. The teacher is warm-started from the
+# simulated run, so `make train` must have run first.
+ENHANCER_CONFIG ?= configs/enhancer-0.2.0.json
+.PHONY: enhancer-data train-enhancer eval-enhancer export-enhancer
+enhancer-data: setup-training
+	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.train_sources --config $(ENHANCER_CONFIG) --stage data
+train-enhancer: setup-training
+	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.train_sources --config $(ENHANCER_CONFIG) --resume
+eval-enhancer: setup-training
+	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.train_sources --config $(ENHANCER_CONFIG) --stage evaluate
+export-enhancer: setup-training
+	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.export --run runs/enhancer-0.2.0 --version 0.2.0
 
 # Enhancer-gene link model (EPInformer design) on real K562 data, one command per step:
 # dataset, training (12 leave-chromosome-out folds, resumable), held-out evaluation tables

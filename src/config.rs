@@ -9,7 +9,7 @@
 //! fasta = "hg38.fa.gz"                # bgzip + .fai + .gzi (or plain + .fai)
 //! genes = { path = "tss.bed.gz", start = "one-based" }   # or just a path (BED6, 0-based)
 //! candidates = "candidates.bed.gz"    # optional candidate elements (BED)
-//! models = { student = "enhancer-student/0.1.0", teacher = "enhancer-teacher/0.1.0" }
+//! models = { student = "enhancer-student/0.2.0", teacher = "enhancer-teacher/0.2.0" }
 //! default_model = "student"
 //! auto_aliases = true                 # chr1 <-> 1, chrM <-> MT (default true)
 //!

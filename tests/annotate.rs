@@ -203,11 +203,11 @@ fn vcf_output_is_valid_for_bcftools_with_one_value_per_alt() {
         .unwrap();
     let header = String::from_utf8_lossy(&header.stdout);
     for line in [
-        "##INFO=<ID=CISTRACK,Number=.,Type=String,Description=\"cistrack enhancer scores (model enhancer-student/0.1.0), one entry per ALT in ALT order. Format: ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance|linked_gene|link_score.",
+        "##INFO=<ID=CISTRACK,Number=.,Type=String,Description=\"cistrack enhancer scores (model enhancer-student/0.2.0), one entry per ALT in ALT order. Format: ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance|linked_gene|link_score.",
         "##INFO=<ID=CISTRACK_SKIP,Number=.,Type=String,",
         "##cistrack_version=0.1.0",
         "##cistrack_build=fixture",
-        "##cistrack_model=enhancer-student/0.1.0",
+        "##cistrack_model=enhancer-student/0.2.0",
         "##cistrack_model_sha256=",
         "##cistrack_command=",
     ] {
@@ -468,7 +468,7 @@ fn bed_appends_columns_and_passes_every_line_through() {
     let input_lines: Vec<&str> = input.lines().collect();
     assert_eq!(&lines[..2], &input_lines[..2], "leading header lines first");
     assert!(lines[2].starts_with(
-        "#cistrack 0.1.0 annotate build=fixture model=enhancer-student/0.1.0 sha256="
+        "#cistrack 0.1.0 annotate build=fixture model=enhancer-student/0.2.0 sha256="
     ));
     assert!(
         lines[2].contains("threshold=0.5 stride=200"),

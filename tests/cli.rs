@@ -46,7 +46,7 @@ fn score_writes_bed_with_header_and_consistent_elements() {
     let header: Vec<&str> = stdout.lines().take_while(|l| l.starts_with('#')).collect();
     assert!(
         header[0].starts_with(
-            "#cistrack 0.1.0 score build=fixture model=enhancer-student/0.1.0 sha256="
+            "#cistrack 0.1.0 score build=fixture model=enhancer-student/0.2.0 sha256="
         ),
         "{}",
         header[0]
@@ -297,7 +297,7 @@ fn teacher_model_is_selectable() {
         "--model",
         "teacher",
     ]));
-    assert!(assert_ok(&out).contains("model=enhancer-teacher/0.1.0"));
+    assert!(assert_ok(&out).contains("model=enhancer-teacher/0.2.0"));
 }
 
 #[test]
@@ -508,8 +508,8 @@ fn bad_input_files_fail_clearly() {
 }
 
 fn copy_model(dir: &Path, name: &str) -> std::path::PathBuf {
-    let src = root().join("models").join(name).join("0.1.0");
-    let dst = dir.join("models").join(name).join("0.1.0");
+    let src = root().join("models").join(name).join("0.2.0");
+    let dst = dir.join("models").join(name).join("0.2.0");
     std::fs::create_dir_all(&dst).unwrap();
     for file in ["model.onnx", "model.json"] {
         std::fs::copy(src.join(file), dst.join(file)).unwrap();
@@ -625,7 +625,7 @@ fn doctor_reports_a_healthy_fixture_build() {
         "ok    accessibility",
         "ok    genes                  ",
         "6 TSS",
-        "ok    model student          enhancer-student/0.1.0: sha256 ok, graph matches model.json, runs on the CPU",
+        "ok    model student          enhancer-student/0.2.0: sha256 ok, graph matches model.json, runs on the CPU",
         "ok    model teacher",
         "all checks passed",
     ] {
@@ -660,8 +660,8 @@ fn doctor_reports_problems_with_exit_status_1() {
 fn models_lists_and_verifies() {
     let stdout = assert_ok(&cistrack(&["models", "--dir", "models"]));
     assert!(
-        stdout.contains("enhancer-student/0.1.0")
-            && stdout.contains("enhancer-teacher/0.1.0")
+        stdout.contains("enhancer-student/0.2.0")
+            && stdout.contains("enhancer-teacher/0.2.0")
             && stdout.contains("sha256 ok"),
         "{stdout}"
     );
@@ -828,7 +828,7 @@ print(sorted({e[2].split(chr(9))[13] for e in bb.entries("chr1", 0, 60000)}))
     let stats = run(&["cache", "stats", "--cache-dir", cache_arg]);
     let text = assert_ok(&stats);
     assert!(text.contains(":links"), "{text}");
-    assert!(text.contains("enhancer-student/0.1.0"), "{text}");
+    assert!(text.contains("enhancer-student/0.2.0"), "{text}");
     assert_ok(&run(&["cache", "clear", "--cache-dir", cache_arg]));
     let text = assert_ok(&run(&["cache", "stats", "--cache-dir", cache_arg]));
     assert!(!text.contains(":links"), "{text}");

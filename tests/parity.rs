@@ -16,7 +16,49 @@ use cistrack::track::score::{encode_window, normalisers};
 use ndarray::{Array1, Array2, Array3};
 use ndarray_npy::read_npy;
 
-const MODELS: [&str; 2] = ["enhancer-student", "enhancer-teacher"];
+/// Every shipped enhancer model version: `models/enhancer-*/<version>/` with a `model.json`,
+/// as `"name/version"`.
+fn shipped() -> Vec<String> {
+    let root = helpers::root().join("models");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !name.starts_with("enhancer-") {
+            continue;
+        }
+        for version in std::fs::read_dir(root.join(&name)).unwrap() {
+            let version = version.unwrap().file_name().to_string_lossy().into_owned();
+            if root.join(&name).join(&version).join("model.json").exists() {
+                out.push(format!("{name}/{version}"));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn every_shipped_model_and_the_fixture_defaults_are_covered() {
+    let models = shipped();
+    let config = Config::load(&helpers::root().join("tests/data/fixture.toml")).unwrap();
+    let build = config.build(None).unwrap();
+    for default in build.models.values() {
+        if default.starts_with("enhancer-") {
+            assert!(
+                models.contains(default),
+                "{default} has no golden files: {models:?}"
+            );
+        }
+    }
+    for role in ["student", "teacher"] {
+        assert!(
+            models
+                .iter()
+                .any(|m| m.starts_with(&format!("enhancer-{role}/"))),
+            "no shipped {role}: {models:?}"
+        );
+    }
+}
 
 struct Golden {
     spec: ModelSpec,
@@ -31,7 +73,7 @@ struct Golden {
 }
 
 fn golden(name: &str) -> Golden {
-    let dir = helpers::root().join("models").join(name).join("0.1.0");
+    let dir = helpers::root().join("models").join(name);
     let spec = ModelSpec::load(&dir).unwrap();
     let g = spec
         .golden
@@ -85,7 +127,8 @@ fn golden(name: &str) -> Golden {
 
 #[test]
 fn golden_files_are_complete() {
-    for name in MODELS {
+    for name in shipped() {
+        let name = name.as_str();
         let g = golden(name);
         let n = g.windows.len();
         assert_eq!(n, 64, "{name}: the contract asks for 64 golden windows");
@@ -122,7 +165,8 @@ fn golden_files_are_complete() {
 /// Python reference's (pyBigWig + numpy), masks applied.
 #[test]
 fn rust_encoding_matches_python_reference() {
-    for name in MODELS {
+    for name in shipped() {
+        let name = name.as_str();
         let g = golden(name);
         let config =
             Config::load(&helpers::root().join(&g.spec.golden.as_ref().unwrap().build)).unwrap();
@@ -210,7 +254,8 @@ fn max_diff(p: &Predictions, logit: &[f32], probability: &[f32], share: &[[f32; 
 /// and 64, and the three batch sizes agree with each other (batch invariance).
 #[test]
 fn onnx_runtime_matches_python_outputs_at_every_batch_size() {
-    for name in MODELS {
+    for name in shipped() {
+        let name = name.as_str();
         let g = golden(name);
         let atol = g.spec.golden.as_ref().unwrap().atol as f32;
         let mut predictor = OrtPredictor::new(

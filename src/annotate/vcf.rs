@@ -12,7 +12,7 @@
 //! ##INFO=<ID=CISTRACK_SKIP,Number=.,Type=String,Description="...">
 //! ##cistrack_version=0.1.0
 //! ##cistrack_build=hg38
-//! ##cistrack_model=enhancer-student/0.1.0
+//! ##cistrack_model=enhancer-student/0.2.0
 //! ##cistrack_model_sha256=72f610cb...
 //! ##cistrack_command=cistrack --config examples/hg38.toml annotate -i calls.vcf.gz
 //! ```

@@ -258,7 +258,7 @@ fn check_build(
     }
     if config.models.is_empty() {
         let hint =
-            "none configured: add [builds.NAME] models = { student = \"enhancer-student/0.1.0\" }";
+            "none configured: add [builds.NAME] models = { student = \"enhancer-student/0.2.0\" }";
         report.line(2, Status::Fail, "models", hint)?;
     }
     for role in config.models.keys() {

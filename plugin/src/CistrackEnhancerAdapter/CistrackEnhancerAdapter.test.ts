@@ -111,6 +111,83 @@ describe('CistrackEnhancerAdapter', () => {
     expect(features).toEqual([])
   })
 
+  it('widens the request until no element is cut at its edge', async () => {
+    // A daemon whose only element spans 42,676,000-42,682,000 and is cut at the request's end.
+    const element = enhancers.body.elements[0]!
+    const { calls } = stubDaemon([
+      [
+        /enhancers/,
+        (url: URL) => {
+          const end = Number(url.searchParams.get('end'))
+          return {
+            request: url.pathname + url.search,
+            status: 200,
+            body: {
+              ...enhancers.body,
+              elements: [
+                {
+                  ...element,
+                  start: 42_676_000,
+                  end: Math.min(end, 42_682_000),
+                },
+              ],
+            },
+          }
+        },
+      ],
+    ])
+    const features = await collect(
+      makeAdapter({ paddingBp: 1000 }).getFeatures({
+        assemblyName: 'hg38',
+        refName: 'chr17',
+        start: 42_670_000,
+        end: 42_680_000,
+      }),
+    )
+    expect(calls.map(c => Number(c.url.searchParams.get('end')))).toEqual([
+      42_681_000, 42_682_000, 42_684_000,
+    ])
+    expect(
+      calls.every(c => c.url.searchParams.get('start') === '42669000'),
+    ).toBe(true)
+    expect(features.map(f => f.id())).toEqual(['chr17:42676000-42682000'])
+  })
+
+  it('stops widening at the size limit', async () => {
+    const element = enhancers.body.elements[0]!
+    const { calls } = stubDaemon([
+      [
+        /enhancers/,
+        (url: URL) => ({
+          request: url.pathname + url.search,
+          status: 200,
+          body: {
+            ...enhancers.body,
+            elements: [
+              {
+                ...element,
+                start: 42_676_000,
+                end: Number(url.searchParams.get('end')),
+              },
+            ],
+          },
+        }),
+      ],
+    ])
+    const features = await collect(
+      makeAdapter({ paddingBp: 1000, maxRegionBp: 20_000 }).getFeatures({
+        assemblyName: 'hg38',
+        refName: 'chr17',
+        start: 42_670_000,
+        end: 42_680_000,
+      }),
+    )
+    const last = calls[calls.length - 1]!.url.searchParams
+    expect(Number(last.get('end')) - Number(last.get('start'))).toBe(20_000)
+    expect(calls.length).toBeLessThan(6)
+    expect(features).toHaveLength(1)
+  })
+
   it('keeps the padded request within the size limit', async () => {
     const { calls } = stubDaemon([[/enhancers/, enhancersAllN]])
     await collect(

@@ -60,17 +60,47 @@ export default class CistrackEnhancerAdapter extends CistrackBaseAdapter {
         Math.max(0, Number(this.getConf('paddingBp')) || 0),
         Math.floor(room / 2),
       )
-      const body = await getComplete<EnhancersResponse>(
-        settings,
-        'enhancers',
-        regionQuery(settings, refName, start - padding, end + padding, {
-          include: 'elements',
-          mode: String(this.getConf('mode') || 'auto'),
-          stride: settings.stride || undefined,
-        }),
-        `called enhancers for ${locusString(refName, start, end)}`,
-        opts,
-      )
+      // Elements are called from the windows of the request, so one that runs into a padded
+      // edge is cut there, and another block would show it whole: widen that side (doubling the
+      // padding, within the size limit) until no element touches an edge.
+      let qStart = Math.max(0, start - padding)
+      let qEnd = end + padding
+      let body: EnhancersResponse
+      for (let step = padding || 1000; ; step *= 2) {
+        body = await getComplete<EnhancersResponse>(
+          settings,
+          'enhancers',
+          regionQuery(settings, refName, qStart, qEnd, {
+            include: 'elements',
+            mode: String(this.getConf('mode') || 'auto'),
+            stride: settings.stride || undefined,
+          }),
+          `called enhancers for ${locusString(refName, start, end)}`,
+          opts,
+        )
+        const elements = (body.elements ?? []).filter(
+          e => e.end > start && e.start < end,
+        )
+        const cutLeft = qStart > 0 && elements.some(e => e.start <= qStart)
+        const cutRight = elements.some(e => e.end >= qEnd)
+        const spare = settings.maxRegionBp - (qEnd - qStart)
+        if ((!cutLeft && !cutRight) || spare <= 0) {
+          break
+        }
+        const grow = Math.min(
+          step,
+          cutLeft && cutRight ? Math.floor(spare / 2) : spare,
+        )
+        if (grow <= 0) {
+          break
+        }
+        if (cutLeft) {
+          qStart = Math.max(0, qStart - grow)
+        }
+        if (cutRight) {
+          qEnd += grow
+        }
+      }
       for (const element of body.elements ?? []) {
         if (element.end > start && element.start < end) {
           observer.next(elementFeature(refName, element, body))

@@ -29,7 +29,7 @@ const configSchema = ConfigurationSchema(
       type: 'number',
       defaultValue: 5000,
       description:
-        'bp asked for beyond each side of the requested region, so elements across block edges are called whole',
+        'bp asked for beyond each side of the requested region, so elements across block edges are called whole; a side where an element still reaches the edge is widened (doubling, within maxRegionBp)',
     },
   },
   { explicitlyTyped: true },

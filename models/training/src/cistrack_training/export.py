@@ -231,6 +231,80 @@ def _split_text(run_metrics: dict) -> str:
     )
 
 
+SOURCES_DATA = (
+    "MIXED SOURCES (run config sources.use), split by chromosome for all sources at once: "
+    "(1) simulated windows: real GRCh38 background (true_hg38 blocks) with planted real JASPAR 2024 sites "
+    "and simulated H3K27ac/accessibility coverage and labels; "
+    "(2) iEnhancer training set (Liu et al. 2016, hg19, 200 bp centred in an all-N window; sequence only, "
+    "signals masked); "
+    "(3) K562 ABC candidate elements genome-wide with real read counts (DNase ENCFF257HEE, H3K27ac "
+    "ENCFF704LGA) spread uniformly over each candidate, label = distal candidate in the top quarter of "
+    "ABC activity computed with two other H3K27ac replicates (ENCFF232RQF, ENCFF600THN), negatives = "
+    "weaker distal candidates, promoter candidates and candidate-free windows; real sequence where "
+    "hg38.partial.fa.gz has it, sequence masked elsewhere."
+)
+
+
+def _role_metrics(run_metrics: dict, role: str) -> tuple[dict, dict, str]:
+    """``(training history + sizes, held-out metrics, split description)`` for both run layouts.
+
+    ``train.py`` runs (simulated data) hold ``run_metrics[role]["test"]``; ``train_sources.py``
+    runs hold ``run_metrics["models"][role]`` and per-source results under ``run_metrics["test"]``.
+    """
+    if "models" not in run_metrics:
+        test = run_metrics[role]["test"]
+        test_split = run_metrics["split"]["test"]
+        split_desc = (
+            f"test split: {test_split['windows']:,} SIMULATED windows on "
+            f"{', '.join(test_split['chromosomes'])} "
+            "(held out from training and validation by chromosome)"
+        )
+        held_out = {
+            "split": split_desc,
+            "auroc": test["full"]["auroc"],
+            "auprc": test["full"]["auprc"],
+            "f1_at_threshold": test["full"]["f1"],
+            "accuracy_at_threshold": test["full"]["accuracy"],
+            "ece_15_bins": test["full"]["ece"],
+            "coverage": {
+                k: {
+                    "auroc": v["auroc"],
+                    "auprc": v["auprc"],
+                    "f1_at_threshold": v["f1"],
+                    "ece_15_bins": v["ece"],
+                }
+                for k, v in test["coverage"].items()
+            },
+            "ablation_delta_auroc": {k: v["delta_auroc"] for k, v in test["ablation"].items()},
+            "attention_share_on_predicted_enhancers": test["attention_share_on_predicted_enhancers"],
+            "mean_probability_by_class": test["mean_probability_by_class"],
+        }
+        validation = "validation split: SIMULATED windows on " + ", ".join(
+            run_metrics["split"]["validation"]["chromosomes"]
+        )
+        return run_metrics[role], held_out, validation
+    held_out = {}
+    for src, res in run_metrics["test"].items():
+        m = res["models"][role]
+        held_out[src] = {
+            "windows": res["windows"],
+            "positives": res["positives"],
+            "chromosomes": res["chromosomes"],
+            "auroc": m["full"]["auroc"],
+            "auprc": m["full"]["auprc"],
+            "f1_at_threshold": m["full"]["f1"],
+            "ece_15_bins": m["full"]["ece"],
+            "coverage_mean_sd_over_seeds": m["coverage"],
+            "ablation_delta_auroc": {k: v["delta_auroc"] for k, v in m["ablation"].items()},
+            "attention_share_on_predicted_enhancers": m.get("attention_share_on_predicted_enhancers"),
+            "mean_probability_by_class": m["mean_probability_by_class"],
+        }
+    chroms = sorted({c for res in run_metrics["test"].values() for c in res["chromosomes"]})
+    validation = "validation split: windows of every source on chromosomes held out of training"
+    held_out = {"split": "test split by source, chromosomes " + ", ".join(chroms), "by_source": held_out}
+    return run_metrics["models"][role], held_out, validation
+
+
 def model_json(
     role: str,
     version: str,
@@ -243,14 +317,42 @@ def model_json(
 ) -> dict:
     """The contract's ``model.json`` for one exported model."""
     c = model.config
-    role_metrics = run_metrics[role]
-    test = role_metrics["test"]
-    test_split = run_metrics["split"]["test"]
-    split_desc = (
-        f"test split: {test_split['windows']:,} SIMULATED windows on {', '.join(test_split['chromosomes'])} "
-        "(held out from training and validation by chromosome)"
-    )
+    role_metrics, held_out, validation_desc = _role_metrics(run_metrics, role)
+    mixed = "models" in run_metrics
     distilled = " distilled from enhancer-teacher " + version if role == "student" else ""
+    if mixed:
+        data_text = SOURCES_DATA + (
+            " Student distilled on a 7:3 mix of Poisson-downsampled (50/25/10/5/1%) and full-coverage signal."
+            if role == "student"
+            else f" Teacher warm-started from {config['init']['teacher']} and trained at full coverage."
+        )
+        split_text = (
+            "; ".join(
+                f"{s} {', '.join(config['sources']['split'][s])}" for s in ("train", "validation", "test")
+            )
+            + " (every source)"
+        )
+        trained_on = "trained on real K562 candidate counts, the iEnhancer set and simulated windows"
+    else:
+        data_text = (
+            "SIMULATED: 2,000-bp windows of real GRCh38 sequence (true_hg38 blocks of "
+            "shared/data/hg38/genome/hg38.partial.fa.gz) with planted binding sites sampled from real "
+            "JASPAR 2024 CORE vertebrate matrices; labels, site placement and per-base H3K27ac and "
+            "accessibility coverage (Poisson around hand-made peak shapes) are simulated. Classes: "
+            "enhancer (K562 motif grammar + bimodal H3K27ac + central accessibility), background, "
+            "open CTCF decoys, acetylated decoys without the grammar, motif clusters in closed chromatin."
+            + (
+                " Student distilled on a 7:3 mix of Poisson-downsampled (50/25/10/5/1%) and "
+                "full-coverage signal."
+                if role == "student"
+                else " Full coverage only."
+            )
+        )
+        split_text = _split_text(run_metrics)
+        trained_on = (
+            "trained on SIMULATED data (real hg38 sequence and JASPAR motifs, simulated "
+            "H3K27ac/accessibility), not calibrated on real tracks"
+        )
     return {
         "schema_version": 1,
         "name": f"enhancer-{role}",
@@ -259,9 +361,7 @@ def model_json(
         "role": role,
         "description": (
             f"AttLight-Enhancer {role} (D={c.d_model}, {c.heads} heads, {c.encoder_layers} encoder "
-            f"layer{'s' if c.encoder_layers > 1 else ''}){distilled}; trained on SIMULATED data "
-            "(real hg38 sequence and JASPAR motifs, simulated H3K27ac/accessibility), "
-            "not calibrated on real tracks"
+            f"layer{'s' if c.encoder_layers > 1 else ''}){distilled}; {trained_on}"
         ),
         "onnx": "model.onnx",
         "sha256": onnx_sha256,
@@ -289,48 +389,15 @@ def model_json(
             "parameters": parameter_count(model),
         },
         "training": {
-            "data": (
-                "SIMULATED: 2,000-bp windows of real GRCh38 sequence (true_hg38 blocks of "
-                "shared/data/hg38/genome/hg38.partial.fa.gz) with planted binding sites sampled from real "
-                "JASPAR 2024 CORE vertebrate matrices; labels, site placement and per-base H3K27ac and "
-                "accessibility coverage (Poisson around hand-made peak shapes) are simulated. Classes: "
-                "enhancer (K562 motif grammar + bimodal H3K27ac + central accessibility), background, "
-                "open CTCF decoys, acetylated decoys without the grammar, motif clusters in closed chromatin."
-                + (
-                    " Student distilled on a 7:3 mix of Poisson-downsampled (50/25/10/5/1%) and "
-                    "full-coverage signal."
-                    if role == "student"
-                    else " Full coverage only."
-                )
-            ),
-            "split": _split_text(run_metrics),
+            "data": data_text,
+            "split": split_text,
             "seed": run_metrics["seed"],
             "config": run_metrics.get("config"),
         },
         "metrics": {
-            "test": {
-                "split": split_desc,
-                "auroc": test["full"]["auroc"],
-                "auprc": test["full"]["auprc"],
-                "f1_at_threshold": test["full"]["f1"],
-                "accuracy_at_threshold": test["full"]["accuracy"],
-                "ece_15_bins": test["full"]["ece"],
-                "coverage": {
-                    k: {
-                        "auroc": v["auroc"],
-                        "auprc": v["auprc"],
-                        "f1_at_threshold": v["f1"],
-                        "ece_15_bins": v["ece"],
-                    }
-                    for k, v in test["coverage"].items()
-                },
-                "ablation_delta_auroc": {k: v["delta_auroc"] for k, v in test["ablation"].items()},
-                "attention_share_on_predicted_enhancers": test["attention_share_on_predicted_enhancers"],
-                "mean_probability_by_class": test["mean_probability_by_class"],
-            },
+            "test": held_out,
             "validation": {
-                "split": "validation split: SIMULATED windows on "
-                + ", ".join(run_metrics["split"]["validation"]["chromosomes"]),
+                "split": validation_desc,
                 "best_auroc": max(e["validation_auroc"] for e in role_metrics["training"]["epochs"]),
                 "best_epoch": role_metrics["training"].get("best_epoch"),
             },

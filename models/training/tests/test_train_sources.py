@@ -1,0 +1,63 @@
+"""Pieces of the multi-source training CLI: masks, the CNN baseline, evaluation determinism."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from cistrack_training import sources, train_sources  # noqa: E402
+from cistrack_training.config import merge  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+
+def test_present_mask_respects_availability():
+    rng = np.random.default_rng(0)
+    available = np.array([[1, 0, 0], [0, 1, 1], [1, 1, 1]] * 400, dtype=np.float32)
+    mask = train_sources.present_mask(available, 0.6, rng)
+    assert np.all(mask <= available)
+    assert np.all(mask.sum(1) >= 1)
+    # sequence-only windows keep their sequence; full windows lose modalities sometimes
+    assert np.all(mask[0::3] == [1, 0, 0])
+    assert (mask[2::3].sum(1) < 3).mean() > 0.5
+    np.testing.assert_array_equal(train_sources.present_mask(available, 0.6, None), available)
+
+
+def test_cnn_ignores_masked_inputs():
+    torch.manual_seed(0)
+    model = train_sources.TwoBranchCNN(channels=8, signal_channels=4, hidden=8).eval()
+    seq = torch.rand(3, 4, 2000)
+    h, a = torch.rand(3, 200), torch.rand(3, 200)
+    mask = torch.tensor([[1.0, 0, 1], [0, 1, 1], [1, 1, 0]])
+    base = model.logits(seq, h, a, mask)
+    noisy = model.logits(
+        seq + (1 - mask[:, 0, None, None]) * torch.rand(3, 4, 2000),
+        h + (1 - mask[:, 1, None]) * 5,
+        a + (1 - mask[:, 2, None]) * 5,
+        mask,
+    )
+    torch.testing.assert_close(base, noisy)
+    assert torch.all(torch.isfinite(model.logits(seq, h, a, torch.zeros(3, 3))))
+
+
+def test_evaluation_uses_the_same_thinned_inputs_for_every_model(shared_data):
+    config = merge(
+        sources.defaults(),
+        {
+            "sources": {"windows": {"simulated": {"train": 4, "validation": 4, "test": 24}}},
+            "evaluation": {"coverage_levels": [1.0, 0.1], "coverage_seeds": 2},
+            "student": {"model": {"d_model": 16, "heads": 2, "stem_channels": 8, "signal_channels": 4}},
+        },
+    )
+    data = sources.simulated(config, "test")
+    torch.manual_seed(1)
+    model = train_sources.build_model("student", config).eval()
+    out = train_sources.evaluate_source({"a": model, "b": model}, data, config, torch.device("cpu"))
+    a, b = out["models"]["a"], out["models"]["b"]
+    assert a["coverage"] == b["coverage"] and a["full"] == b["full"]
+    assert a["coverage"]["10%"]["seeds"] == 2
+    assert set(a["ablation"]) == {"without_sequence", "without_h3k27ac", "without_accessibility"}
+    shares = a["attention_share_on_predicted_enhancers"]
+    assert set(shares) == {"n_windows", "sequence", "h3k27ac", "accessibility"}
+    table = train_sources.tables({"models": {"a": {}, "b": {}}, "test": {"simulated": out}})
+    assert "| a | " in table and "AUROC 10%" in table
