@@ -17,10 +17,12 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array1, Array2, ArrayView3};
 use ort::session::Session;
-use ort::value::{TensorRef, ValueType};
+use ort::value::TensorRef;
 use serde::Deserialize;
 
-use super::onnx::{open_verified_session, tensor, ActiveDevice, SessionOptions};
+use super::onnx::{
+    check_metadata, check_outlets, open_verified_session, tensor, ActiveDevice, SessionOptions,
+};
 use super::{sha256_file, Device, Dim, Error, TensorSpec};
 
 /// The model kind this module loads.
@@ -838,51 +840,9 @@ fn check_session(
                 "the {name} graph's {what}s are {found:?}, model.json declares {names:?}"
             )));
         }
-        for (outlet, tensor) in outlets.iter().zip(declared) {
-            let ValueType::Tensor { ty, shape, .. } = outlet.dtype() else {
-                return Err(mismatch(format!("{what} {} is not a tensor", tensor.name)));
-            };
-            if ty.to_string() != "f32" {
-                return Err(mismatch(format!(
-                    "{what} {} has element type {ty}, model.json declares {}",
-                    tensor.name, tensor.dtype
-                )));
-            }
-            let dims: Vec<i64> = shape.iter().copied().collect();
-            let agrees = dims.len() == tensor.shape.len()
-                && dims.iter().zip(&tensor.shape).all(|(d, s)| match s {
-                    Dim::Fixed(n) => d == n,
-                    Dim::Named(_) => *d < 0,
-                });
-            if !agrees {
-                let declared: Vec<String> = tensor.shape.iter().map(ToString::to_string).collect();
-                return Err(mismatch(format!(
-                    "{what} {} has shape {dims:?}, model.json declares [{}]",
-                    tensor.name,
-                    declared.join(", ")
-                )));
-            }
-        }
+        check_outlets(what, outlets, declared, &mismatch)?;
     }
-    let metadata = session
-        .metadata()
-        .map_err(|e| mismatch(format!("cannot read metadata: {e}")))?;
-    for (key, expected) in expected_metadata(spec, name) {
-        match metadata.custom(key) {
-            Some(value) if value == expected => {}
-            Some(value) => {
-                return Err(mismatch(format!(
-                    "metadata {key} is {value:?}, model.json says {expected:?}"
-                )))
-            }
-            None => {
-                return Err(mismatch(format!(
-                    "metadata key {key} is missing (expected {expected:?})"
-                )))
-            }
-        }
-    }
-    Ok(())
+    check_metadata(session, expected_metadata(spec, name), &mismatch)
 }
 
 #[cfg(test)]

@@ -5,11 +5,11 @@ use std::fmt;
 
 use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::session::Session;
-use ort::value::{TensorRef, ValueType};
+use ort::value::{Outlet, TensorRef, ValueType};
 
 use super::{
-    runtime, Batch, Device, Error, ModelSpec, Predictions, Predictor, ENHANCER_INPUTS,
-    ENHANCER_OUTPUTS,
+    runtime, Batch, Device, Dim, Error, ModelSpec, Predictions, Predictor, TensorSpec,
+    ENHANCER_INPUTS, ENHANCER_OUTPUTS,
 };
 
 /// The execution provider a session actually runs on.
@@ -235,39 +235,57 @@ fn check_session(spec: &ModelSpec, session: &Session) -> Result<(), Error> {
                 "the graph's {what}s are {found:?}, model.json declares {names:?}"
             )));
         }
-        for (outlet, tensor) in outlets.iter().zip(declared) {
-            let ValueType::Tensor { ty, shape, .. } = outlet.dtype() else {
-                return Err(mismatch(format!("{what} {} is not a tensor", tensor.name)));
-            };
-            if ty.to_string() != "f32" && ty.to_string() != tensor.dtype {
-                return Err(mismatch(format!(
-                    "{what} {} has element type {ty}, model.json declares {}",
-                    tensor.name, tensor.dtype
-                )));
-            }
-            let dims: Vec<i64> = shape.iter().copied().collect();
-            let agrees = dims.len() == tensor.shape.len()
-                && dims
-                    .iter()
-                    .zip(&tensor.shape)
-                    .all(|(d, spec_dim)| match spec_dim {
-                        super::Dim::Fixed(n) => d == n,
-                        super::Dim::Named(_) => *d < 0,
-                    });
-            if !agrees {
-                let declared: Vec<String> = tensor.shape.iter().map(ToString::to_string).collect();
-                return Err(mismatch(format!(
-                    "{what} {} has shape {dims:?}, model.json declares [{}]",
-                    tensor.name,
-                    declared.join(", ")
-                )));
-            }
+        check_outlets(what, outlets, declared, &mismatch)?;
+    }
+    check_metadata(session, expected_metadata(spec), &mismatch)
+}
+
+/// The session's inputs or outputs (`what`) against the tensors model.json declares, in order:
+/// each an f32 tensor whose shape agrees (fixed dimensions equal, named ones dynamic).
+pub(crate) fn check_outlets(
+    what: &str,
+    outlets: &[Outlet],
+    declared: &[TensorSpec],
+    mismatch: &dyn Fn(String) -> Error,
+) -> Result<(), Error> {
+    for (outlet, tensor) in outlets.iter().zip(declared) {
+        let ValueType::Tensor { ty, shape, .. } = outlet.dtype() else {
+            return Err(mismatch(format!("{what} {} is not a tensor", tensor.name)));
+        };
+        if ty.to_string() != "f32" {
+            return Err(mismatch(format!(
+                "{what} {} has element type {ty}, model.json declares {}",
+                tensor.name, tensor.dtype
+            )));
+        }
+        let dims: Vec<i64> = shape.iter().copied().collect();
+        let agrees = dims.len() == tensor.shape.len()
+            && dims.iter().zip(&tensor.shape).all(|(d, s)| match s {
+                Dim::Fixed(n) => d == n,
+                Dim::Named(_) => *d < 0,
+            });
+        if !agrees {
+            let declared: Vec<String> = tensor.shape.iter().map(ToString::to_string).collect();
+            return Err(mismatch(format!(
+                "{what} {} has shape {dims:?}, model.json declares [{}]",
+                tensor.name,
+                declared.join(", ")
+            )));
         }
     }
+    Ok(())
+}
+
+/// The session's custom metadata holds every `(key, value)` of `expected`.
+pub(crate) fn check_metadata(
+    session: &Session,
+    expected: Vec<(&'static str, String)>,
+    mismatch: &dyn Fn(String) -> Error,
+) -> Result<(), Error> {
     let metadata = session
         .metadata()
         .map_err(|e| mismatch(format!("cannot read metadata: {e}")))?;
-    for (key, expected) in expected_metadata(spec) {
+    for (key, expected) in expected {
         match metadata.custom(key) {
             Some(value) if value == expected => {}
             Some(value) => {
