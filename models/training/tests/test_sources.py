@@ -205,3 +205,14 @@ def test_truncated_counts_file_is_reported(tmp_path):
         fh.write("chr1\t10\t20\t5\nchr1\t30\n")
     with pytest.raises(ValueError, match="bad.bedgraph.gz:2"):
         sources._read_counts(bad)
+
+
+def test_a_run_directory_keeps_its_config(tmp_path):
+    from cistrack_training.config import pin_run_config
+
+    config = {"name": "x", "seed": 1, "config_path": "configs/a.json"}
+    pin_run_config(tmp_path, config)
+    assert (tmp_path / "config.json").exists()
+    pin_run_config(tmp_path, {**config, "config_path": "elsewhere/a.json"})
+    with pytest.raises(SystemExit, match="config.json differs from the given config"):
+        pin_run_config(tmp_path, {**config, "seed": 2})

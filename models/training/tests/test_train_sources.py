@@ -61,3 +61,35 @@ def test_evaluation_uses_the_same_thinned_inputs_for_every_model(shared_data):
     assert set(shares) == {"n_windows", "sequence", "h3k27ac", "accessibility"}
     table = train_sources.tables({"models": {"a": {}, "b": {}}, "test": {"simulated": out}})
     assert "| a | " in table and "AUROC 10%" in table
+
+
+def test_resume_stage_restores_or_refuses_to_overwrite(tmp_path):
+    from cistrack_training.train import resume_stage, save_checkpoint
+
+    model = torch.nn.Linear(3, 1)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=0.1)
+    last = tmp_path / "teacher" / "last.pt"
+    last.parent.mkdir()
+    fresh = {"epochs": []}
+    assert resume_stage(last, model, optimiser, torch.device("cpu"), False, "teacher", 3, fresh) == (
+        fresh,
+        -1.0,
+        0,
+    )
+    saved = {k: v.clone() + 1 for k, v in model.state_dict().items()}
+    save_checkpoint(
+        last,
+        model=saved,
+        optimiser=optimiser.state_dict(),
+        epoch=1,
+        history={"epochs": [1, 2]},
+        best_auroc=0.7,
+    )
+    with pytest.raises(SystemExit, match="last.pt exists; pass --resume"):
+        resume_stage(last, model, optimiser, torch.device("cpu"), False, "teacher", 3, fresh)
+    history, best, start = resume_stage(
+        last, model, optimiser, torch.device("cpu"), True, "teacher", 3, fresh
+    )
+    assert (history, best, start) == ({"epochs": [1, 2]}, 0.7, 2)
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, saved[k])

@@ -225,3 +225,20 @@ def data_path(config: dict, key: str) -> Path:
     """Absolute path of ``config["data"][key]`` under ``config["data_dir"]``."""
     p = Path(config["data"][key])
     return p if p.is_absolute() else resolve(config["data_dir"]) / p
+
+
+def pin_run_config(run_dir: Path, config: dict) -> None:
+    """Tie a run directory to one configuration.
+
+    The first invocation writes ``run_dir/config.json``; later ones (``--resume``, single stages)
+    must pass the same configuration, ``config_path`` aside, or stop with a message.
+    """
+    saved = Path(run_dir) / "config.json"
+    if saved.exists():
+        previous = json.loads(saved.read_text())
+        if {k: v for k, v in previous.items() if k != "config_path"} != {
+            k: v for k, v in config.items() if k != "config_path"
+        }:
+            raise SystemExit(f"{saved} differs from the given config; use a new name or run dir")
+    else:
+        saved.write_text(json.dumps(config, indent=2) + "\n")

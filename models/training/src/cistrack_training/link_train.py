@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from . import encode
-from .config import resolve
+from .config import pin_run_config, resolve
 from .link_config import load_link_config
 from .link_data import ensure_dataset, log
 from .link_model import LinkModelConfig, LinkNetwork, parameter_count
@@ -348,15 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_link_config(args.config)
     run_dir = args.run_dir or resolve(config["runs_dir"]) / config["name"]
     run_dir.mkdir(parents=True, exist_ok=True)
-    saved = run_dir / "config.json"
-    if saved.exists():
-        previous = json.loads(saved.read_text())
-        if {k: v for k, v in previous.items() if k != "config_path"} != {
-            k: v for k, v in config.items() if k != "config_path"
-        }:
-            raise SystemExit(f"{saved} differs from the given config; use a new name or run dir")
-    else:
-        saved.write_text(json.dumps(config, indent=2) + "\n")
+    pin_run_config(run_dir, config)
     threads = config["training"]["threads"] if args.threads is None else args.threads
     torch.set_num_threads(threads or os.cpu_count() or 1)
     device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")

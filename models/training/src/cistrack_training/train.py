@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from . import encode, metrics
-from .config import load_config, resolve
+from .config import load_config, pin_run_config, resolve
 from .losses import alpha_schedule, distillation_loss
 from .model import AttLightEnhancer, ModelConfig, MotifPretrainer, flops_per_window, parameter_count
 from .simulate import CLASSES, SimulatedSet, Simulator, encode_counts, thin
@@ -113,6 +113,23 @@ def modality_dropout(n: int, p: float, rng: np.random.Generator) -> np.ndarray:
     return mask
 
 
+def model_inputs(
+    sequence: np.ndarray, signals: np.ndarray, mask: np.ndarray, device: torch.device
+) -> dict[str, torch.Tensor]:
+    """Model input tensors, masked modalities zeroed.
+
+    ``sequence`` is ASCII ``(B, L)``, ``signals`` ``(B, 2, 200)`` and ``mask`` ``(B, 3)``.
+    """
+    seq = one_hot_batch(sequence) * mask[:, 0, None, None]
+    sig = signals * mask[:, 1:, None]
+    return {
+        "sequence": torch.from_numpy(seq).to(device),
+        "h3k27ac": torch.from_numpy(np.ascontiguousarray(sig[:, 0])).to(device),
+        "accessibility": torch.from_numpy(np.ascontiguousarray(sig[:, 1])).to(device),
+        "modality_mask": torch.from_numpy(np.ascontiguousarray(mask)).to(device),
+    }
+
+
 class Batches:
     """Turn a :class:`SimulatedSet` into model input tensors.
 
@@ -139,15 +156,7 @@ class Batches:
 
     def tensors(self, index: np.ndarray, signals: np.ndarray, mask: np.ndarray) -> dict[str, torch.Tensor]:
         """Model inputs with masked modalities zeroed."""
-        seq = one_hot_batch(self.data.sequence[index]) * mask[:, 0, None, None]
-        sig = signals * mask[:, 1:, None]
-        dev = self.device
-        return {
-            "sequence": torch.from_numpy(seq).to(dev),
-            "h3k27ac": torch.from_numpy(np.ascontiguousarray(sig[:, 0])).to(dev),
-            "accessibility": torch.from_numpy(np.ascontiguousarray(sig[:, 1])).to(dev),
-            "modality_mask": torch.from_numpy(mask).to(dev),
-        }
+        return model_inputs(self.data.sequence[index], signals, mask, self.device)
 
     def labels(self, index: np.ndarray) -> torch.Tensor:
         """Labels as a float tensor."""
@@ -206,6 +215,34 @@ def load_model(path: Path, device: torch.device) -> AttLightEnhancer:
     model.load_state_dict(state["model"])
     model.eval()
     return model
+
+
+def resume_stage(
+    last: Path,
+    model: torch.nn.Module,
+    optimiser: torch.optim.Optimizer,
+    device: torch.device,
+    resume: bool,
+    role: str,
+    epochs: int,
+    history: dict,
+) -> tuple[dict, float, int]:
+    """``(history, best validation AUROC, first epoch to run)`` of a stage.
+
+    With ``resume`` and an existing ``last`` checkpoint, the model and optimiser are restored from
+    it; without ``resume``, an existing checkpoint stops the run instead of being overwritten.
+    Otherwise the stage starts afresh with ``history``.
+    """
+    if resume and last.exists():
+        state = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        start_epoch = state["epoch"] + 1
+        log(f"{role}: resumed after epoch {start_epoch}/{epochs}")
+        return state["history"], state["best_auroc"], start_epoch
+    if last.exists():
+        raise SystemExit(f"{last} exists; pass --resume to continue or remove {last.parent}")
+    return history, -1.0, 0
 
 
 def pretrain_motifs(config: dict, data: dict[str, SimulatedSet], run_dir: Path, device: torch.device) -> dict:
@@ -315,17 +352,10 @@ def train_stage(
     epochs = int(cfg["epochs"])
     total_steps = epochs * steps_per_epoch
     history: dict = {"epochs": [], "parameters": parameter_count(model), "train_seconds": 0.0}
-    best_auroc = -1.0
-    start_epoch = 0
     last = stage_dir / "last.pt"
-    if resume and last.exists():
-        state = torch.load(last, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        history, best_auroc, start_epoch = state["history"], state["best_auroc"], state["epoch"] + 1
-        log(f"{role}: resumed after epoch {start_epoch}/{epochs}")
-    elif last.exists():
-        raise SystemExit(f"{last} exists; pass --resume to continue or remove {stage_dir}")
+    history, best_auroc, start_epoch = resume_stage(
+        last, model, optimiser, device, resume, role, epochs, history
+    )
     if start_epoch >= epochs:
         log(f"{role}: already trained ({epochs} epochs)")
         return history
@@ -503,15 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(args.config)
     run_dir = args.run_dir or resolve(config["runs_dir"]) / config["name"]
     run_dir.mkdir(parents=True, exist_ok=True)
-    saved = run_dir / "config.json"
-    if saved.exists():
-        previous = json.loads(saved.read_text())
-        if {k: v for k, v in previous.items() if k != "config_path"} != {
-            k: v for k, v in config.items() if k != "config_path"
-        }:
-            raise SystemExit(f"{saved} differs from the given config; use a new name or run dir")
-    else:
-        saved.write_text(json.dumps(config, indent=2) + "\n")
+    pin_run_config(run_dir, config)
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     device = pick_device()
     log(f"run {run_dir} on {device} with {torch.get_num_threads()} threads")

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import encode, metrics, sources
-from .config import load_config, resolve
+from .config import load_config, pin_run_config, resolve
 from .losses import alpha_schedule, distillation_loss
 from .model import AttLightEnhancer, ModelConfig, flops_per_window, parameter_count
 from .train import (
@@ -52,8 +52,9 @@ from .train import (
     log,
     lr_at,
     modality_dropout,
-    one_hot_batch,
+    model_inputs,
     pick_device,
+    resume_stage,
     save_checkpoint,
     sigmoid,
 )
@@ -132,15 +133,8 @@ def present_mask(available: np.ndarray, p: float, rng: np.random.Generator | Non
 
 
 def tensors(data: sources.Mixed, index: np.ndarray, signals: np.ndarray, mask: np.ndarray, device) -> dict:
-    """Model inputs with masked modalities zeroed."""
-    seq = one_hot_batch(data.sequence[index]) * mask[:, 0, None, None]
-    sig = signals * mask[:, 1:, None]
-    return {
-        "sequence": torch.from_numpy(seq).to(device),
-        "h3k27ac": torch.from_numpy(np.ascontiguousarray(sig[:, 0])).to(device),
-        "accessibility": torch.from_numpy(np.ascontiguousarray(sig[:, 1])).to(device),
-        "modality_mask": torch.from_numpy(np.ascontiguousarray(mask)).to(device),
-    }
+    """Model inputs of the windows ``index`` of ``data``, masked modalities zeroed."""
+    return model_inputs(data.sequence[index], signals, mask, device)
 
 
 @torch.no_grad()
@@ -193,16 +187,10 @@ def fit(role: str, config: dict, sets: dict, run_dir: Path, device: torch.device
     total_steps = epochs * steps_per_epoch
     downsample = role in ("student", "scratch", "finetune")
     history: dict = {"epochs": [], "parameters": parameter_count(model), "train_seconds": 0.0}
-    best_auroc, start_epoch = -1.0, 0
     last = stage_dir / "last.pt"
-    if resume and last.exists():
-        state = torch.load(last, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        history, best_auroc, start_epoch = state["history"], state["best_auroc"], state["epoch"] + 1
-        log(f"{role}: resumed after epoch {start_epoch}/{epochs}")
-    elif last.exists():
-        raise SystemExit(f"{last} exists; pass --resume to continue or remove {stage_dir}")
+    history, best_auroc, start_epoch = resume_stage(
+        last, model, optimiser, device, resume, role, epochs, history
+    )
     if start_epoch >= epochs:
         log(f"{role}: already trained ({epochs} epochs)")
         return history
@@ -460,13 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(args.config, defaults=sources.defaults())
     run_dir = args.run_dir or resolve(config["runs_dir"]) / config["name"]
     run_dir.mkdir(parents=True, exist_ok=True)
-    saved = run_dir / "config.json"
-    strip = lambda c: {k: v for k, v in c.items() if k != "config_path"}  # noqa: E731
-    if saved.exists():
-        if strip(json.loads(saved.read_text())) != strip(config):
-            raise SystemExit(f"{saved} differs from the given config; use a new name or run dir")
-    else:
-        saved.write_text(json.dumps(config, indent=2) + "\n")
+    pin_run_config(run_dir, config)
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     device = pick_device()
     log(f"run {run_dir} on {device} with {torch.get_num_threads()} threads")
