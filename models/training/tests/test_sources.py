@@ -216,3 +216,12 @@ def test_a_run_directory_keeps_its_config(tmp_path):
     pin_run_config(tmp_path, {**config, "config_path": "elsewhere/a.json"})
     with pytest.raises(SystemExit, match="config.json differs from the given config"):
         pin_run_config(tmp_path, {**config, "seed": 2})
+
+
+def test_ienhancer_record_of_the_wrong_length_is_named(tmp_path, config):
+    bad = tmp_path / "enh.fa.gz"
+    with gzip.open(bad, "wt") as fh:
+        fh.write(">CHR2_100_300\nACGT\n")
+    cfg = merge(config, {"data": {"ienhancer_enhancers": str(bad)}})
+    with pytest.raises(ValueError, match="enh.fa.gz: CHR2_100_300 spans 200 bp but has 4 bases"):
+        sources.ienhancer(cfg)

@@ -93,3 +93,9 @@ def test_resume_stage_restores_or_refuses_to_overwrite(tmp_path):
     assert (history, best, start) == ({"epochs": [1, 2]}, 0.7, 2)
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, saved[k])
+
+
+def test_a_missing_warm_start_checkpoint_is_named(shared_data, tmp_path):
+    config = merge(sources.defaults(), {"init": {"teacher": str(tmp_path / "none.pt")}})
+    with pytest.raises(SystemExit, match=r"init.teacher: .*none.pt not found.*make train"):
+        train_sources.init_checkpoint(config, "teacher")

@@ -154,6 +154,17 @@ def predict(model, data: sources.Mixed, signals: np.ndarray, mask: np.ndarray, b
     return np.concatenate(logits), (np.concatenate(shares) if shares else None)
 
 
+def init_checkpoint(config: dict, key: str) -> Path:
+    """The checkpoint ``init.<key>`` names, or a clear stop when it is missing."""
+    path = resolve(config["init"][key])
+    if not path.exists():
+        raise SystemExit(
+            f"init.{key}: {path} not found. It comes from the simulated run (`make train`, "
+            f"runs/enhancer-0.1.0); run that first, or set init.{key} to null in the config"
+        )
+    return path
+
+
 def fit(role: str, config: dict, sets: dict, run_dir: Path, device: torch.device, resume: bool) -> dict:
     """Train one role; keeps the checkpoint with the best pooled validation AUROC."""
     cfg = config[role]
@@ -165,14 +176,14 @@ def fit(role: str, config: dict, sets: dict, run_dir: Path, device: torch.device
     model = build_model(role, config).to(device)
     init = config["init"]
     if role == "teacher" and init.get("teacher"):
-        state = torch.load(resolve(init["teacher"]), map_location=device, weights_only=False)
+        state = torch.load(init_checkpoint(config, "teacher"), map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         log(f"teacher: warm start from {init['teacher']}")
     elif role == "finetune":
         state = torch.load(run_dir / "teacher" / "best.pt", map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
     elif role in ("student", "scratch") and init.get("motifs"):
-        state = torch.load(resolve(init["motifs"]), map_location=device, weights_only=False)
+        state = torch.load(init_checkpoint(config, "motifs"), map_location=device, weights_only=False)
         model.sequence_stem.motif.load_state_dict(state["motif"])
     teacher = None
     if role == "student":
