@@ -123,7 +123,8 @@ export-enhancer: setup-training
 # dataset, training (12 leave-chromosome-out folds, resumable), held-out evaluation tables
 # (runs/<name>/eval/*.tsv, metrics.json), export to models/link-epinformer/. LINK_CONFIG=configs/link-smoke.json
 # runs the whole chain in about a minute.
-LINK_CONFIG ?= configs/link-0.1.0.json
+LINK_CONFIG ?= configs/link-0.2.0-aux3.json
+LINK_VERSION ?= 0.2.0
 .PHONY: link-data train-link eval-link export-link
 link-data: setup
 	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.link_data --config $(LINK_CONFIG)
@@ -135,7 +136,29 @@ eval-link: setup
 	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.link_eval --config $(LINK_CONFIG)
 
 export-link: setup-training
-	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.link_export --config $(LINK_CONFIG)
+	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.link_export --config $(LINK_CONFIG) --version $(LINK_VERSION)
+
+# Supervised enhancer-gene (E2G) score: the runtime writes its own feature table for every gene
+# of the K562 CRISPRi training benchmark (cistrack links --no-e2g, 1-Mb reach), then a
+# leave-one-chromosome-out logistic regression is fitted, calibrated and exported to
+# models/link-e2g/ (tables in models/training/runs/e2g-0.1.0/). About 3 minutes. The link
+# model's outputs are left out of the model: link-epinformer 0.2.0 was trained on the same
+# CRISPRi labels, which would leak into the E2G's cross-validation.
+E2G_RUN ?= models/training/runs/e2g-0.1.0
+CRISPRI ?= ../shared/data/hg38/k562/crispri/EPCrisprBenchmark_combined_data.training_K562.GRCh38.tsv.gz
+UBIQUITOUS ?= ../shared/data/hg38/k562/abc_reference/UbiquitouslyExpressedGenes.txt
+.PHONY: e2g-features train-e2g
+e2g-features: build data
+	@mkdir -p $(E2G_RUN)
+	$(PYTHON) -c "import csv,gzip,sys; ids=sorted({r['measuredGeneEnsemblId'] for r in csv.DictReader(gzip.open(sys.argv[1],'rt'),delimiter='\t')}); open(sys.argv[2],'w').write('\n'.join(ids)+'\n')" $(CRISPRI) $(E2G_RUN)/genes.txt
+	target/release/cistrack --config examples/hg38.toml links --no-e2g --reach 1000000 \
+		--genes $(E2G_RUN)/genes.txt --ubiquitous-genes $(UBIQUITOUS) -o $(E2G_RUN)/features.tsv
+
+train-e2g: e2g-features
+	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.e2g_train \
+		--features ../../$(E2G_RUN)/features.tsv --crispri ../../$(CRISPRI) --ubiquitous ../../$(UBIQUITOUS) \
+		--exclude attention,attention_x_activity,attended,expression \
+		--run-dir ../../$(E2G_RUN) --export ../link-e2g/0.1.0
 
 clean:
 	$(CARGO) clean

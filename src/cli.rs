@@ -4,6 +4,7 @@ pub mod annotate;
 pub mod cache;
 pub mod doctor;
 pub mod export;
+pub mod links;
 pub mod models;
 pub mod precompute;
 pub mod score;
@@ -85,6 +86,9 @@ pub enum Command {
     Score(score::ScoreArgs),
     /// Annotate VCF or BED records (stdin or a file) with enhancer scores, in input order
     Annotate(annotate::AnnotateArgs),
+    /// Enhancer-gene links of a region or of named genes as TSV (scores and E2G features),
+    /// BEDPE or bigInteract
+    Links(links::LinksArgs),
     /// Run the HTTP daemon that genome browsers ask for the visible window
     Serve(serve::ServeArgs),
     /// Fill a build's score cache ahead of time
@@ -133,6 +137,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Score(args) => score::run(&cli.global, args).map(|()| ExitCode::SUCCESS),
         Command::Annotate(args) => annotate::run(&cli.global, args).map(|()| ExitCode::SUCCESS),
+        Command::Links(args) => links::run(&cli.global, args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve::run(&cli.global, args).map(|()| ExitCode::SUCCESS),
         Command::Precompute(args) => precompute::run(&cli.global, args).map(|()| ExitCode::SUCCESS),
         Command::Export(args) => export::run(&cli.global, args).map(|()| ExitCode::SUCCESS),

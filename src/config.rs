@@ -8,7 +8,10 @@
 //! description = "partial GRCh38 with K562 tracks"
 //! fasta = "hg38.fa.gz"                # bgzip + .fai + .gzi (or plain + .fai)
 //! genes = { path = "tss.bed.gz", start = "one-based" }   # or just a path (BED6, 0-based)
+//! # genes = { path = "genes.bed.gz", id_column = 7 }     # a column with Ensembl gene ids
 //! candidates = "candidates.bed.gz"    # optional candidate elements (BED)
+//! chrom_sizes = "hg38.chrom.sizes"    # optional: contigs the FASTA lacks (sequence masked)
+//! contacts = { path = "hic.tsv.gz", resolution = 5000 }   # optional contact table for links
 //! models = { student = "enhancer-student/0.2.0", teacher = "enhancer-teacher/0.2.0" }
 //! default_model = "student"
 //! auto_aliases = true                 # chr1 <-> 1, chrM <-> MT (default true)
@@ -28,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::genome::genes::StartBase;
+use crate::genome::genes::{GenesFormat, StartBase};
 use crate::model::Modality;
 
 /// Errors reading a config.
@@ -97,6 +100,8 @@ struct RawBuild {
     fasta: PathBuf,
     genes: Option<RawGenes>,
     candidates: Option<PathBuf>,
+    chrom_sizes: Option<PathBuf>,
+    contacts: Option<RawContacts>,
     #[serde(default)]
     signals: BTreeMap<String, RawSignal>,
     #[serde(default)]
@@ -120,7 +125,34 @@ enum RawGenes {
         path: PathBuf,
         #[serde(default)]
         start: StartBase,
+        id_column: Option<usize>,
     },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContacts {
+    path: PathBuf,
+    resolution: u64,
+    #[serde(default = "default_one")]
+    scale: f64,
+}
+
+fn default_one() -> f64 {
+    1.0
+}
+
+/// A contact table for enhancer–gene links: bin pairs at `resolution` with a contact value,
+/// divided by `scale` to put it on the scale of the power law (1 at 5 kb).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactsConfig {
+    /// The table: `chrom bin1_start bin2_start value` per line, or BEDPE
+    /// (`chrom1 start1 end1 chrom2 start2 end2 value`); plain or gzip.
+    pub path: PathBuf,
+    /// Bin size, bp.
+    pub resolution: u64,
+    /// Values are divided by this.
+    pub scale: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,10 +186,15 @@ pub struct BuildConfig {
     pub description: Option<String>,
     /// Indexed FASTA.
     pub fasta: PathBuf,
-    /// Gene TSS file and how its start column counts.
-    pub genes: Option<(PathBuf, StartBase)>,
+    /// Gene TSS file and its layout.
+    pub genes: Option<(PathBuf, GenesFormat)>,
     /// Candidate elements (BED).
     pub candidates: Option<PathBuf>,
+    /// Contig sizes (`name<TAB>length`) adding contigs the FASTA lacks: they are served with
+    /// their sequence masked (signals, genes and candidates only).
+    pub chrom_sizes: Option<PathBuf>,
+    /// Contact table replacing the power law where it has a value (links).
+    pub contacts: Option<ContactsConfig>,
     /// Signal tracks by modality.
     pub signals: BTreeMap<Modality, SignalConfig>,
     /// Explicit aliases, alias -> FASTA name.
@@ -264,10 +301,37 @@ impl Config {
                     b.models.keys().cloned().collect::<Vec<_>>().join(", ")
                 )));
             }
-            let genes = b.genes.map(|g| match g {
-                RawGenes::Path(p) => (resolve(&p), StartBase::default()),
-                RawGenes::Table { path, start } => (resolve(&path), start),
-            });
+            let genes = match b.genes {
+                None => None,
+                Some(RawGenes::Path(p)) => Some((resolve(&p), GenesFormat::default())),
+                Some(RawGenes::Table {
+                    path,
+                    start,
+                    id_column,
+                }) => {
+                    if id_column.is_some_and(|c| c < 1) {
+                        return Err(invalid(
+                            "genes.id_column counts from 1 (as `cut -f`); 0 is not a column".into(),
+                        ));
+                    }
+                    Some((resolve(&path), GenesFormat { start, id_column }))
+                }
+            };
+            let contacts = match b.contacts {
+                None => None,
+                Some(c) => {
+                    if c.resolution == 0 || !(c.scale.is_finite() && c.scale > 0.0) {
+                        return Err(invalid(
+                            "contacts: resolution must be a positive number of bp and scale a positive number".into(),
+                        ));
+                    }
+                    Some(ContactsConfig {
+                        path: resolve(&c.path),
+                        resolution: c.resolution,
+                        scale: c.scale,
+                    })
+                }
+            };
             builds.insert(
                 name.clone(),
                 BuildConfig {
@@ -276,6 +340,8 @@ impl Config {
                     fasta: resolve(&b.fasta),
                     genes,
                     candidates: b.candidates.as_deref().map(resolve),
+                    chrom_sizes: b.chrom_sizes.as_deref().map(resolve),
+                    contacts,
                     signals,
                     aliases: b.aliases,
                     auto_aliases: b.auto_aliases,
@@ -406,12 +472,36 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.builds["a"].genes,
-            Some((PathBuf::from("/cfg/t.bed"), StartBase::OneBased))
+            Some((PathBuf::from("/cfg/t.bed"), StartBase::OneBased.into()))
         );
+        let c = Config::from_toml(
+            p,
+            "[builds.a]\nfasta = \"a.fa\"\ngenes = { path = \"g.bed\", id_column = 7 }\nchrom_sizes = \"s.txt\"\n",
+        )
+        .unwrap();
+        let format = GenesFormat {
+            start: StartBase::ZeroBased,
+            id_column: Some(7),
+        };
+        assert_eq!(
+            c.builds["a"].genes,
+            Some((PathBuf::from("/cfg/g.bed"), format))
+        );
+        assert_eq!(
+            c.builds["a"].chrom_sizes.as_deref(),
+            Some(Path::new("/cfg/s.txt"))
+        );
+        let e = Config::from_toml(
+            p,
+            "[builds.a]\nfasta = \"a.fa\"\ngenes = { path = \"g.bed\", id_column = 0 }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("genes.id_column counts from 1"), "{e}");
         let c = Config::from_toml(p, "[builds.a]\nfasta = \"a.fa\"\ngenes = \"t.bed\"\n").unwrap();
         assert_eq!(
             c.builds["a"].genes,
-            Some((PathBuf::from("/cfg/t.bed"), StartBase::ZeroBased))
+            Some((PathBuf::from("/cfg/t.bed"), StartBase::ZeroBased.into()))
         );
     }
 }

@@ -59,6 +59,16 @@ pub enum Error {
         /// What is wrong and how to fix it.
         message: String,
     },
+    /// A malformed chrom.sizes line.
+    #[error("{}:{line}: malformed chrom.sizes line: {message}", .path.display())]
+    BadSizes {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// A malformed `.fai` line.
     #[error("{}:{line}: malformed FASTA index line: {message}", .path.display())]
     BadIndex {
@@ -128,6 +138,8 @@ pub struct Contigs {
     build: String,
     list: Vec<Contig>,
     lookup: HashMap<String, usize>,
+    /// Contigs the FASTA lacks (from a `chrom_sizes` file): their sequence reads as N.
+    without_sequence: std::collections::HashSet<String>,
 }
 
 impl Contigs {
@@ -188,7 +200,39 @@ impl Contigs {
             build: build.to_string(),
             list,
             lookup,
+            without_sequence: Default::default(),
         }
+    }
+
+    /// Adds contigs that have no sequence (a `chrom_sizes` file's contigs the FASTA lacks):
+    /// they resolve like the others, read as N, and their signals, genes and candidates are
+    /// used. A contig already present under its name or its automatic `chr` alias is skipped,
+    /// so a full chrom.sizes beside a partial FASTA adds only what is missing. Call it before
+    /// [`Contigs::with_aliases`].
+    pub fn with_sequence_less(mut self, extra: Vec<Contig>) -> Self {
+        for c in extra {
+            let known = self.lookup.contains_key(&c.name)
+                || automatic_aliases(&c.name)
+                    .iter()
+                    .any(|a| self.lookup.contains_key(a));
+            if known {
+                continue;
+            }
+            self.lookup.insert(c.name.clone(), self.list.len());
+            self.without_sequence.insert(c.name.clone());
+            self.list.push(c);
+        }
+        self
+    }
+
+    /// False for a contig added by [`Contigs::with_sequence_less`] (FASTA name).
+    pub fn has_sequence(&self, contig: &str) -> bool {
+        !self.without_sequence.contains(contig)
+    }
+
+    /// Number of contigs without sequence.
+    pub fn sequence_less(&self) -> usize {
+        self.without_sequence.len()
     }
 
     /// Adds aliases: explicit `alias -> FASTA name` pairs, and with `automatic` the usual
@@ -320,6 +364,48 @@ impl Contigs {
     }
 }
 
+/// Reads a chrom.sizes file (`name<TAB>length` per line, further columns ignored, `#` lines
+/// skipped; plain or gzip).
+///
+/// # Errors
+///
+/// [`Error::Io`] or [`Error::BadSizes`] naming the file and line.
+pub fn read_chrom_sizes(path: &Path) -> Result<Vec<Contig>, Error> {
+    use std::io::BufRead;
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut out = Vec::new();
+    for (i, line) in crate::io::text::open(path).map_err(io)?.lines().enumerate() {
+        let line = line.map_err(io)?;
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |message: String| Error::BadSizes {
+            path: path.to_path_buf(),
+            line: i + 1,
+            message,
+        };
+        let mut fields = line.split('\t');
+        let name = fields.next().unwrap_or_default();
+        let length = fields
+            .next()
+            .ok_or_else(|| bad("expected name<TAB>length".into()))?;
+        let length: u64 = length
+            .trim()
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| bad(format!("length {length:?} is not a positive number")))?;
+        out.push(Contig {
+            name: name.to_string(),
+            length,
+        });
+    }
+    Ok(out)
+}
+
 fn automatic_aliases(name: &str) -> Vec<String> {
     match name {
         "chrM" => vec!["M".into(), "MT".into(), "chrMT".into()],
@@ -353,6 +439,36 @@ mod tests {
                 },
             ],
         )
+    }
+
+    #[test]
+    fn test_sequence_less_contigs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sizes.txt");
+        std::fs::write(
+            &path,
+            "chr1\t1000\n# note\n2\t500\nchr11\t135086622\textra\n",
+        )
+        .unwrap();
+        let sizes = read_chrom_sizes(&path).unwrap();
+        assert_eq!(sizes.len(), 3);
+        // chr1 is in the FASTA; `2` is chr2's automatic alias, so only chr11 is added
+        let c = contigs()
+            .with_sequence_less(sizes)
+            .with_aliases(&Default::default(), true)
+            .unwrap();
+        assert_eq!(c.sequence_less(), 1);
+        assert_eq!(c.resolve("11").map(|c| c.length), Some(135_086_622));
+        assert!(!c.has_sequence("chr11"));
+        assert!(c.has_sequence("chr1"));
+        std::fs::write(&path, "chr1\t1000\nchr9\tlong\n").unwrap();
+        let e = read_chrom_sizes(&path).unwrap_err().to_string();
+        assert!(
+            e.ends_with(
+                "sizes.txt:2: malformed chrom.sizes line: length \"long\" is not a positive number"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -235,6 +235,7 @@ impl State {
                         &fingerprint,
                         serve.device,
                         serve.intra_threads,
+                        true,
                     )?;
                     tracing::info!(
                         build = build.name(),
@@ -539,6 +540,8 @@ fn builds(state: &State) -> Response<Body> {
                 "stride": state.config.stride,
                 "candidates": b.candidates.as_ref().map(|c| c.len()),
                 "links": b.links.as_ref().map(|l| l.model_name()),
+                "e2g": b.links.as_ref().and_then(|l| l.e2g()).map(|m| json!({"model": m.id(), "threshold": round4(m.threshold)})),
+                "contigs_without_sequence": b.build.contigs().sequence_less(),
             })
         })
         .collect();
@@ -656,9 +659,9 @@ async fn engine_for(
     role: Option<&str>,
 ) -> Result<Arc<Engine>, ApiError> {
     let role = role.unwrap_or(&b.build.config().default_model).to_string();
-    if role == links::LINK_ROLE {
+    if role == links::LINK_ROLE || role == links::E2G_ROLE {
         return Err(ApiError::bad_request(format!(
-            "model {role:?} is the enhancer-gene link model; ask /v1/builds/{}/links for links",
+            "model {role:?} is an enhancer-gene link model; ask /v1/builds/{}/links for links",
             b.build.name()
         )));
     }
@@ -669,7 +672,7 @@ async fn engine_for(
             .models
             .keys()
             .map(String::as_str)
-            .filter(|r| *r != links::LINK_ROLE)
+            .filter(|r| *r != links::LINK_ROLE && *r != links::E2G_ROLE)
             .collect();
         return Err(ApiError::not_found(format!(
             "unknown model {role:?} for build {} (models: {})",
@@ -894,13 +897,22 @@ async fn links_route(state: &Arc<State>, build: &str, query: &str) -> RouteResul
             )));
         }
     }
-    let min_score = match params.get("min_score") {
+    let engine = b.links.clone().ok_or_else(|| no_links(b))?;
+    let threshold = engine.e2g().map(|m| m.threshold);
+    let min_score = match params.get("min_score").map(String::as_str) {
         None => 0.0,
+        Some("threshold") => threshold.ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "min_score=threshold needs a calibrated link score, and build {} has no E2G model (`{} = \"link-e2g/0.1.0\"` in its models table); give a number between 0 and 1",
+                b.build.name(),
+                links::E2G_ROLE
+            ))
+        })?,
         Some(v) => match v.parse::<f32>() {
             Ok(x) if (0.0..=1.0).contains(&x) => x,
             _ => {
                 return Err(ApiError::bad_request(format!(
-                    "min_score={v:?} is not a number between 0 and 1"
+                    "min_score={v:?} is not a number between 0 and 1, nor `threshold`"
                 )))
             }
         },
@@ -910,7 +922,6 @@ async fn links_route(state: &Arc<State>, build: &str, query: &str) -> RouteResul
         None => state.config.default_wait.min(state.config.request_timeout),
     };
     let region = view_region(b, &params, state.config.max_region_bp)?;
-    let engine = b.links.clone().ok_or_else(|| no_links(b))?;
     let _permit = state.admission.clone().try_acquire_owned().map_err(|_| {
         ApiError::new(
             ErrorKind::Overloaded,
@@ -921,10 +932,20 @@ async fn links_route(state: &Arc<State>, build: &str, query: &str) -> RouteResul
         )
     })?;
     let (name, sha) = engine.model_identity();
+    let e2g = engine.e2g().map(|m| {
+        json!({"name": m.name, "version": m.version, "sha256": m.sha256,
+               "threshold": round4(m.threshold), "threshold_recall": m.threshold_recall})
+    });
     let mut body = json!({
         "build": b.build.name(),
         "ref": params["ref"],
         "model": {"name": name.0, "version": name.1, "sha256": sha},
+        "e2g": e2g,
+        "score_kind": if threshold.is_some() { "e2g" } else { "attention" },
+        "threshold": threshold.map(round4),
+        "min_score": round4(min_score),
+        "links_hidden": 0,
+        "sequence_masked": false,
         "genes": [],
         "links": [],
         "pending": [],
@@ -947,9 +968,13 @@ async fn links_route(state: &Arc<State>, build: &str, query: &str) -> RouteResul
     let started = Instant::now();
     let (start0, end0) = (region.start0(), region.end0());
     let view = tokio::task::spawn_blocking(move || {
-        engine.view(&contig, start0, end0, || {
-            !gone.load(Ordering::Relaxed) && Instant::now() < deadline
-        })
+        engine.view(
+            &contig,
+            start0,
+            end0,
+            (min_score > 0.0).then_some(min_score),
+            || !gone.load(Ordering::Relaxed) && Instant::now() < deadline,
+        )
     })
     .await
     .map_err(ApiError::internal)?
@@ -965,30 +990,40 @@ async fn links_route(state: &Arc<State>, build: &str, query: &str) -> RouteResul
     );
     body["genes_computed"] = json!(view.computed);
     body["elapsed_ms"] = json!(started.elapsed().as_millis() as u64);
+    body["sequence_masked"] = json!(view.sequence_masked);
     body["genes"] = Value::Array(
         view.genes
             .iter()
-            .map(|g| json!({"id": g.id, "name": g.name, "tss": g.tss, "strand": g.strand.to_string(), "expression": round4(g.expression), "candidates": g.candidates}))
-            .collect(),
-    );
-    body["links"] = Value::Array(
-        view.genes
-            .iter()
-            .flat_map(|g| g.records().collect::<Vec<_>>())
-            .filter(|r| r.link.score >= min_score)
-            .filter(|r| r.start < end0 && r.end > start0)
-            .map(|r| {
-                json!({
-                    "start": r.start, "end": r.end,
-                    "gene_id": r.gene_id, "gene_name": r.gene_name, "tss": r.tss, "strand": r.strand.to_string(),
-                    "element_start": r.link.element_start, "element_end": r.link.element_end,
-                    "distance": r.link.distance,
-                    "score": round4(r.link.score), "abc_score": round4(r.link.abc_score),
-                    "activity": round4(r.link.activity), "contact": round4(r.link.contact),
-                })
+            .map(|g| {
+                json!({"id": g.id, "name": g.name, "tss": g.tss, "strand": g.strand.to_string(),
+                            "expression": round4(g.expression), "candidates": g.candidates,
+                            "links": g.links.len(), "partial": false})
             })
             .collect(),
     );
+    // Every listed gene is answered whole (all its links, not only those crossing the view),
+    // so a gene's scores can be compared and summed; `min_score` alone leaves links out.
+    let all = view.genes.iter().map(|g| g.links.len()).sum::<usize>();
+    let links: Vec<Value> = view
+        .genes
+        .iter()
+        .flat_map(|g| g.records().collect::<Vec<_>>())
+        .filter(|r| r.link.score >= min_score)
+        .map(|r| {
+            json!({
+                "start": r.start, "end": r.end,
+                "gene_id": r.gene_id, "gene_name": r.gene_name, "tss": r.tss, "strand": r.strand.to_string(),
+                "element_start": r.link.element_start, "element_end": r.link.element_end,
+                "distance": r.link.distance,
+                "score": round4(r.link.score), "attention": round4(r.link.attention),
+                "abc_score": round4(r.link.abc_score),
+                "activity": round4(r.link.activity), "contact": round4(r.link.contact),
+                "contact_source": r.link.contact_source.as_str(),
+            })
+        })
+        .collect();
+    body["links_hidden"] = json!(all - links.len());
+    body["links"] = Value::Array(links);
     Ok(json_ok(body))
 }
 

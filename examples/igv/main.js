@@ -1,13 +1,76 @@
 //! The igv.js example page: the demo hg38 build, GENCODE genes and the cistrack tracks.
-//! Query parameters: `daemon` (default http://127.0.0.1:8765), `loc` (a locus).
+//! Query parameters: `daemon` (default http://127.0.0.1:8765), `loc` (a locus), `minScore`
+//! (the links shown: `threshold`, the default, for those at or above the daemon's calibrated
+//! E2G threshold; a number such as 0 for those at or above it).
 import igv from './igv/igv.esm.min.js'
 
-import { enhancerBigBedTrack, enhancerTrack, linkTrack, scoreTrack } from './tracks.js'
+import {
+  enhancerBigBedTrack,
+  enhancerTrack,
+  installLinkPopup,
+  linkTrack,
+  scoreTrack,
+} from './tracks.js'
 
 const params = new URLSearchParams(window.location.search)
 const origin = window.location.origin
 const daemonUrl = params.get('daemon') ?? 'http://127.0.0.1:8765'
 const locus = params.get('loc') ?? 'chr17:42,600,001-42,700,000'
+const minScore = params.get('minScore') ?? 'threshold'
+
+/** `chr17:42,600,001-42,700,000` as a 0-based region; a small one at the default locus if not a range. */
+function probeRegion(loc) {
+  const m = /^([^:\s]+):([\d,]+)-([\d,]+)$/.exec(loc.trim())
+  if (!m) {
+    return { ref: 'chr17', start: 42_600_000, end: 42_600_001 }
+  }
+  const number = t => Number(t.replaceAll(',', ''))
+  return { ref: m[1], start: Math.max(0, number(m[2]) - 1), end: number(m[3]) }
+}
+
+/**
+ * Asks `/links` once for the opening view (wait=0: no waiting): 404 while the build has no link
+ * model; a 400 about min_score from a daemon without the E2G model, which is then asked for
+ * all links instead. Returns the answer's status and the min_score the track can send.
+ */
+async function probeLinks() {
+  const { ref, start, end } = probeRegion(locus)
+  const ask = async min =>
+    fetch(
+      `${daemonUrl}/v1/builds/hg38/links?ref=${encodeURIComponent(ref)}&start=${start}&end=${end}&wait=0${min === null ? '' : `&min_score=${min}`}`,
+    ).catch(() => undefined)
+  let res = await ask(minScore)
+  if (res?.status === 400 && minScore === 'threshold') {
+    const body = await res.json().catch(() => ({}))
+    if (String(body.error?.message ?? '').includes('min_score')) {
+      res = await ask(null)
+      return { status: res?.status, minScore: null }
+    }
+  }
+  return { status: res?.status, minScore }
+}
+
+/** What the links track showed last: how many, against which score, how many left out. */
+function linksNote(body) {
+  const shown = body.links?.length ?? 0
+  const hidden = body.links_hidden ?? 0
+  const threshold =
+    body.score_kind === 'e2g' && typeof body.threshold === 'number' && body.min_score === body.threshold
+  const parts = [
+    threshold
+      ? `enhancer–gene links: ${shown} at or above the calibrated E2G threshold ${Number(body.threshold.toFixed(3))}`
+      : typeof body.min_score === 'number' && body.min_score > 0
+        ? `enhancer–gene links: ${shown} at or above ${body.min_score}`
+        : `enhancer–gene links: all ${shown} (${body.score_kind === 'e2g' ? 'E2G scores' : 'attention scores: the build has no E2G model'})`,
+  ]
+  if (hidden > 0) {
+    parts.push(`${hidden} weaker left out (?minScore=0 shows all)`)
+  }
+  if (body.complete === false) {
+    parts.push('some still being computed: reload to see them')
+  }
+  return parts.join('; ')
+}
 
 async function main() {
   const notes = []
@@ -25,17 +88,33 @@ async function main() {
     enhancerTrack(daemonUrl),
     enhancerBigBedTrack(daemonUrl),
   ]
-  // links.bb exists once the build has a link model; until then the daemon answers 404.
-  const links = await fetch(linkTrack(daemonUrl).url, { method: 'HEAD' }).catch(() => undefined)
-  if (links?.ok) {
-    tracks.push(linkTrack(daemonUrl))
+  // /links answers once the build has a link model; until then the daemon answers 404.
+  const links = await probeLinks()
+  const linksAvailable = links.status === 200
+  let linksText = ''
+  const showNotes = () => {
+    document.getElementById('notes').textContent = [`daemon ${daemonUrl}`, ...notes, linksText]
+      .filter(Boolean)
+      .join(' · ')
+  }
+  if (linksAvailable) {
+    tracks.push(
+      linkTrack(daemonUrl, 'hg38', {
+        minScore: links.minScore,
+        onAnswer: body => {
+          linksText = linksNote(body)
+          showNotes()
+        },
+      }),
+    )
   } else {
     notes.push(
-      `enhancer–gene links: the daemon has no link model for this build yet (links.bb answered ${links?.status ?? 'nothing'})`,
+      links.status === 404
+        ? 'enhancer–gene links: the daemon has no link model for this build yet (/links answered 404)'
+        : `enhancer–gene links: not shown, /links answered ${links.status ?? 'nothing'} for the opening view`,
     )
   }
-  document.getElementById('notes').textContent =
-    [`daemon ${daemonUrl}`, ...notes].join(' · ')
+  showNotes()
   const browser = await igv.createBrowser(document.getElementById('igv'), {
     loadDefaultGenomes: false,
     reference: {
@@ -48,8 +127,9 @@ async function main() {
     locus,
     tracks,
   })
+  installLinkPopup(browser)
   // The browser tests read igv's state from here.
-  window.__cistrack = { browser, daemonUrl, linksAvailable: !!links?.ok }
+  window.__cistrack = { browser, daemonUrl, linksAvailable }
 }
 
 main().catch(e => {

@@ -1,9 +1,10 @@
 //! igv.js track configurations for a cistrack daemon (no plugin system there: plain configs).
 //!
-//! - enhancer scores and called enhancers: the daemon's JSON route as a custom source
-//!   (`sourceType: 'custom'`, a `$CHR/$START/$END` URL template and a parser);
-//! - `enhancers.bb` (bigBed) and `links.bb` (bigInteract): files by URL, which igv.js reads by
-//!   byte range (the daemon answers Range with 206).
+//! - enhancer scores, called enhancers and enhancer-gene links: the daemon's JSON routes as
+//!   custom sources (`sourceType: 'custom'`, a `$CHR/$START/$END` URL template or function and
+//!   a parser); the links at or above the daemon's calibrated E2G threshold (`min_score=threshold`);
+//! - `enhancers.bb` (bigBed) and `links.bb` (bigInteract, every link computed so far): files by
+//!   URL, which igv.js reads by byte range (the daemon answers Range with 206).
 //!
 //! igv.js asks a custom source once per region: `wait` lets the daemon take up to 30 s to
 //! finish scoring before it answers, and `visibilityWindow` keeps each request within what the
@@ -80,10 +81,122 @@ export function enhancerBigBedTrack(daemonUrl, build = 'hg38') {
   }
 }
 
-/** Enhancer-gene links from the daemon's bigInteract file. */
-export function linkTrack(daemonUrl, build = 'hg38') {
+/** An arc's colour by score: purple, more opaque as it rises; grey below the threshold (as plugin/src/linkStyle.ts). */
+export function linkColor(score, threshold) {
+  if (typeof threshold === 'number' && score < threshold) {
+    return 'rgba(117, 117, 117, 0.45)'
+  }
+  const alpha = 0.35 + 0.65 * Math.min(1, Math.max(0, score || 0))
+  return `rgba(106, 27, 154, ${alpha.toFixed(2)})`
+}
+
+/** An arc's width in px by score: 1 at 0 to 5 at 1. */
+export function linkWidth(score) {
+  return Math.round((1 + 4 * Math.min(1, Math.max(0, score || 0))) * 10) / 10
+}
+
+/** Three decimals, without trailing zeros. */
+const fmt = x => String(Number(x.toFixed(3)))
+
+/** One link of the daemon's answer as an igv.js interaction (element to TSS). */
+export function linkInteraction(body, link) {
+  const e2g = body.score_kind === 'e2g'
+  const threshold = typeof body.threshold === 'number' ? body.threshold : undefined
+  return {
+    chr: body.ref,
+    start: link.start,
+    end: link.end,
+    chr1: body.ref,
+    start1: link.element_start,
+    end1: link.element_end,
+    chr2: body.ref,
+    start2: link.tss,
+    end2: link.tss + 1,
+    name: link.gene_name,
+    score: link.score,
+    thickness: linkWidth(link.score),
+    // For the popup (linkPopupData).
+    scoreKind: e2g ? 'E2G probability' : 'attention',
+    threshold,
+    attention: body.score_kind === undefined ? link.score : link.attention,
+    abcScore: link.abc_score,
+    distance: link.distance,
+    contact: link.contact,
+    contactSource: link.contact_source,
+    geneId: link.gene_id,
+    geneName: link.gene_name,
+  }
+}
+
+/** The popup of a link: the same fields as the JBrowse feature details. */
+export function linkPopupData(f) {
+  const rows = [
+    ['gene name', f.geneName],
+    ['gene id', f.geneId],
+    ['element', `${f.chr1}:${(f.start1 + 1).toLocaleString('en-US')}-${f.end1.toLocaleString('en-US')}`],
+    ['TSS', `${f.chr2}:${f.end2.toLocaleString('en-US')}`],
+    [f.scoreKind === 'E2G probability' ? 'E2G score' : 'score (attention)', fmt(f.score)],
+    ['E2G threshold', f.threshold === undefined ? undefined : fmt(f.threshold)],
+    ['attention', f.attention === undefined ? undefined : fmt(f.attention)],
+    ['ABC score', f.abcScore === undefined ? undefined : fmt(f.abcScore)],
+    ['distance (bp)', f.distance?.toLocaleString('en-US')],
+    ['contact', f.contact === undefined ? undefined : fmt(f.contact)],
+    ['contact source', f.contactSource],
+  ]
+  return rows.filter(([, value]) => value !== undefined).map(([name, value]) => ({ name, value }))
+}
+
+/**
+ * Enhancer-gene links from the daemon's JSON route, drawn as arcs (igv.js `interact`), coloured
+ * and sized by score. `minScore` goes to the daemon as `min_score`: `threshold` (the default)
+ * for the links at or above its calibrated E2G threshold, a number for a fixed floor, `null`
+ * to leave it out (a daemon without the E2G model refuses `threshold`). `onAnswer(body)` sees
+ * each answer (the page says how many weaker links were left out).
+ *
+ * The daemon answers every link of the genes it lists, crossing the region or not; igv.js
+ * draws those in view. `expandQuery: false` keeps each request to the view: the daemon
+ * computes links per gene, on a CPU.
+ */
+export function linkTrack(daemonUrl, build = 'hg38', { minScore = 'threshold', onAnswer } = {}) {
+  const minScoreParam = minScore === null || minScore === undefined ? '' : `&min_score=${minScore}`
   return {
     name: 'cistrack enhancer–gene links',
+    type: 'interact',
+    sourceType: 'custom',
+    source: {
+      // igv.js may ask with fractional bounds; the daemon takes whole bases.
+      url: ({ chr, start, end }) =>
+        `${daemonUrl}/v1/builds/${build}/links?ref=${encodeURIComponent(chr)}&start=${Math.max(0, Math.floor(start))}&end=${Math.ceil(end)}${minScoreParam}&wait=30000`,
+      contentType: 'application/json',
+      parser: json => {
+        const body = typeof json === 'string' ? JSON.parse(json) : json
+        onAnswer?.(body)
+        return body.links.map(link => linkInteraction(body, link))
+      },
+    },
+    expandQuery: false,
+    color: feature => linkColor(feature.score, feature.threshold),
+    arcType: 'nested',
+    height: 120,
+    visibilityWindow: 500_000,
+  }
+}
+
+/** Gives the links track (from `linkTrack`) of `browser` its popup: gene, scores, distance. */
+export function installLinkPopup(browser, name = 'cistrack enhancer–gene links') {
+  for (const track of browser.findTracks(t => t.name === name)) {
+    track.popupData = (clickState, features) => {
+      const clicked = features ?? track.clickedFeatures(clickState) ?? []
+      const f = clicked[0]
+      return f ? linkPopupData(f._ ?? f) : []
+    }
+  }
+}
+
+/** Every link the daemon has computed so far, from its bigInteract file (by URL, no threshold). */
+export function linkBigInteractTrack(daemonUrl, build = 'hg38') {
+  return {
+    name: 'cistrack links.bb (computed so far)',
     type: 'interact',
     format: 'biginteract',
     url: `${daemonUrl}/v1/builds/${build}/tracks/links.bb`,

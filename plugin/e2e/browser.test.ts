@@ -1,8 +1,10 @@
 /**
  * The JBrowse 2 and igv.js example pages in headless Chromium against the real daemon on the
  * demo build: the tracks render, the called-enhancer tracks show exactly what the daemon
- * returns for the view, arcs are drawn when the daemon serves links, nothing logs an error,
- * and moving to another locus updates the tracks. Screenshots go to plugin/e2e-artifacts/.
+ * returns for the view, the links track draws one arc per link the daemon returns at or above
+ * its calibrated E2G threshold (and says so where the genes' links are all below it), nothing
+ * logs an error, and moving to another locus updates the tracks. Screenshots go to
+ * plugin/e2e-artifacts/.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -29,12 +31,51 @@ import type { Browser, Page } from 'playwright-core'
 const FIRST: Locus = { ref: 'chr17', start: 42_600_000, end: 42_700_000 }
 const SECOND: Locus = { ref: 'chr22', start: 17_600_000, end: 17_700_000 }
 const RENDER_TIMEOUT = 120_000
+/**
+ * chr22 views to look for one whose genes have links, none at or above the calibrated
+ * threshold (the links track's notice); the first that qualifies is used.
+ */
+const NOTICE_CANDIDATES: Locus[] = [
+  // found by scanning chr22 and chr21 in 100-kb views with min_score=threshold: 25 genes listed,
+  // their links all below the threshold or outside the view
+  { ref: 'chr22', start: 40_200_000, end: 40_300_000 },
+  { ref: 'chr21', start: 15_100_000, end: 15_200_000 },
+  { ref: 'chr22', start: 17_400_000, end: 17_500_000 },
+  { ref: 'chr22', start: 16_800_000, end: 16_900_000 },
+  { ref: 'chr22', start: 16_400_000, end: 16_500_000 },
+  { ref: 'chr22', start: 17_200_000, end: 17_300_000 },
+  { ref: 'chr22', start: 18_500_000, end: 18_600_000 },
+]
+/** What the links track says where no link reaches the threshold (CistrackLinkAdapter). */
+const NOTICE = 'set minScore to 0 to show all'
+/** The arcs of the links track: one SVG path per link, named by its feature id. */
+const ARCS =
+  '[data-testid="display-cistrack_links-LinearArcDisplay"] svg path[data-feature-id]'
 
 interface DaemonElement {
   start: number
   end: number
   probability: number
   shares: { sequence: number; h3k27ac: number; accessibility: number }
+}
+
+interface DaemonLink {
+  start: number
+  end: number
+  gene_id: string
+  element_start: number
+  element_end: number
+  score: number
+}
+
+/** The daemon's `/links` answer, the fields these tests read. */
+interface LinksAnswer {
+  complete: boolean
+  score_kind?: string
+  threshold?: number | null
+  min_score?: number
+  links_hidden?: number
+  links: DaemonLink[]
 }
 
 let daemon: Awaited<ReturnType<typeof startDaemon>>
@@ -86,10 +127,49 @@ function inside(elements: { start: number; end: number }[], locus: Locus) {
     .sort()
 }
 
-/** Console errors that are expected: the daemon's 404 for links while it has no link model. */
+/** A link crosses [start, end): the arcs a block draws (CistrackLinkAdapter's filter). */
+function crossing(links: DaemonLink[], { start, end }: Locus) {
+  return links.filter(l => l.end > start && l.start < end)
+}
+
+/**
+ * The daemon's links for a region, asked as the links track asks (`min_score=threshold`, whole
+ * bases) until complete. They come from the E2G model, with its threshold applied.
+ */
+async function thresholdLinks(locus: Locus) {
+  const query = `ref=${locus.ref}&start=${Math.max(0, Math.floor(locus.start))}&end=${Math.ceil(locus.end)}&min_score=threshold&wait=30000`
+  const body = await until(
+    `the daemon's links at or above the threshold for ${locusString(locus)}`,
+    async () => {
+      const answer = await daemonJson<LinksAnswer>(
+        daemon.daemon.url,
+        `/v1/builds/hg38/links?${query}`,
+      )
+      expect(answer.status, JSON.stringify(answer.body)).toBe(200)
+      return answer.body.complete ? answer.body : undefined
+    },
+    RENDER_TIMEOUT,
+  )
+  expect(body.score_kind, 'links scored by the E2G model').toBe('e2g')
+  expect(typeof body.threshold, 'a calibrated threshold').toBe('number')
+  expect(body.min_score, 'min_score=threshold applies the threshold').toBe(
+    body.threshold,
+  )
+  expect(typeof body.links_hidden).toBe('number')
+  for (const link of body.links) {
+    expect(link.score).toBeGreaterThanOrEqual(body.threshold!)
+  }
+  return body
+}
+
+/**
+ * Console errors that are expected: the daemon's 404 for links while it has no link model, and
+ * the links track's notice where no link reaches the threshold (JBrowse logs a block's message).
+ */
 function unexpected(errors: string[]) {
   return errors.filter(
     e =>
+      !e.includes(NOTICE) &&
       !(
         linksStatus === 404 &&
         (/status of 404.*\/(links|tracks\/links\.bb)/.test(e) ||
@@ -144,6 +224,13 @@ describe('JBrowse 2 page', () => {
           }
         }
         out[track.configuration.trackId] = {
+          blocks: blocks.map(b => ({
+            ref: b.region?.refName,
+            start: b.region?.start,
+            end: b.region?.end,
+            error: b.error ? String(b.error) : undefined,
+            ids: [...(b.features?.keys?.() ?? [])].map(String).sort(),
+          })),
           regionTooLarge: display.regionTooLarge,
           done:
             display.regionTooLarge ||
@@ -205,34 +292,87 @@ describe('JBrowse 2 page', () => {
     )
   }
 
+  /**
+   * The links track against the daemon, block by block (each block asks for its own region):
+   * one arc per link the daemon returns at or above its threshold that crosses the block, the
+   * notice where none does and weaker links were left out, nothing else. Returns the counts.
+   */
   async function checkLinks(state: any) {
     const links = state.tracks.cistrack_links
-    if (linksStatus === 200) {
-      expect(links.errors).toEqual([])
-      expect(links.ids.length).toBeGreaterThan(0)
-      const strokes = await page.$$eval(
-        '[data-testid="display-cistrack_links-LinearArcDisplay"] svg path',
-        paths =>
-          paths.map(p => ({
-            stroke: p.getAttribute('stroke'),
-            width: Number(p.getAttribute('stroke-width')),
-            opacity: getComputedStyle(p).strokeOpacity,
-          })),
-      )
-      expect(strokes.length).toBeGreaterThan(0)
-      for (const s of strokes) {
-        expect(s.stroke).not.toBeNull()
-        expect(['none', 'transparent']).not.toContain(s.stroke)
-        expect(s.width).toBeGreaterThan(0)
-        expect(Number(s.opacity)).toBeGreaterThan(0)
-      }
-    } else {
+    if (linksStatus !== 200) {
       // No link model: the track shows the daemon's own message, not an empty track.
       expect(links.errors.length).toBeGreaterThan(0)
       expect(links.errors[0]).toContain('has no enhancer-gene link model')
       await expect
         .poll(() => page.getByText('has no enhancer-gene link model').count())
         .toBeGreaterThan(0)
+      return { arcs: 0, notices: 0 }
+    }
+    let arcs = 0
+    let notices = 0
+    const expectedIds = new Set<string>()
+    for (const block of links.blocks) {
+      // The adapter is asked for the block in whole bases (JBrowse's normalizeRegion).
+      const region: Locus = {
+        ref: block.ref,
+        start: Math.floor(block.start),
+        end: Math.ceil(block.end),
+      }
+      const body = await thresholdLinks(region)
+      const ids = crossing(body.links, region)
+        .map(
+          l => `${l.gene_id}:${region.ref}:${l.element_start}-${l.element_end}`,
+        )
+        .sort()
+      const where = `block ${locusString(region)}`
+      if (ids.length === 0 && body.links_hidden! > 0) {
+        expect(block.error, `${where}: the notice`).toContain(
+          `no link ≥ the calibrated threshold ${Number(body.threshold!.toFixed(3))}; `,
+        )
+        expect(block.error).toContain(
+          `${body.links_hidden!.toLocaleString('en-US')} weaker link`,
+        )
+        expect(block.error).toContain(NOTICE)
+        notices += 1
+      } else {
+        expect(block.error, where).toBeUndefined()
+        expect(block.ids, `${where}: one feature per link`).toEqual(ids)
+      }
+      arcs += ids.length
+      ids.forEach(id => expectedIds.add(id))
+    }
+    expect([...links.ids].sort()).toEqual([...expectedIds].sort())
+    const strokes = await page.$$eval(ARCS, paths =>
+      paths.map(p => ({
+        id: p.getAttribute('data-feature-id'),
+        stroke: p.getAttribute('stroke'),
+        width: Number(p.getAttribute('stroke-width')),
+        opacity: getComputedStyle(p).strokeOpacity,
+      })),
+    )
+    // Each block draws the links that cross it.
+    expect(strokes.length, 'arcs drawn').toBe(arcs)
+    for (const s of strokes) {
+      expect(expectedIds.has(s.id!)).toBe(true)
+      expect(s.stroke).not.toBeNull()
+      expect(['none', 'transparent']).not.toContain(s.stroke)
+      expect(s.width).toBeGreaterThan(0)
+      expect(Number(s.opacity)).toBeGreaterThan(0)
+    }
+    if (notices > 0) {
+      await expect.poll(() => page.getByText(NOTICE).count()).toBeGreaterThan(0)
+    }
+    return { arcs, notices }
+  }
+
+  /** checkLinks where the view must show arcs (a locus with links above the threshold). */
+  async function checkArcs(state: any, locus: Locus) {
+    const { arcs } = await checkLinks(state)
+    if (linksStatus === 200) {
+      expect(
+        arcs,
+        `arcs at ${locusString(locus)}: the daemon returns no link at or above its threshold there`,
+      ).toBeGreaterThan(0)
     }
   }
 
@@ -262,7 +402,7 @@ describe('JBrowse 2 page', () => {
     expect(Math.max(...scores.scores)).toBeGreaterThan(0.5)
     expect(state.tracks.gencode_genes.errors).toEqual([])
 
-    await checkLinks(state)
+    await checkArcs(state, FIRST)
     // The reference sequence is real here: zoomed in, JBrowse shows bases, not N.
     await page.screenshot({ path: screenshotPath('jbrowse-chr17') })
     if (process.env.UPDATE_DOCS_SCREENSHOT) {
@@ -324,10 +464,53 @@ describe('JBrowse 2 page', () => {
         id.startsWith('chr22:'),
       ),
     ).toBe(true)
-    await checkLinks(state)
+    await checkArcs(state, SECOND)
     await page.screenshot({ path: screenshotPath('jbrowse-chr22') })
     expect(unexpected(errors)).toEqual([])
   })
+
+  it('says so where no link reaches the calibrated threshold, instead of drawing nothing', async () => {
+    expect(
+      linksStatus,
+      'the daemon must serve /links for the threshold notice to be checked',
+    ).toBe(200)
+    const tried: string[] = []
+    for (const locus of NOTICE_CANDIDATES) {
+      const view = await thresholdLinks(locus)
+      const inView = crossing(view.links, locus).length
+      if (inView > 0 || !(view.links_hidden! > 0)) {
+        tried.push(
+          `${locusString(locus)}: ${inView} links at or above ${view.threshold} cross it, ${view.links_hidden} hidden`,
+        )
+        continue
+      }
+      await page.evaluate(loc => {
+        const session = (window as any).__cistrack.state.session
+        const widget = session.activeWidgets?.values().next().value
+        if (widget) {
+          session.hideWidget(widget)
+        }
+        session.view.navToLocString(loc)
+      }, locusString(locus))
+      const state = await rendered(locus)
+      expect(state.region[0]).toEqual(locus)
+      // JBrowse's blocks reach past the view's edges; each is checked against its own answer.
+      const { arcs, notices } = await checkLinks(state)
+      if (arcs > 0 || notices === 0) {
+        tried.push(
+          `${locusString(locus)}: no link at or above the threshold crosses the view, but its blocks draw ${arcs} arcs and ${notices} notices`,
+        )
+        continue
+      }
+      expect(await page.locator(ARCS).count()).toBe(0)
+      await page.screenshot({ path: screenshotPath('jbrowse-links-notice') })
+      expect(unexpected(errors)).toEqual([])
+      return
+    }
+    throw new Error(
+      `no candidate view on chr22 has genes whose links are all below the calibrated threshold (no link at or above it crossing the view, links_hidden > 0), so the notice could not be checked; add such a locus to NOTICE_CANDIDATES. Tried: ${tried.join('; ')}`,
+    )
+  }, 480_000)
 
   it('does not ask the daemon for a whole chromosome, and says why', async () => {
     const requests: string[] = []
@@ -441,6 +624,7 @@ describe('igv.js page', () => {
           end: f.end,
           value: f.value,
           probability: f.probability,
+          score: f.score,
         }))
       }
       return { locus: cistrack.browser.currentLoci?.() ?? null, tracks: out }
@@ -487,9 +671,24 @@ describe('igv.js page', () => {
     expect(scores.length).toBeGreaterThan(400)
     expect(Math.max(...scores.map((f: any) => f.value))).toBeGreaterThan(0.5)
     if (linksStatus === 200) {
-      expect(
-        state.tracks['cistrack enhancer–gene links']?.length,
-      ).toBeGreaterThan(0)
+      // The links at or above the daemon's threshold, from its JSON route (min_score=threshold).
+      const links = await until(
+        'the igv.js links track',
+        async () => {
+          const s = await igvTracks(FIRST)
+          const l = s?.tracks['cistrack enhancer–gene links']
+          return l?.length ? l : undefined
+        },
+        RENDER_TIMEOUT,
+        () => igvTracks(FIRST),
+      )
+      const { threshold } = await thresholdLinks(FIRST)
+      expect(links.every((f: any) => f.score >= threshold!)).toBe(true)
+      await expect
+        .poll(() =>
+          page.getByText('at or above the calibrated E2G threshold').count(),
+        )
+        .toBeGreaterThan(0)
     } else {
       expect(state.tracks['cistrack enhancer–gene links']).toBeUndefined()
       await expect

@@ -6,6 +6,7 @@ import {
   checkRegionSize,
   getComplete,
   getJson,
+  pendingString,
   readSettings,
   regionQuery,
 } from './daemon'
@@ -101,6 +102,22 @@ describe('getJson', () => {
     await expect(getJson(`${DAEMON}/v1/builds`)).rejects.toThrow(
       'cistrack daemon: Bad Gateway (HTTP 502)',
     )
+  })
+})
+
+describe('pendingString', () => {
+  it('sums spans still being scored, and counts genes whose links are pending', () => {
+    expect(
+      pendingString([
+        [0, 12_000],
+        [20_000, 27_000],
+      ]),
+    ).toBe('19 kb')
+    expect(pendingString([{ name: 'TUBG2', tss: 42_659_283 }])).toBe('1 gene')
+    expect(
+      pendingString([{ name: 'A', tss: 1 }, { name: 'B', tss: 2 }, [0, 500]]),
+    ).toBe('500 bp and 2 genes')
+    expect(pendingString([])).toBe('0 bp')
   })
 })
 

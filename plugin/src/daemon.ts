@@ -58,6 +58,26 @@ export class RegionTooLargeError extends CistrackError {
   }
 }
 
+/**
+ * Not a failure: the daemon has links for the genes of this region, but none at or above the
+ * score the track asks for. Thrown so that JBrowse shows the message in the block instead of an
+ * empty track; it reads as the message alone (no "Error:" prefix).
+ */
+export class LinksHiddenError extends CistrackError {
+  /** How many weaker links the daemon left out. */
+  hidden: number
+
+  constructor(message: string, hidden: number) {
+    super(message, 200)
+    this.name = 'LinksHiddenError'
+    this.hidden = hidden
+  }
+
+  toString() {
+    return this.message
+  }
+}
+
 export interface ModelInfo {
   name: string
   version: string
@@ -110,12 +130,16 @@ export interface EnhancersResponse {
 }
 
 export interface Gene {
+  /** Ensembl gene id (`ENSG…`); older daemons sent the gene name here. */
   id: string
   name: string
   tss: number
   strand: string
   expression?: number
   candidates?: number
+  /** All links of the gene, shown or not (E2G daemons). */
+  links?: number
+  partial?: boolean
 }
 
 export interface Link {
@@ -128,11 +152,22 @@ export interface Link {
   element_start: number
   element_end: number
   distance: number
+  /**
+   * The supervised enhancer-gene (E2G) probability, 0-1, when the answer's `score_kind` is
+   * `e2g`; the link model's normalised attention otherwise (and from older daemons).
+   */
   score: number
+  /** The link model's attention, normalised per gene (E2G daemons). */
+  attention?: number
   abc_score?: number
   activity?: number
   contact?: number
+  /** Where `contact` comes from: `powerlaw` or `hic` (E2G daemons). */
+  contact_source?: string
 }
+
+/** What `score` of a link is. */
+export type ScoreKind = 'e2g' | 'attention'
 
 export interface LinksResponse {
   build: string
@@ -140,16 +175,55 @@ export interface LinksResponse {
   start: number
   end: number
   complete: boolean
-  pending: [number, number][]
+  /** Genes whose links are still being computed (`{name, tss}`; spans from older answers). */
+  pending: PendingItem[]
   model: ModelInfo
   genes: Gene[]
   links: Link[]
+  // The fields below come from daemons with the supervised E2G model; older ones lack them.
+  score_kind?: ScoreKind
+  /** The calibrated E2G threshold (70 % recall in cross-validation); null for attention. */
+  threshold?: number | null
+  /** The `min_score` the daemon applied. */
+  min_score?: number
+  /** Links of the listed genes left out because their score is below `min_score`. */
+  links_hidden?: number
+  /** The contig has no sequence in the build: features came from the signals only. */
+  sequence_masked?: boolean
+  e2g?: { name: string; version: string; threshold: number } | null
 }
+
+/**
+ * One entry of an answer's `pending`: a `[start, end)` span still being scored (enhancers), or
+ * a gene whose links are still being computed (links).
+ */
+export type PendingItem = [number, number] | { name?: string; tss?: number }
 
 /** Answers that may come back incomplete and are asked again until complete. */
 interface Pending {
   complete: boolean
-  pending: [number, number][]
+  pending: PendingItem[]
+}
+
+/** What is still pending, for messages: `19 kb`, `3 genes`, or both. */
+export function pendingString(pending: PendingItem[]) {
+  let bp = 0
+  let genes = 0
+  for (const item of pending) {
+    if (Array.isArray(item)) {
+      bp += Math.max(0, item[1] - item[0])
+    } else {
+      genes += 1
+    }
+  }
+  const parts = []
+  if (bp > 0 || genes === 0) {
+    parts.push(bpString(bp))
+  }
+  if (genes > 0) {
+    parts.push(`${genes} gene${genes === 1 ? '' : 's'}`)
+  }
+  return parts.join(' and ')
 }
 
 /** Reads the settings every cistrack adapter config has. */
@@ -182,9 +256,10 @@ export function readSettings(
   }
 }
 
-/** `chr1:1,001-2,000` (1-based, inclusive) for messages. */
+/** `chr1:1,001-2,000` (1-based, inclusive; whole bases, as asked) for messages. */
 export function locusString(ref: string, start: number, end: number) {
-  return `${ref}:${(start + 1).toLocaleString('en-US')}-${end.toLocaleString('en-US')}`
+  const first = Math.max(0, Math.floor(start)) + 1
+  return `${ref}:${first.toLocaleString('en-US')}-${Math.ceil(end).toLocaleString('en-US')}`
 }
 
 /** `12.3 Mb`, `40 kb`, `900 bp`. */
@@ -368,16 +443,14 @@ export async function getComplete<T extends Pending>(
       if (body.complete) {
         return body
       }
-      const pendingBp = body.pending.reduce((sum, [s, e]) => sum + (e - s), 0)
+      const pending = pendingString(body.pending ?? [])
       if (Date.now() - started >= settings.maxWaitMs) {
         throw new CistrackError(
-          `cistrack: ${what} still being computed after ${Math.round((Date.now() - started) / 1000)} s (${bpString(pendingBp)} pending); the daemon keeps what it has done, reload the track to go on`,
+          `cistrack: ${what} still being computed after ${Math.round((Date.now() - started) / 1000)} s (${pending} pending); the daemon keeps what it has done, reload the track to go on`,
           504,
         )
       }
-      opts.statusCallback?.(
-        `cistrack: computing ${what} (${bpString(pendingBp)} to go)`,
-      )
+      opts.statusCallback?.(`cistrack: computing ${what} (${pending} to go)`)
       // A daemon that answers at once (wait=0, or a small --request-timeout) is not hammered.
       if (Date.now() - asked < 250) {
         await sleep(Math.min(250 * 2 ** attempt, 2000), signal)

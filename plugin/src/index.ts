@@ -5,9 +5,13 @@
  * - `CistrackScoreAdapter`: per-window enhancer probabilities (QuantitativeTrack)
  * - `CistrackEnhancerAdapter`: called enhancer elements (FeatureTrack)
  * - `CistrackLinkAdapter`: enhancer-gene links (FeatureTrack with LinearArcDisplay)
+ *
+ * and `CistrackArcRenderer`, LinearArcDisplay's renderer for those links: colour and width by
+ * score.
  */
 import Plugin from '@jbrowse/core/Plugin'
 
+import CistrackArcRendererF from './CistrackArcRenderer'
 import CistrackEnhancerAdapterF from './CistrackEnhancerAdapter'
 import CistrackLinkAdapterF from './CistrackLinkAdapter'
 import CistrackScoreAdapterF from './CistrackScoreAdapter'
@@ -23,6 +27,7 @@ export default class CistrackPlugin extends Plugin {
     CistrackScoreAdapterF(pluginManager)
     CistrackEnhancerAdapterF(pluginManager)
     CistrackLinkAdapterF(pluginManager)
+    CistrackArcRendererF(pluginManager)
   }
 
   configure(_pluginManager: PluginManager) {}

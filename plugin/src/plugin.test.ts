@@ -6,7 +6,7 @@ import { version } from './version'
 import pkg from '../package.json'
 
 describe('CistrackPlugin', () => {
-  it('registers the three adapter types', () => {
+  it('registers the three adapter types and the arc renderer', () => {
     const pluginManager = new PluginManager([new CistrackPlugin()])
     pluginManager.createPluggableElements()
     pluginManager.configure()
@@ -17,6 +17,9 @@ describe('CistrackPlugin', () => {
     ]) {
       expect(pluginManager.getAdapterType(name)?.name).toBe(name)
     }
+    expect(pluginManager.getRendererType('CistrackArcRenderer')?.name).toBe(
+      'CistrackArcRenderer',
+    )
   })
 
   it("keeps its version equal to package.json's", () => {

@@ -10,7 +10,7 @@
 //! | `cistrack_nearest_gene` | gene with the TSS nearest to the interval (`.` without gene annotation) |
 //! | `cistrack_gene_distance` | signed bp from that TSS to the interval along the gene's strand (negative upstream, 0 overlapping) |
 //! | `cistrack_linked_gene` | with a link model: the gene whose promoter gives a candidate element overlapping the interval the highest link score (`.` without a link model or overlapping candidate) |
-//! | `cistrack_link_score` | that link score (the promoter's attention, normalised over the gene's candidates) |
+//! | `cistrack_link_score` | that link score (the calibrated E2G probability with the build's E2G model, else the promoter's attention normalised over the gene's candidates) |
 //! | `cistrack_skip` | `.` when scored, else why not: `unknown_contig`, `out_of_bounds` (ends past the contig), `empty_interval` (`start == end`), `too_long` (over [`MAX_INTERVAL`]), `all_n` (no window has an A/C/G/T base) |
 //!
 //! Windows with no A/C/G/T base are left out of the max and the mean; an unscored interval

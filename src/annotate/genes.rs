@@ -59,7 +59,7 @@ impl NearestGenes {
     /// use cistrack::annotate::genes::NearestGenes;
     /// use cistrack::genome::{genes::Tss, Contig, Contigs};
     /// let contigs = Contigs::new("b", vec![Contig { name: "chr1".into(), length: 1000 }]);
-    /// let tss = |p, name: &str, strand| Tss { contig: "chr1".into(), position0: p, name: name.into(), strand };
+    /// let tss = |p, name: &str, strand| Tss { contig: "chr1".into(), position0: p, id: name.into(), name: name.into(), strand };
     /// let genes = NearestGenes::new(&contigs, vec![tss(100, "A", '+'), tss(500, "B", '-')]);
     /// let a = genes.nearest("chr1", 90, 91).unwrap();
     /// assert_eq!((a.name, a.distance), ("A", -10)); // 10 bp upstream of A
@@ -108,6 +108,7 @@ mod tests {
         Tss {
             contig: contig.into(),
             position0: p,
+            id: name.into(),
             name: name.into(),
             strand,
         }

@@ -37,7 +37,7 @@ impl Linker {
             Some((d, s)) => (Some(d), s),
             None => (None, Arc::new(Stats::default())),
         };
-        let engine = links::open(build, disk, stats, &fingerprint, device, threads)?;
+        let engine = links::open(build, disk, stats, &fingerprint, device, threads, true)?;
         Ok(Some(Self { engine }))
     }
 
@@ -59,7 +59,7 @@ impl Linker {
         end0: u64,
     ) -> Result<Option<(String, f32)>, crate::Error> {
         let end0 = end0.max(start0 + 1);
-        let view = self.engine.view(contig, start0, end0, || true)?;
+        let view = self.engine.view(contig, start0, end0, None, || true)?;
         let mut best: Option<(&str, f32)> = None;
         for g in &view.genes {
             for l in &g.links {

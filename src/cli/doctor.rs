@@ -264,6 +264,25 @@ fn check_build(
     for role in config.models.keys() {
         let what = format!("model {role}");
         if let Ok(dir) = build.model_dir(Some(role)) {
+            if cistrack::model::e2g::is_e2g_model(&dir) {
+                match cistrack::model::e2g::E2gModel::load(&dir) {
+                    Ok(m) => report.line(
+                        2,
+                        Status::Ok,
+                        &what,
+                        format!(
+                            "{}: logistic regression over {} features, calibrated threshold {:.4} ({:.0} % recall on its CV), reach {} kb",
+                            m.id(),
+                            cistrack::model::e2g::FEATURES,
+                            m.threshold,
+                            m.threshold_recall * 100.0,
+                            m.max_distance / 1000
+                        ),
+                    )?,
+                    Err(e) => report.line(2, Status::Fail, &what, format!("{e:#}"))?,
+                }
+                continue;
+            }
             if super::models::is_link_model(&dir) {
                 match verify_link_model(&dir, runtime_ok) {
                     Ok(detail) => report.line(2, Status::Ok, &what, detail)?,

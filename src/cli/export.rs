@@ -90,6 +90,7 @@ pub fn run(global: &GlobalArgs, args: ExportArgs) -> anyhow::Result<()> {
             &inputs_fingerprint(&build),
             global.device,
             global.threads(),
+            true,
         )?;
         let links = export::export_links(&build, &engine, &args.out)?;
         tracing::info!(

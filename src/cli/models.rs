@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
+use cistrack::model::e2g::E2gModel;
 use cistrack::model::link::LinkSpec;
 use cistrack::model::ModelSpec;
 
@@ -58,7 +59,32 @@ pub fn run(global: &GlobalArgs, args: ModelsArgs) -> anyhow::Result<()> {
         "model", "kind", "role", "parameters", "threshold"
     )?;
     let mut failures = 0;
+    let fail = |out: &mut dyn Write, path: &std::path::Path, e: &dyn std::fmt::Display| {
+        writeln!(
+            out,
+            "{:<28} FAIL: {e}",
+            path.strip_prefix(&dir).unwrap_or(path).display()
+        )
+    };
     for path in found {
+        if cistrack::model::e2g::is_e2g_model(&path) {
+            match E2gModel::load(&path) {
+                Ok(m) => writeln!(
+                    out,
+                    "{:<28} {:<10} {:<8} {:>10} {:>9.4}  gene list sha256 ok",
+                    m.id(),
+                    "e2g",
+                    "e2g",
+                    m.feature_names().len() + 1,
+                    m.threshold
+                )?,
+                Err(e) => {
+                    failures += 1;
+                    fail(&mut out, &path, &e)?;
+                }
+            }
+            continue;
+        }
         if is_link_model(&path) {
             match LinkSpec::load(&path).and_then(|spec| spec.verify_checksums().map(|()| spec)) {
                 Ok(spec) => {
@@ -76,11 +102,7 @@ pub fn run(global: &GlobalArgs, args: ModelsArgs) -> anyhow::Result<()> {
                 }
                 Err(e) => {
                     failures += 1;
-                    writeln!(
-                        out,
-                        "{:<28} FAIL: {e}",
-                        path.strip_prefix(&dir).unwrap_or(&path).display()
-                    )?;
+                    fail(&mut out, &path, &e)?;
                 }
             }
             continue;
@@ -101,11 +123,7 @@ pub fn run(global: &GlobalArgs, args: ModelsArgs) -> anyhow::Result<()> {
             }
             Err(e) => {
                 failures += 1;
-                writeln!(
-                    out,
-                    "{:<28} FAIL: {e}",
-                    path.strip_prefix(&dir).unwrap_or(&path).display()
-                )?;
+                fail(&mut out, &path, &e)?;
             }
         }
     }

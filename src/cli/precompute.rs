@@ -219,6 +219,7 @@ fn precompute_links(
         &inputs_fingerprint(build),
         global.device,
         global.threads(),
+        true,
     )?;
     let total: usize = regions
         .iter()
@@ -243,7 +244,7 @@ fn precompute_links(
             .expect("regions are resolved contigs")
             .clone();
         let view = engine
-            .view(&contig, *s, *e, || true)
+            .view(&contig, *s, *e, None, || true)
             .with_context(|| format!("links of {name}:{s}-{e}"))?;
         computed += view.computed;
         bar.inc(engine.genes_in_reach(name, *s, *e) as u64);

@@ -81,8 +81,11 @@ impl Build {
     /// genes or candidates file.
     pub fn open(config: &BuildConfig) -> crate::Result<Self> {
         let contigs = fasta::check_files(&config.fasta)?;
-        let contigs = Contigs::new(&config.name, contigs.iter().cloned().collect())
-            .with_aliases(&config.aliases, config.auto_aliases)?;
+        let mut contigs = Contigs::new(&config.name, contigs.iter().cloned().collect());
+        if let Some(path) = &config.chrom_sizes {
+            contigs = contigs.with_sequence_less(super::read_chrom_sizes(path)?);
+        }
+        let contigs = contigs.with_aliases(&config.aliases, config.auto_aliases)?;
         for path in config
             .genes
             .iter()
@@ -288,7 +291,7 @@ impl InputReader {
         span.sequence.clear();
         span.sequence.resize((clip_start - start0) as usize, b'N');
         let mut fetched = Vec::new();
-        if clip_start < clip_end {
+        if clip_start < clip_end && self.contigs.has_sequence(&contig.name) {
             self.fasta.fetch_into(
                 &Region::new(&contig.name, clip_start as u64, clip_end as u64)?,
                 &mut fetched,

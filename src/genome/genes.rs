@@ -16,6 +16,25 @@ pub enum StartBase {
     OneBased,
 }
 
+/// How a genes file is laid out: how its start column counts, and which column (if any)
+/// holds a stable gene id (an Ensembl id such as `ENSG00000068137`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GenesFormat {
+    /// How the start column counts.
+    pub start: StartBase,
+    /// 1-based column number of the gene id (`cut -f` style); `None`: the name is the id.
+    pub id_column: Option<usize>,
+}
+
+impl From<StartBase> for GenesFormat {
+    fn from(start: StartBase) -> Self {
+        Self {
+            start,
+            id_column: None,
+        }
+    }
+}
+
 /// One transcription start site.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tss {
@@ -23,21 +42,31 @@ pub struct Tss {
     pub contig: String,
     /// 0-based position of the first transcribed base.
     pub position0: u64,
-    /// Gene name or id (BED column 4).
+    /// Stable gene id (the id column, e.g. an Ensembl id); the name when the file has none.
+    pub id: String,
+    /// Gene name (BED column 4, usually the symbol).
     pub name: String,
     /// `+`, `-` or `.`.
     pub strand: char,
 }
 
 /// Reads TSSs from a BED file (plain or gzip/bgzip): columns chrom, start, end, name, score,
-/// strand. For `+` (and `.`) genes the TSS is the start, for `-` genes `end - 1` (so a 1-bp TSS
-/// interval and a gene body give the same answer). Header, `track` and `#` lines are skipped.
+/// strand, and optionally a gene-id column. A record one base long in the file's own
+/// coordinates (`end − start = 1`, as in BED 1-bp TSS files and in the GENCODE TSS tables that
+/// hold the 1-based TSS in their start column) is a TSS: its start is the TSS on either strand.
+/// A longer record is a gene body: the TSS is its first base on `+` (and `.`) and its last
+/// base, `end − 1` (0-based), on `-`. Header, `track` and `#` lines are skipped.
 ///
 /// # Errors
 ///
 /// [`Error::Io`] or [`Error::BadRecord`] naming the file and line.
-pub fn read_tss(path: &Path, start_base: StartBase) -> Result<Vec<Tss>, Error> {
-    read_bed(path, 6, "(BED6)", |f, bad| parse_tss(f, start_base, bad))
+pub fn read_tss(path: &Path, format: impl Into<GenesFormat>) -> Result<Vec<Tss>, Error> {
+    let format = format.into();
+    let (columns, name) = match format.id_column {
+        Some(c) if c > 6 => (c, format!("(BED6 and the gene-id column {c})")),
+        _ => (6, "(BED6)".to_string()),
+    };
+    read_bed(path, columns, &name, |f, bad| parse_tss(f, format, bad))
 }
 
 /// One interval of a BED file (candidate elements).
@@ -194,22 +223,35 @@ fn parse_interval(
     Ok((start0, end0))
 }
 
-fn parse_tss(
-    f: &[&str],
-    start_base: StartBase,
-    bad: &dyn Fn(String) -> Error,
-) -> Result<Tss, Error> {
-    let (start0, end) = parse_interval(f, start_base, bad)?;
+fn parse_tss(f: &[&str], format: GenesFormat, bad: &dyn Fn(String) -> Error) -> Result<Tss, Error> {
+    let (start0, end) = parse_interval(f, format.start, bad)?;
+    // the record's length in the file's own coordinates (a 1-based start counts one more)
+    let file_length = match format.start {
+        StartBase::ZeroBased => end - start0,
+        StartBase::OneBased => end - start0 - 1,
+    };
     let strand = match f[5] {
         "+" => '+',
         "-" => '-',
         "." => '.',
         other => return Err(bad(format!("strand {other:?} is not +, - or ."))),
     };
-    let position0 = if strand == '-' { end - 1 } else { start0 };
+    let position0 = if strand == '-' && file_length != 1 {
+        end - 1
+    } else {
+        start0
+    };
+    let id = match format.id_column {
+        None => f[3],
+        Some(c) => match f.get(c.wrapping_sub(1)) {
+            Some(id) if !id.is_empty() && *id != "." && *id != "NA" => id,
+            _ => f[3],
+        },
+    };
     Ok(Tss {
         contig: f[0].to_string(),
         position0,
+        id: id.to_string(),
         name: f[3].to_string(),
         strand,
     })
@@ -229,11 +271,47 @@ mod tests {
             Tss {
                 contig: "chr1".into(),
                 position0: 18_696,
+                id: "ENSG00000229492".into(),
                 name: "ENSG00000229492".into(),
                 strand: '+'
             }
         );
         assert_eq!(tss[1].position0, 24_774); // '-' strand 1-bp interval: end - 1 == start
+    }
+
+    /// The GENCODE TSS table of `../shared/data` (1-based TSS in its start column, end one
+    /// past it on both strands) and ABC's gene bounds (0-based BED of gene bodies with an
+    /// Ensembl id column) give the 0-based TSS of the GENCODE row, one gene per strand.
+    #[test]
+    fn test_tss_per_strand_against_gencode() {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/hg38");
+        let gencode = data.join("annotation/gencode_tss.hg38.bed.gz");
+        let tss = read_tss(&gencode, StartBase::OneBased).unwrap();
+        let at = |name: &str| {
+            let t = tss.iter().find(|t| t.name == name).unwrap();
+            (t.contig.as_str(), t.position0, t.strand)
+        };
+        // row `chr17 42676994 42676995 PLEKHH3 protein_coding - 1 HAVANA`: 1-based 42,676,994
+        assert_eq!(at("PLEKHH3"), ("chr17", 42_676_993, '-'));
+        // row `chr17 43170245 43170246 BRCA1 ...`: the gene's 1-based end 43,170,245 (- strand)
+        assert_eq!(at("BRCA1"), ("chr17", 43_170_244, '-'));
+        // row `chr8 127735434 127735435 MYC protein_coding + ...`
+        assert_eq!(at("MYC"), ("chr8", 127_735_433, '+'));
+        // ABC's gene bounds: 0-based gene bodies with the Ensembl id in column 7
+        let abc = data.join("k562/abc_reference/CollapsedGeneBounds.hg38.bed.gz");
+        let format = GenesFormat {
+            start: StartBase::ZeroBased,
+            id_column: Some(7),
+        };
+        let genes = read_tss(&abc, format).unwrap();
+        let at = |name: &str| {
+            let t = genes.iter().find(|t| t.name == name).unwrap();
+            (t.position0, t.strand, t.id.as_str())
+        };
+        // `chr17 42667913 42677030 PLEKHH3 0 - ENSG00000068137`: the body's last base
+        assert_eq!(at("PLEKHH3"), (42_677_029, '-', "ENSG00000068137"));
+        // `chr8 127736068 127741434 MYC 0 + ENSG00000136997`: its first base
+        assert_eq!(at("MYC"), (127_736_068, '+', "ENSG00000136997"));
     }
 
     #[test]
@@ -326,6 +404,38 @@ mod tests {
         );
         assert!(error("chr1\tx\t200\tG\t0\t+\n").ends_with("x.bed:1: start \"x\" is not a number"));
         assert!(error("chr1\t1\t200\tG\t0\t*\n").ends_with("strand \"*\" is not +, - or ."));
+        // a 1-bp record is a TSS on either strand; the id column, when set, is the id
+        let format = GenesFormat {
+            start: StartBase::OneBased,
+            id_column: Some(7),
+        };
+        let path = dir.path().join("ids.bed");
+        std::fs::write(
+            &path,
+            "chr1\t100\t101\tG\t0\t-\tENSG1\nchr1\t100\t200\tH\t0\t-\t.\n",
+        )
+        .unwrap();
+        let t = read_tss(&path, format).unwrap();
+        assert_eq!(
+            (t[0].position0, t[0].id.as_str(), t[0].name.as_str()),
+            (99, "ENSG1", "G")
+        );
+        assert_eq!(
+            (t[1].position0, t[1].id.as_str()),
+            (199, "H"),
+            "no id: the name"
+        );
+        std::fs::write(&path, "chr1\t100\t101\tG\t0\t-\n").unwrap();
+        let e = read_tss(
+            &path,
+            GenesFormat {
+                id_column: Some(8),
+                ..format
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.ends_with("expected at least 8 tab-separated columns (BED6 and the gene-id column 8), found 6"), "{e}");
         let e = read("chr1\t0\t1\tG\t0\t+\n", StartBase::OneBased)
             .unwrap_err()
             .to_string();

@@ -20,6 +20,7 @@ use lru::LruCache;
 use crate::genome::build::{InputReader, Span};
 use crate::genome::genes::{read_intervals, read_tss, Tss};
 use crate::genome::{Build, Contig};
+use crate::model::e2g::{self, E2gModel};
 use crate::model::encode::one_hot_into;
 use crate::model::link::{
     powerlaw_contact, ElementFeatures, FeatureSpec, GeneBatch, LinkPredictor, LinkSpec,
@@ -28,10 +29,14 @@ use crate::model::onnx::SessionOptions;
 use crate::model::Modality;
 
 use super::cache::{DiskStore, Stats};
-use super::links_output::{GeneLinks, Link};
+use super::links_output::{ContactSource, GeneLinks, Link};
 
 /// The model role of a build's link model (`models.links` in its config).
 pub const LINK_ROLE: &str = "links";
+
+/// The model role of a build's supervised enhancer–gene model (`models.e2g`), which scores
+/// the link model's candidates (see [`crate::model::e2g`]).
+pub const E2G_ROLE: &str = "e2g";
 
 /// How the daemon builds a link model's inputs: the model's feature settings plus the
 /// sequence window and its masking rule.
@@ -65,12 +70,26 @@ enum Sequence {
     Embedded(Arc<[f32]>),
 }
 
+/// One candidate of a gene, prepared.
+struct PreparedCandidate {
+    cand: Candidate,
+    distance: u64,
+    contact: f64,
+    contact_source: ContactSource,
+    features: [f32; 5],
+    sequence: Sequence,
+    /// Among the link model's inputs (the nearest `max_candidates` within its reach).
+    attended: bool,
+    tss_between: u32,
+}
+
 /// One gene's prepared inputs.
 struct Prepared {
     tss: Tss,
     promoter_features: [f32; 5],
+    promoter_activity: f64,
     promoter_sequence: Sequence,
-    candidates: Vec<(Candidate, u64, f64, [f32; 5], Sequence)>,
+    candidates: Vec<PreparedCandidate>,
 }
 
 /// Genes with their links for a view.
@@ -82,6 +101,90 @@ pub struct LinksView {
     pub computed: usize,
     /// Genes in reach not computed yet (the work stopped at the deadline): `(name, tss)`.
     pub pending: Vec<(String, u64)>,
+    /// The contig has no sequence in the build: every element's sequence was masked.
+    pub sequence_masked: bool,
+}
+
+/// A contact table: values per (FASTA contig, lower bin, upper bin) at one resolution, already
+/// divided by the configured scale.
+#[derive(Debug, Default)]
+pub struct ContactTable {
+    resolution: u64,
+    values: HashMap<(String, u64, u64), f32>,
+}
+
+impl ContactTable {
+    /// Reads `chrom bin1_start bin2_start value` lines, or BEDPE
+    /// (`chrom1 start1 end1 chrom2 start2 end2 value`, same-contig pairs only), tab- or
+    /// space-separated, plain or gzip; `#` and header lines (a non-numeric position) are
+    /// skipped; contigs are resolved through the build's aliases (others are left out).
+    ///
+    /// # Errors
+    ///
+    /// A message naming the file and line.
+    pub fn read(
+        path: &std::path::Path,
+        resolution: u64,
+        scale: f64,
+        contigs: &crate::genome::Contigs,
+    ) -> Result<Self, String> {
+        use std::io::BufRead;
+        let reader = crate::io::text::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut values = HashMap::new();
+        for (i, line) in reader.lines().enumerate() {
+            let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.is_empty() || f[0].starts_with('#') {
+                continue;
+            }
+            let bad = |m: &str| format!("{}:{}: {m}", path.display(), i + 1);
+            let (chrom, a, b, value) = match f.len() {
+                4 => (f[0], f[1], f[2], f[3]),
+                n if n >= 7 => {
+                    if f[0] != f[3] {
+                        continue;
+                    }
+                    (f[0], f[1], f[4], f[6])
+                }
+                n => return Err(bad(&format!("expected 4 columns (chrom bin1 bin2 value) or BEDPE with a value in column 7, found {n}"))),
+            };
+            let (Ok(a), Ok(b)) = (a.parse::<u64>(), b.parse::<u64>()) else {
+                if i == 0 {
+                    continue; // a header
+                }
+                return Err(bad("a position is not a number"));
+            };
+            let value: f64 = value
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| bad(&format!("contact {value:?} is not a number >= 0")))?;
+            let Some(c) = contigs.resolve(chrom) else {
+                continue;
+            };
+            let (lo, hi) = (a.min(b) / resolution, a.max(b) / resolution);
+            values.insert((c.name.clone(), lo, hi), (value / scale) as f32);
+        }
+        Ok(Self { resolution, values })
+    }
+
+    /// The contact between two positions, when the table has their bin pair.
+    pub fn get(&self, contig: &str, x: u64, y: u64) -> Option<f64> {
+        let (lo, hi) = (x.min(y) / self.resolution, x.max(y) / self.resolution);
+        self.values
+            .get(&(contig.to_string(), lo, hi))
+            .map(|&v| v as f64)
+    }
+
+    /// Bin pairs held.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
 }
 
 /// Errors of link computation.
@@ -113,6 +216,15 @@ pub struct LinkEngine {
     candidates: HashMap<String, (Vec<(u64, u64)>, u64)>,
     /// TSSs per FASTA contig, sorted by position.
     genes: HashMap<String, Vec<Tss>>,
+    /// Distinct TSS positions per FASTA contig, sorted.
+    tss_positions: HashMap<String, Vec<u64>>,
+    /// The supervised score, when the build has one.
+    e2g: Option<E2gModel>,
+    /// The build's contact table, when it names one.
+    contacts: Option<ContactTable>,
+    /// How far from a TSS candidates are considered: the E2G model's reach, else the link
+    /// model's.
+    reach: u64,
     scales: [f64; 2],
     state: Mutex<State>,
     disk: Option<Arc<DiskStore>>,
@@ -126,6 +238,9 @@ struct State {
     signals: LruCache<(String, u64, u64), (f64, f64)>,
     genes: LruCache<(String, u64, String), Arc<GeneLinks>>,
 }
+
+/// A gene's cache key: FASTA contig, TSS, gene id.
+type GeneKey = (String, u64, String);
 
 impl std::fmt::Debug for LinkEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -148,10 +263,12 @@ impl LinkEngine {
     ///
     /// [`Error::Unsupported`] when the build has no `genes` or `candidates` file, or files that
     /// cannot be read.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         build: Arc<Build>,
         settings: FeatureSettings,
         predictor: LinkPredictor,
+        e2g: Option<E2gModel>,
         identity: ((String, String), String),
         namespace: String,
         disk: Option<Arc<DiskStore>>,
@@ -179,9 +296,21 @@ impl LinkEngine {
             }
         }
         for list in genes.values_mut() {
-            list.sort_by(|a, b| (a.position0, &a.name).cmp(&(b.position0, &b.name)));
-            list.dedup_by(|a, b| a.name == b.name && a.position0 == b.position0);
+            list.sort_by(|a, b| (a.position0, &a.id).cmp(&(b.position0, &b.id)));
+            list.dedup_by(|a, b| a.id == b.id && a.position0 == b.position0);
         }
+        let tss_positions = genes
+            .iter()
+            .map(|(c, list)| {
+                let mut p: Vec<u64> = list.iter().map(|t| t.position0).collect();
+                p.dedup();
+                (c.clone(), p)
+            })
+            .collect();
+        let reach = e2g
+            .as_ref()
+            .map_or(settings.model.max_distance, |m| m.max_distance)
+            .max(settings.model.max_distance);
         let mut candidates: HashMap<String, (Vec<(u64, u64)>, u64)> = HashMap::new();
         for i in read_intervals(&candidates_path).map_err(|e| unsupported(e.to_string()))? {
             if let Some(c) = build.contigs().resolve(&i.contig) {
@@ -194,6 +323,13 @@ impl LinkEngine {
             list.sort_unstable();
             list.dedup();
         }
+        let contacts = match &build.config().contacts {
+            None => None,
+            Some(c) => Some(
+                ContactTable::read(&c.path, c.resolution, c.scale, build.contigs())
+                    .map_err(unsupported)?,
+            ),
+        };
         let scale = |m: Modality| build.signal(m).map_or(0.0, |s| s.scale);
         let scales = [scale(Modality::Accessibility), scale(Modality::H3k27ac)];
         let cap = |n: usize| NonZeroUsize::new(n).expect("non-zero");
@@ -206,6 +342,10 @@ impl LinkEngine {
             generation: Default::default(),
             candidates,
             genes,
+            tss_positions,
+            e2g,
+            contacts,
+            reach,
             scales,
             state: Mutex::new(State {
                 predictor,
@@ -239,6 +379,52 @@ impl LinkEngine {
         &self.identity
     }
 
+    /// The supervised model scoring the links, when the build has one.
+    pub fn e2g(&self) -> Option<&E2gModel> {
+        self.e2g.as_ref()
+    }
+
+    /// How far from a TSS (bp) candidates are considered.
+    pub fn reach(&self) -> u64 {
+        self.reach
+    }
+
+    /// Considers candidates up to `reach` bp from a TSS (at least the link model's reach); the
+    /// link model still sees only its own candidates. For feature tables made before an E2G
+    /// model exists (`cistrack links --reach`); gene results are cached per reach.
+    pub fn with_reach(mut self, reach: u64) -> Self {
+        self.reach = reach.max(self.settings.model.max_distance);
+        self.namespace = format!("{}:reach{}", self.namespace, self.reach);
+        self
+    }
+
+    /// Genes (TSS records) whose id or, failing that, name is `query`, on any contig; `(FASTA
+    /// contig, TSS)`. Ids are matched first, so an Ensembl id never falls through to a symbol.
+    pub fn find_genes(&self, query: &str) -> Vec<(Contig, Tss)> {
+        let mut by_id = Vec::new();
+        let mut by_name = Vec::new();
+        for (contig, list) in &self.genes {
+            let Some(c) = self.build.contigs().resolve(contig) else {
+                continue;
+            };
+            for t in list {
+                if t.id == query {
+                    by_id.push((c.clone(), t.clone()));
+                } else if t.name == query {
+                    by_name.push((c.clone(), t.clone()));
+                }
+            }
+        }
+        let mut found = if by_id.is_empty() { by_name } else { by_id };
+        found.sort_by(|a, b| (&a.0.name, a.1.position0).cmp(&(&b.0.name, b.1.position0)));
+        found
+    }
+
+    /// Every gene of the genes file on `contig` (FASTA name), by TSS.
+    pub fn genes_on(&self, contig: &str) -> &[Tss] {
+        self.genes.get(contig).map_or(&[], Vec::as_slice)
+    }
+
     /// Grows whenever genes are computed (track files built before are then stale).
     pub fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::Relaxed)
@@ -260,8 +446,8 @@ impl LinkEngine {
         let Some(list) = self.genes.get(contig) else {
             return &[];
         };
-        let lo = start0.saturating_sub(self.settings.model.max_distance);
-        let hi = end0 + self.settings.model.max_distance;
+        let lo = start0.saturating_sub(self.reach);
+        let hi = end0 + self.reach;
         let a = list.partition_point(|t| t.position0 < lo);
         let b = list.partition_point(|t| t.position0 < hi);
         &list[a..b]
@@ -273,7 +459,9 @@ impl LinkEngine {
     }
 
     /// Genes and links for a view: blocking (reads inputs, runs the model); call it off the
-    /// async threads. `keep` is polled between gene batches; when it returns false the work
+    /// async threads. A gene is kept when its TSS or one of its elements lies in the view, or,
+    /// with `arcs_from`, when one of its links scoring at least that spans the view (an arc
+    /// passing over it). `keep` is polled between gene batches; when it returns false the work
     /// stops (what is done stays cached).
     ///
     /// # Errors
@@ -284,9 +472,38 @@ impl LinkEngine {
         contig: &Contig,
         start0: u64,
         end0: u64,
+        arcs_from: Option<f32>,
         keep: impl Fn() -> bool,
     ) -> Result<LinksView, Error> {
         let near: Vec<Tss> = self.genes_near(&contig.name, start0, end0).to_vec();
+        let mut view = self.genes(contig, &near, keep)?;
+        view.genes.retain(|g| {
+            (start0..end0).contains(&g.tss)
+                || g.links.iter().any(|l| {
+                    (l.element_start < end0 && l.element_end > start0)
+                        || arcs_from.is_some_and(|m| {
+                            l.score >= m
+                                && l.element_start.min(g.tss) < end0
+                                && l.element_end.max(g.tss + 1) > start0
+                        })
+                })
+        });
+        Ok(view)
+    }
+
+    /// The links of the genes `near` (TSS records of `contig`), whole, in the same order:
+    /// from the cache, or computed. `keep` is polled between gene batches; when it returns
+    /// false the work stops and the rest are `pending`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Failed`] when inputs cannot be read or the model fails.
+    pub fn genes(
+        &self,
+        contig: &Contig,
+        near: &[Tss],
+        keep: impl Fn() -> bool,
+    ) -> Result<LinksView, Error> {
         let mut state = self
             .state
             .lock()
@@ -294,7 +511,7 @@ impl LinkEngine {
         let mut results: Vec<Option<Arc<GeneLinks>>> = Vec::with_capacity(near.len());
         let mut missing = Vec::new();
         for (i, t) in near.iter().enumerate() {
-            let key = (contig.name.clone(), t.position0, t.name.clone());
+            let key: GeneKey = (contig.name.clone(), t.position0, t.id.clone());
             let found = state.genes.get(&key).cloned().or_else(|| {
                 let disk = self.disk.as_ref()?;
                 let g = disk
@@ -328,7 +545,7 @@ impl LinkEngine {
                 .collect::<Result<_, _>>()?;
             let genes = self.run(&mut state, contig, prepared)?;
             for (&i, g) in chunk.iter().zip(genes) {
-                let key = (contig.name.clone(), g.tss, near[i].name.clone());
+                let key: GeneKey = (contig.name.clone(), g.tss, near[i].id.clone());
                 let g = Arc::new(g);
                 if let Some(disk) = &self.disk {
                     disk.put_raw(self.disk_key(&key), encode_gene(&g));
@@ -340,24 +557,15 @@ impl LinkEngine {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
-        let genes = results
-            .into_iter()
-            .flatten()
-            .filter(|g| {
-                (start0..end0).contains(&g.tss)
-                    || g.links
-                        .iter()
-                        .any(|l| l.element_start < end0 && l.element_end > start0)
-            })
-            .collect();
         Ok(LinksView {
-            genes,
+            genes: results.into_iter().flatten().collect(),
             computed,
             pending,
+            sequence_masked: !self.build.contigs().has_sequence(&contig.name),
         })
     }
 
-    fn disk_key(&self, key: &(String, u64, String)) -> Vec<u8> {
+    fn disk_key(&self, key: &GeneKey) -> Vec<u8> {
         format!("{}\t{}\t{}\t{}", self.namespace, key.0, key.1, key.2).into_bytes()
     }
 
@@ -408,19 +616,7 @@ impl LinkEngine {
         }
         let signals = signals.unwrap_or_else(|| {
             let part = (start0 as i64 - lo) as usize..(end0 as i64 - lo) as usize;
-            let mean = |values: &[f32], scale: f64| {
-                if scale > 0.0 {
-                    values.iter().map(|&v| v.max(0.0) as f64).sum::<f64>()
-                        / values.len() as f64
-                        / scale
-                } else {
-                    0.0
-                }
-            };
-            let v = (
-                mean(&span.accessibility[part.clone()], self.scales[0]),
-                mean(&span.h3k27ac[part], self.scales[1]),
-            );
+            let v = self.signal_means(&span, part);
             state.signals.put(signal_key, v);
             v
         });
@@ -446,6 +642,44 @@ impl LinkEngine {
         Ok((signals, sequence))
     }
 
+    /// Accessibility and H3K27ac over `part` of `span`: zero-filled means, each divided by its
+    /// track's mean (0 for a missing track).
+    fn signal_means(&self, span: &Span, part: std::ops::Range<usize>) -> (f64, f64) {
+        let mean = |values: &[f32], scale: f64| {
+            if scale > 0.0 {
+                values.iter().map(|&v| v.max(0.0) as f64).sum::<f64>() / values.len() as f64 / scale
+            } else {
+                0.0
+            }
+        };
+        (
+            mean(&span.accessibility[part.clone()], self.scales[0]),
+            mean(&span.h3k27ac[part], self.scales[1]),
+        )
+    }
+
+    /// An element's normalised signals only (for candidates the link model does not see).
+    fn signals(
+        &self,
+        state: &mut State,
+        contig: &Contig,
+        (start0, end0): (u64, u64),
+    ) -> Result<(f64, f64), Error> {
+        let key = (contig.name.clone(), start0, end0);
+        if let Some(v) = state.signals.get(&key) {
+            return Ok(*v);
+        }
+        let mut span = Span::default();
+        let reader = self.reader(state)?;
+        if let Err(e) = reader.read_span(contig, start0 as i64, end0 as i64, &mut span) {
+            state.reader = None;
+            return Err(Error::Failed(format!("{e:#}")));
+        }
+        let v = self.signal_means(&span, 0..(end0 - start0) as usize);
+        state.signals.put(key, v);
+        Ok(v)
+    }
+
     fn prepare(&self, state: &mut State, contig: &Contig, tss: &Tss) -> Result<Prepared, Error> {
         let s = &self.settings.model;
         let t = tss.position0;
@@ -456,37 +690,64 @@ impl LinkEngine {
             t,
         )?;
         let promoter_features = ElementFeatures::compute(0, 1.0, pa, ph).to_array();
+        let promoter_activity = (pa.max(0.0) * ph.max(0.0)).sqrt();
         let (list, longest) = self
             .candidates
             .get(&contig.name)
             .map_or((&[][..], 0), |(list, longest)| (list.as_slice(), *longest));
-        // A midpoint within max_distance of the TSS needs a start within max_distance plus the
-        // longest candidate before it, and no later than max_distance after it.
-        let lo = t.saturating_sub(s.max_distance + longest);
+        // A midpoint within the reach of the TSS needs a start within the reach plus the
+        // longest candidate before it, and no later than the reach after it.
+        let reach = self.reach;
+        let lo = t.saturating_sub(reach + longest);
         let from = list.partition_point(|&(start, _)| start < lo);
         let mut chosen: Vec<(u64, u64, u64)> = Vec::new(); // (distance, start, end)
         for &(start, end) in &list[from..] {
-            if start > t + s.max_distance {
+            if start > t + reach {
                 break;
             }
             let mid = (start + end) / 2;
             let distance = mid.abs_diff(t);
             let overlaps =
                 start < t + s.promoter_exclusion && end > t.saturating_sub(s.promoter_exclusion);
-            if distance <= s.max_distance && !overlaps {
+            if distance <= reach && !overlaps {
                 chosen.push((distance, start, end));
             }
         }
         chosen.sort_unstable();
-        chosen.truncate(s.max_candidates);
+        if self.e2g.is_none() && reach == s.max_distance {
+            chosen.truncate(s.max_candidates); // the link model's inputs only
+        }
+        let positions = self
+            .tss_positions
+            .get(&contig.name)
+            .map_or(&[][..], Vec::as_slice);
         let mut candidates = Vec::with_capacity(chosen.len());
-        for (distance, start, end) in chosen {
-            let ((a, h), sequence) =
-                self.element(state, contig, (start, end), (start + end) / 2)?;
-            let contact = powerlaw_contact(distance, s.gamma, s.min_distance);
+        for (rank, (distance, start, end)) in chosen.into_iter().enumerate() {
+            let attended = rank < s.max_candidates && distance <= s.max_distance;
+            let mid = (start + end) / 2;
+            let ((a, h), sequence) = if attended {
+                self.element(state, contig, (start, end), mid)?
+            } else {
+                (self.signals(state, contig, (start, end))?, Sequence::Masked)
+            };
+            let (contact, contact_source) = match self
+                .contacts
+                .as_ref()
+                .and_then(|table| table.get(&contig.name, mid, t))
+            {
+                Some(v) => (v, ContactSource::Hic),
+                None => (
+                    powerlaw_contact(distance, s.gamma, s.min_distance),
+                    ContactSource::Powerlaw,
+                ),
+            };
             let features = ElementFeatures::compute(distance, contact, a, h).to_array();
-            candidates.push((
-                Candidate {
+            // TSSs strictly between the element's midpoint and this TSS, this one excluded
+            let (x, y) = (mid.min(t), mid.max(t));
+            let between =
+                positions.partition_point(|&p| p < y) - positions.partition_point(|&p| p <= x);
+            candidates.push(PreparedCandidate {
+                cand: Candidate {
                     start0: start,
                     end0: end,
                     accessibility: a,
@@ -494,13 +755,17 @@ impl LinkEngine {
                 },
                 distance,
                 contact,
+                contact_source,
                 features,
                 sequence,
-            ));
+                attended,
+                tss_between: between as u32,
+            });
         }
         Ok(Prepared {
             tss: tss.clone(),
             promoter_features,
+            promoter_activity,
             promoter_sequence,
             candidates,
         })
@@ -526,8 +791,8 @@ impl LinkEngine {
         };
         for p in &prepared {
             centres(p.tss.position0, &p.promoter_sequence);
-            for (c, _, _, _, seq) in &p.candidates {
-                centres((c.start0 + c.end0) / 2, seq);
+            for c in &p.candidates {
+                centres((c.cand.start0 + c.cand.end0) / 2, &c.sequence);
             }
         }
         let mut embedded: HashMap<u64, Arc<[f32]>> = HashMap::new();
@@ -557,12 +822,10 @@ impl LinkEngine {
                 Sequence::OneHot(_) => embedded.get(&centre).cloned(),
             }
         };
-        let c = prepared
-            .iter()
-            .map(|p| p.candidates.len())
-            .max()
-            .unwrap_or(0)
-            .max(1);
+        // The link model sees the attended candidates (the nearest within its reach), which
+        // come first in each gene's list.
+        let attended = |p: &Prepared| p.candidates.iter().take_while(|c| c.attended).count();
+        let c = prepared.iter().map(attended).max().unwrap_or(0).max(1);
         let mut batch = GeneBatch::zeros(prepared.len(), c, dim);
         for (i, p) in prepared.iter().enumerate() {
             if let Some(e) = embedding(p.tss.position0, &p.promoter_sequence) {
@@ -570,13 +833,14 @@ impl LinkEngine {
                 batch.promoter_sequence_mask[i] = 1.0;
             }
             batch.promoter_features[i * 5..(i + 1) * 5].copy_from_slice(&p.promoter_features);
-            for (j, (cand, _, _, features, seq)) in p.candidates.iter().enumerate() {
+            for (j, cand) in p.candidates.iter().take(attended(p)).enumerate() {
                 let slot = i * c + j;
-                if let Some(e) = embedding((cand.start0 + cand.end0) / 2, seq) {
+                let centre = (cand.cand.start0 + cand.cand.end0) / 2;
+                if let Some(e) = embedding(centre, &cand.sequence) {
                     batch.candidate_embedding[slot * dim..(slot + 1) * dim].copy_from_slice(&e);
                     batch.candidate_sequence_mask[slot] = 1.0;
                 }
-                batch.candidate_features[slot * 5..(slot + 1) * 5].copy_from_slice(features);
+                batch.candidate_features[slot * 5..(slot + 1) * 5].copy_from_slice(&cand.features);
                 batch.candidate_mask[slot] = 1.0;
             }
         }
@@ -588,42 +852,51 @@ impl LinkEngine {
             .into_iter()
             .enumerate()
             .map(|(i, p)| {
-                let abc: Vec<f64> = p
-                    .candidates
-                    .iter()
-                    .map(|(cand, _, contact, _, _)| {
-                        (cand.accessibility * cand.h3k27ac).sqrt() * contact
-                    })
-                    .collect();
-                let abc_total: f64 = abc.iter().sum();
                 let links = p
                     .candidates
                     .iter()
                     .enumerate()
-                    .map(|(j, (cand, distance, contact, _, _))| Link {
-                        element_start: cand.start0,
-                        element_end: cand.end0,
-                        distance: *distance,
-                        score: attention[[i, j]],
-                        abc_score: if abc_total > 0.0 {
-                            (abc[j] / abc_total) as f32
+                    .map(|(j, cand)| {
+                        let activity = (cand.cand.accessibility * cand.cand.h3k27ac).sqrt();
+                        let attention = if cand.attended {
+                            attention[[i, j]]
                         } else {
                             0.0
-                        },
-                        activity: (cand.accessibility * cand.h3k27ac).sqrt() as f32,
-                        contact: *contact as f32,
+                        };
+                        Link {
+                            element_start: cand.cand.start0,
+                            element_end: cand.cand.end0,
+                            distance: cand.distance,
+                            score: attention,
+                            attention,
+                            attended: cand.attended,
+                            abc_score: 0.0,
+                            activity: activity as f32,
+                            contact: cand.contact as f32,
+                            contact_source: cand.contact_source,
+                            tss_between: cand.tss_between,
+                        }
                     })
                     .collect();
-                GeneLinks {
-                    id: p.tss.name.clone(),
+                let mut gene = GeneLinks {
+                    id: p.tss.id.clone(),
                     name: p.tss.name.clone(),
                     contig: contig.name.clone(),
                     tss: p.tss.position0,
                     strand: p.tss.strand,
                     expression: expression[i],
+                    promoter_activity: p.promoter_activity as f32,
                     candidates: p.candidates.len(),
                     links,
+                };
+                let abc = e2g::abc_scores(&gene);
+                for (l, abc) in gene.links.iter_mut().zip(abc) {
+                    l.abc_score = abc as f32;
                 }
+                if let Some(model) = &self.e2g {
+                    model.score(&mut gene);
+                }
+                gene
             })
             .collect())
     }
@@ -646,7 +919,7 @@ impl LinkEngine {
     }
 }
 
-/// Serialises a gene result (JSON: compact, versioned by the namespace's model sha256).
+/// Serialises a gene result (JSON: compact, versioned by the namespace's model sha256s).
 fn encode_gene(g: &GeneLinks) -> Vec<u8> {
     let links: Vec<_> = g
         .links
@@ -659,13 +932,18 @@ fn encode_gene(g: &GeneLinks) -> Vec<u8> {
                 l.score,
                 l.abc_score,
                 l.activity,
-                l.contact
+                l.contact,
+                l.attention,
+                l.attended,
+                l.contact_source.as_str(),
+                l.tss_between,
             ])
         })
         .collect();
     serde_json::to_vec(&serde_json::json!({
         "id": g.id, "name": g.name, "tss": g.tss, "strand": g.strand.to_string(),
-        "expression": g.expression, "candidates": g.candidates, "links": links,
+        "expression": g.expression, "promoter_activity": g.promoter_activity,
+        "candidates": g.candidates, "links": links,
     }))
     .expect("JSON of plain values")
 }
@@ -687,6 +965,14 @@ fn decode_gene(bytes: &[u8], contig: &str) -> Option<GeneLinks> {
                 abc_score: f(4)?,
                 activity: f(5)?,
                 contact: f(6)?,
+                attention: f(7)?,
+                attended: l.get(8)?.as_bool()?,
+                contact_source: match l.get(9)?.as_str()? {
+                    "hic" => ContactSource::Hic,
+                    "powerlaw" => ContactSource::Powerlaw,
+                    _ => return None,
+                },
+                tss_between: u32::try_from(u(10)?).ok()?,
             })
         })
         .collect::<Option<Vec<_>>>()?;
@@ -697,13 +983,16 @@ fn decode_gene(bytes: &[u8], contig: &str) -> Option<GeneLinks> {
         tss: v["tss"].as_u64()?,
         strand: v["strand"].as_str()?.chars().next()?,
         expression: v["expression"].as_f64()? as f32,
+        promoter_activity: v["promoter_activity"].as_f64()? as f32,
         candidates: v["candidates"].as_u64()? as usize,
         links,
     })
 }
 
 /// Opens the build's link model (role [`LINK_ROLE`]): checks it, loads both graphs, and
-/// reads the build's genes and candidates.
+/// reads the build's genes and candidates; with `use_e2g`, also the build's E2G model (role
+/// [`E2G_ROLE`]) when its config names one (without it, links carry features and attention,
+/// and `score` is the attention).
 ///
 /// # Errors
 ///
@@ -716,8 +1005,14 @@ pub fn open(
     fingerprint: &str,
     device: crate::model::Device,
     threads: usize,
+    use_e2g: bool,
 ) -> crate::Result<LinkEngine> {
     let dir = build.model_dir(Some(LINK_ROLE))?;
+    let e2g = if use_e2g && build.config().models.contains_key(E2G_ROLE) {
+        Some(E2gModel::load(&build.model_dir(Some(E2G_ROLE))?)?)
+    } else {
+        None
+    };
     let spec = LinkSpec::load(&dir)?;
     let predictor = LinkPredictor::new(
         &spec,
@@ -734,13 +1029,39 @@ pub fn open(
         .unwrap_or(DEFAULT_MAX_N_FRACTION);
     let sha = &spec.predictor.sha256;
     let short = |s: &str| s[..8.min(s.len())].to_string();
+    // what the links depend on beyond the signals and the FASTA: genes (and how they are
+    // read), candidates, contig sizes and the contact table
+    let link_inputs = {
+        use sha2::Digest;
+        let c = build.config();
+        let mut h = sha2::Sha256::new();
+        h.update(fingerprint.as_bytes());
+        for path in c
+            .genes
+            .iter()
+            .map(|(p, _)| p)
+            .chain(c.candidates.iter())
+            .chain(c.chrom_sizes.iter())
+            .chain(c.contacts.iter().map(|t| &t.path))
+        {
+            super::engine::add_file_identity(&mut h, path);
+        }
+        h.update(format!("{:?}{:?}", c.genes.as_ref().map(|g| g.1), c.contacts).as_bytes());
+        h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let e2g_id = e2g.as_ref().map_or("attention".to_string(), |m| {
+        format!("{}:{}", m.id(), short(&m.sha256))
+    });
     let namespace = format!(
-        "{}:{}:{}{}:{}:links",
+        "{}:{}:{}{}:{}:{e2g_id}:links2",
         build.name(),
         spec.id(),
         short(&spec.encoder.sha256),
         short(sha),
-        short(fingerprint)
+        short(&link_inputs)
     );
     let settings = FeatureSettings {
         model: spec.features.clone(),
@@ -751,6 +1072,7 @@ pub fn open(
         build,
         settings,
         predictor,
+        e2g,
         ((spec.name.clone(), spec.version.clone()), sha.clone()),
         namespace,
         disk,
@@ -767,6 +1089,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn test_contact_table_formats_and_errors() {
+        let contigs = crate::genome::Contigs::new(
+            "b",
+            vec![crate::genome::Contig {
+                name: "chr1".into(),
+                length: 1_000_000,
+            }],
+        )
+        .with_aliases(&Default::default(), true)
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hic.txt");
+        // a header, the 4-column form (alias `1`), BEDPE, another contig (left out)
+        std::fs::write(
+            &path,
+            "chrom\tbin1\tbin2\tvalue\n1\t5000\t15000\t4\nchr1 20000 25000 chr1 0 5000 3\nchr9\t0\t0\t1\n",
+        )
+        .unwrap();
+        let t = ContactTable::read(&path, 5000, 2.0, &contigs).unwrap();
+        assert_eq!(t.len(), 2);
+        // bins 1 and 3, either order, divided by the scale
+        assert_eq!(t.get("chr1", 7_000, 16_000), Some(2.0));
+        assert_eq!(t.get("chr1", 16_000, 7_000), Some(2.0));
+        assert_eq!(t.get("chr1", 1_000, 24_999), Some(1.5));
+        assert_eq!(t.get("chr1", 1_000, 30_000), None);
+        std::fs::write(&path, "chr1\t0\t5000\t-1\n").unwrap();
+        let e = ContactTable::read(&path, 5000, 1.0, &contigs).unwrap_err();
+        assert!(
+            e.ends_with("hic.txt:1: contact \"-1\" is not a number >= 0"),
+            "{e}"
+        );
+        std::fs::write(&path, "chr1\t0\t5000\nchr1\t0\t5000\t1\n").unwrap();
+        let e = ContactTable::read(&path, 5000, 1.0, &contigs).unwrap_err();
+        assert!(e.contains("hic.txt:1: expected 4 columns"), "{e}");
+    }
+
+    #[test]
     fn test_gene_round_trip() {
         let g = GeneLinks {
             id: "G".into(),
@@ -775,15 +1134,20 @@ mod tests {
             tss: 100,
             strand: '-',
             expression: 1.5,
+            promoter_activity: 2.0,
             candidates: 1,
             links: vec![Link {
                 element_start: 10,
                 element_end: 20,
                 distance: 85,
-                score: 1.0,
+                score: 0.75,
+                attention: 1.0,
+                attended: true,
                 abc_score: 1.0,
                 activity: 0.25,
                 contact: 1.0,
+                contact_source: ContactSource::Hic,
+                tss_between: 3,
             }],
         };
         assert_eq!(decode_gene(&encode_gene(&g), "chr1"), Some(g));

@@ -29,6 +29,8 @@ pub struct GeneLinks {
     pub strand: char,
     /// Predicted expression, log10(1 + TPM).
     pub expression: f32,
+    /// Promoter activity, sqrt(accessibility × H3K27ac) over the promoter window.
+    pub promoter_activity: f32,
     /// Candidate elements considered.
     pub candidates: usize,
     /// The gene's links, one per candidate, nearest first.
@@ -45,15 +47,46 @@ pub struct Link {
     pub element_end: u64,
     /// Distance from the element's midpoint to the TSS, bp (always >= 0).
     pub distance: u64,
-    /// The promoter's attention on this element, normalised over the gene's candidates.
+    /// The link score: the E2G model's calibrated probability, or the attention when the build
+    /// has no E2G model.
     pub score: f32,
-    /// ABC score from the same inputs: activity × contact, normalised over the gene's
-    /// candidates.
+    /// The link model's promoter attention on this element, normalised over the candidates
+    /// it saw (0 when it did not see this one: see `attended`).
+    pub attention: f32,
+    /// True when the element was among the link model's candidates (the nearest within its
+    /// reach).
+    pub attended: bool,
+    /// ABC score from the same inputs: activity × contact over the sum of activity × contact of
+    /// the gene's candidates and its promoter (contact 1), as ABC counts its own promoter.
     pub abc_score: f32,
     /// Activity, sqrt(accessibility × H3K27ac), in the model's units.
     pub activity: f32,
-    /// Contact (Hi-C or power law) relative to 5 kb.
+    /// Contact relative to 5 kb (the ABC power law, or the build's contact table).
     pub contact: f32,
+    /// Where the contact came from.
+    pub contact_source: ContactSource,
+    /// TSSs of other genes strictly between the element's midpoint and this TSS.
+    pub tss_between: u32,
+}
+
+/// Where a link's contact value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContactSource {
+    /// The ABC power law of distance.
+    Powerlaw,
+    /// The build's contact table (Hi-C).
+    Hic,
+}
+
+impl ContactSource {
+    /// As the JSON and TSV spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Powerlaw => "powerlaw",
+            Self::Hic => "hic",
+        }
+    }
 }
 
 /// A link as the JSON answer lists it (gene fields repeated, so each can be drawn alone).
@@ -94,14 +127,14 @@ impl GeneLinks {
 /// autoSql of `links.bb`: the UCSC `interact` format (BED5+13), source = element, target =
 /// the gene's TSS, `value` = link score.
 pub const INTERACT_AUTOSQL: &str = r#"table interact
-"cistrack enhancer-gene links: the gene promoter's attention on each candidate element"
+"cistrack enhancer-gene links: the E2G score of each candidate element and gene"
 (
 string chrom;        "Reference sequence"
 uint   chromStart;   "Start of the lower end of the link, 0-based"
 uint   chromEnd;     "End of the upper end of the link, exclusive"
 string name;         "gene/element"
 uint   score;        "Link score x 1000, rounded"
-double value;        "Link score: attention normalised over the gene's candidates"
+double value;        "Link score: E2G probability (attention without an E2G model)"
 string exp;          "Model name/version"
 string color;        "Item colour, r,g,b"
 string sourceChrom;  "Element reference sequence"
@@ -209,9 +242,13 @@ mod tests {
             element_end: e,
             distance: 0,
             score,
+            attention: 0.5,
+            attended: true,
             abc_score: 0.5,
             activity: 1.0,
             contact: 1.0,
+            contact_source: ContactSource::Powerlaw,
+            tss_between: 0,
         };
         let genes = vec![
             GeneLinks {
@@ -221,6 +258,7 @@ mod tests {
                 tss: 5000,
                 strand: '-',
                 expression: 1.0,
+                promoter_activity: 1.0,
                 candidates: 2,
                 links: vec![link(7000, 7500, 0.75), link(1000, 1200, 0.25)],
             },
@@ -231,6 +269,7 @@ mod tests {
                 tss: 100,
                 strand: '+',
                 expression: 0.0,
+                promoter_activity: 0.0,
                 candidates: 1,
                 links: vec![link(300, 400, 1.0)],
             },

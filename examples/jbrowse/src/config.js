@@ -85,15 +85,21 @@ export function tracks(origin, daemonUrl) {
       name: 'cistrack enhancer–gene links',
       category: ['cistrack'],
       assemblyNames: ['hg38'],
+      // minScore is left at its default, "threshold": the links at or above the daemon's
+      // calibrated E2G threshold (minScore: 0 shows them all).
       adapter: { type: 'CistrackLinkAdapter', ...daemon },
       displays: [
         {
           type: 'LinearArcDisplay',
           displayId: 'cistrack_links-LinearArcDisplay',
           height: 120,
-          // NOTE: the ArcRenderer's default colour and thickness are jexl expressions that draw
-          // no visible stroke here; constant values do.
-          renderer: { type: 'ArcRenderer', color: 'rgba(106, 27, 154, 0.35)', thickness: 1, label: '' },
+          // The plugin's renderer: colour and width by score (purple, stronger and wider as the
+          // E2G score rises; grey below the threshold when minScore is lower), the link's
+          // summary on hover. NOTE: JBrowse's own ArcRenderer shows no per-link values here:
+          // in 4.1 its jexl slots reach the browser unevaluated (constant values do work).
+          // (A renderer config left at its defaults snapshots as {}, without its type; the
+          // height keeps it explicit.)
+          renderer: { type: 'CistrackArcRenderer', height: 100 },
         },
       ],
     },

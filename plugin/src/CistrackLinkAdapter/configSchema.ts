@@ -1,4 +1,5 @@
 import { ConfigurationSchema } from '@jbrowse/core/configuration'
+import { types } from '@jbrowse/mobx-state-tree'
 
 import { daemonSlots } from '../configSlots'
 
@@ -13,13 +14,16 @@ const configSchema = ConfigurationSchema(
     ...daemonSlots(),
     /**
      * #slot
-     * links with a lower score (the promoter's attention share) are left out
+     * sent as `min_score`: "threshold" for the daemon's calibrated E2G threshold, or a score
+     * (0 shows every link)
      */
     minScore: {
-      type: 'number',
-      defaultValue: 0,
+      type: 'string',
+      // A number is taken as well as a string ("threshold", "0.2").
+      model: types.union(types.number, types.string),
+      defaultValue: 'threshold',
       description:
-        "links scoring below this (the promoter's attention share, 0-1, normalised per gene) are left out",
+        'links scoring below this are left out: "threshold" (the daemon\'s calibrated E2G threshold, 70 % recall in cross-validation) or a number between 0 and 1 (0 shows all links)',
     },
   },
   { explicitlyTyped: true },

@@ -495,8 +495,14 @@ def model_json(
         "description": (
             "EPInformer-style enhancer-gene link model (promoter + up to 60 candidates within 100 kb, "
             f"{c.layers} pre-LN Transformer layers, {c.heads} heads, d={c.d_model}) trained on real K562 "
-            "CAGE expression with ABC-style K562 DNase/H3K27ac candidate counts; reduced CPU configuration, "
-            "sequence present for <2% of elements"
+            "CAGE expression with ABC-style K562 DNase/H3K27ac candidate counts"
+            + (
+                f", plus an auxiliary loss (weight {config['training']['aux_weight']}) pulling the promoter's "
+                "attention onto CRISPRi-regulated elements of the training genes"
+                if config["training"].get("aux_weight")
+                else ""
+            )
+            + "; reduced CPU configuration, sequence present for <2% of elements"
         ),
         "graphs": {
             "encoder": {
@@ -589,7 +595,15 @@ def model_json(
             f"{fold} (test {', '.join(fold_history['chromosomes']['test'])}, valid "
             f"{', '.join(fold_history['chromosomes']['valid'])})",
             "reduced": "CPU configuration: "
-            f"{config['training']['epochs']} epochs per fold, sequence masked for >98% of elements",
+            + (
+                f"at most {config['training']['epochs']} epochs per fold, early stopping after "
+                f"{config['training']['patience']} without a better validation objective"
+                if config["training"].get("patience")
+                else f"{config['training']['epochs']} epochs per fold"
+            )
+            + ", sequence masked for >98% of elements",
+            "aux_weight": config["training"].get("aux_weight", 0.0),
+            "best_epoch": fold_history.get("best_epoch"),
             "seed": config["seed"],
             "config": config.get("config_path"),
             "genes": fold_history["genes"],

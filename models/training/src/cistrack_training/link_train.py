@@ -14,6 +14,14 @@ the epoch with the best Pearson r on the fold's ``valid`` genes is kept
 into ``fold_<k>/predictions.npz``: expression and the per-gene attention over candidates. Each
 epoch writes ``fold_<k>/last.pt``; ``--resume`` continues there, and finished folds are skipped.
 
+With ``training.aux_weight`` > 0 the loss adds an auxiliary term on the CRISPRi training pairs of
+the fold's ``train`` genes (never its valid or test genes): for a gene with regulated elements
+among its candidates, ``-log`` of the promoter attention mass on them, so that the attention
+singles out the regulating element. With ``training.patience`` set, a fold stops once its
+validation objective (MSE, plus the auxiliary term on the valid genes' pairs) has not improved
+for that many epochs, and the best epoch by that objective is kept (``training.epochs`` is then
+the maximum).
+
 Only elements whose 2-kb window is real sequence (``link_data``) go through the sequence
 encoder; every other element is sequence-masked. During training, present sequences are also
 masked at random (``training.sequence_dropout``) so that the model stays usable without them.
@@ -36,7 +44,8 @@ import torch.nn.functional as F
 from . import encode
 from .config import pin_run_config, resolve
 from .link_config import load_link_config
-from .link_data import ensure_dataset, log
+from .config import data_path
+from .link_data import ensure_dataset, log, pair_slots, read_crispri
 from .link_model import LinkModelConfig, LinkNetwork, parameter_count
 
 
@@ -131,6 +140,26 @@ class GeneBatches:
         return torch.from_numpy(self.data["expression"][rows]).to(self.device)
 
 
+def regulated_slots(config: dict, data: dict[str, np.ndarray]) -> np.ndarray:
+    """``(genes, max_candidates)`` bool: candidate slots overlapping a CRISPRi-regulated element."""
+    pairs = read_crispri(data_path(config, "crispri"), data, config["features"]["max_distance"])
+    out = np.zeros(data["candidate_index"].shape, dtype=bool)
+    for p, slots in enumerate(pair_slots(pairs, data)):
+        if pairs.regulated[p] and len(slots):
+            out[pairs.gene[p], slots] = True
+    return out
+
+
+def aux_loss(attention: torch.Tensor, positive: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Mean ``-log(attention mass on the regulated slots)`` over the genes that have one."""
+    has = positive.any(dim=1)
+    n = int(has.sum())
+    if n == 0:
+        return attention.sum() * 0.0, 0
+    mass = (attention * positive.to(attention.dtype)).sum(dim=1)[has]
+    return -torch.log(mass + 1e-4).mean(), n
+
+
 def bucketed_batches(rows: np.ndarray, n_candidates: np.ndarray, batch_size: int, rng) -> list[np.ndarray]:
     """Batches of genes with similar candidate counts (less padding), in random order.
 
@@ -202,6 +231,9 @@ def train_fold(
         train_rows = np.sort(train_rows[sub])
     chroms = {k: sorted(set(data["chrom"][v].tolist())) for k, v in rows.items()}
     batches = GeneBatches(data, device, config["features"]["use_sequence"])
+    aux_weight = float(cfg.get("aux_weight", 0.0))
+    patience = cfg.get("patience")
+    positive = regulated_slots(config, data) if aux_weight > 0 else None
     mc = model_config_from(config)
     torch.manual_seed(seed * 100 + fold)
     model = LinkNetwork(mc).to(device)
@@ -224,8 +256,14 @@ def train_fold(
         },
         "epochs": [],
         "train_seconds": 0.0,
+        "aux_weight": aux_weight,
+        "aux_genes": {
+            k: int(positive[v].any(axis=1).sum()) if positive is not None else 0
+            for k, v in (("train", train_rows), ("valid", rows["valid"]), ("test", rows["test"]))
+        },
     }
-    best = -2.0
+    # the best epoch: highest valid Pearson r, or with patience the lowest valid objective
+    best = -2.0 if patience is None else -float("inf")
     start_epoch = 0
     last = fold_dir / "last.pt"
     if resume and last.exists():
@@ -260,8 +298,12 @@ def train_fold(
             for group in optimiser.param_groups:
                 group["lr"] = lr
             sel = epoch_batches[step]
-            expression, _ = model(**batches.inputs(sel, cfg["sequence_dropout"], rng))
+            expression, attention = model(**batches.inputs(sel, cfg["sequence_dropout"], rng))
             loss = F.mse_loss(expression, batches.target(sel))
+            if positive is not None:
+                pos = torch.from_numpy(positive[sel, : attention.shape[1]]).to(device)
+                extra, _ = aux_loss(attention, pos)
+                loss = loss + aux_weight * extra
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
@@ -277,25 +319,33 @@ def train_fold(
                     f"ETA fold {format_seconds(left)}"
                 )
         seconds = time.time() - t0
-        pred, _ = predict(model, batches, rows["valid"], config["evaluation"]["batch_size"])
+        pred, valid_attention = predict(model, batches, rows["valid"], config["evaluation"]["batch_size"])
         y = data["expression"][rows["valid"]]
         r = pearson(pred, y)
         record = {
             "epoch": epoch + 1,
-            "train_mse": running / seen,
+            "train_loss": running / seen,
             "valid_mse": float(np.mean((pred - y) ** 2)),
             "valid_pearson": r,
             "train_seconds": seconds,
             "genes_per_second": len(train_rows) / seconds,
         }
+        if positive is not None:
+            vp = torch.from_numpy(positive[rows["valid"]])
+            va, n = aux_loss(torch.from_numpy(valid_attention), vp)
+            record["valid_aux"] = float(va) if n else None
+        objective = record["valid_mse"] + aux_weight * (record.get("valid_aux") or 0.0)
+        record["valid_objective"] = objective
         history["epochs"].append(record)
         history["train_seconds"] += seconds
         log(
-            f"fold {fold} epoch {epoch + 1}/{epochs} done in {format_seconds(seconds)}: train MSE "
-            f"{record['train_mse']:.4f} valid MSE {record['valid_mse']:.4f} valid r {r:.4f}"
+            f"fold {fold} epoch {epoch + 1}/{epochs} done in {format_seconds(seconds)}: train loss "
+            f"{record['train_loss']:.4f} valid MSE {record['valid_mse']:.4f} valid r {r:.4f}"
+            + (f" valid aux {record['valid_aux']:.4f}" if record.get("valid_aux") is not None else "")
         )
-        if r > best:
-            best = r
+        score = r if patience is None else -objective
+        if score > best:
+            best = score
             history["best_epoch"] = epoch + 1
             save_checkpoint(
                 fold_dir / "best.pt",
@@ -312,12 +362,15 @@ def train_fold(
             history=history,
             best=best,
         )
+        if patience is not None and epoch + 1 - history["best_epoch"] >= int(patience):
+            log(f"fold {fold}: no better validation objective for {patience} epochs; stopping")
+            break
     model = load_network(fold_dir / "best.pt", device)
     test = rows["test"]
     expression, attention = predict(model, batches, test, config["evaluation"]["batch_size"])
     r = pearson(expression, data["expression"][test])
     history["test_pearson"] = r
-    history["best_valid_pearson"] = best
+    history["best_valid_pearson"] = history["epochs"][history["best_epoch"] - 1]["valid_pearson"]
     log(
         f"fold {fold}: test r {r:.4f} on {len(test):,} genes ({', '.join(chroms['test'])}); "
         f"best epoch {history['best_epoch']}"
