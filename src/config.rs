@@ -12,6 +12,7 @@
 //! candidates = "candidates.bed.gz"    # optional candidate elements (BED)
 //! chrom_sizes = "hg38.chrom.sizes"    # optional: contigs the FASTA lacks (sequence masked)
 //! contacts = { path = "hic.tsv.gz", resolution = 5000 }   # optional contact table for links
+//! gene_aliases = "aliases.csv"        # optional: alias,gene id (renamed symbols)
 //! models = { student = "enhancer-student/0.2.0", teacher = "enhancer-teacher/0.2.0" }
 //! default_model = "student"
 //! auto_aliases = true                 # chr1 <-> 1, chrM <-> MT (default true)
@@ -102,6 +103,7 @@ struct RawBuild {
     candidates: Option<PathBuf>,
     chrom_sizes: Option<PathBuf>,
     contacts: Option<RawContacts>,
+    gene_aliases: Option<PathBuf>,
     #[serde(default)]
     signals: BTreeMap<String, RawSignal>,
     #[serde(default)]
@@ -195,6 +197,9 @@ pub struct BuildConfig {
     pub chrom_sizes: Option<PathBuf>,
     /// Contact table replacing the power law where it has a value (links).
     pub contacts: Option<ContactsConfig>,
+    /// Gene aliases (`alias,gene id` or tab-separated, a header allowed): names a query may use
+    /// for a gene of the genes file (renamed symbols).
+    pub gene_aliases: Option<PathBuf>,
     /// Signal tracks by modality.
     pub signals: BTreeMap<Modality, SignalConfig>,
     /// Explicit aliases, alias -> FASTA name.
@@ -342,6 +347,7 @@ impl Config {
                     candidates: b.candidates.as_deref().map(resolve),
                     chrom_sizes: b.chrom_sizes.as_deref().map(resolve),
                     contacts,
+                    gene_aliases: b.gene_aliases.as_deref().map(resolve),
                     signals,
                     aliases: b.aliases,
                     auto_aliases: b.auto_aliases,

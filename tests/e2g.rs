@@ -140,7 +140,7 @@ fn runtime_features_of_golden_genes_match_the_training_table() {
 #[test]
 fn served_score_is_the_calibrated_model_and_the_threshold_comes_from_model_json() {
     helpers::require_demo_data();
-    let (spec, header, golden, genes) = golden();
+    let (spec, header, _, genes) = golden();
     let dir = tempfile::tempdir().unwrap();
     let text = links_tsv(dir.path(), &[], &genes);
     let (_, got) = read_tsv(&text);

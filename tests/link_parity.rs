@@ -57,7 +57,7 @@ fn goldens() -> Vec<Golden> {
 }
 
 fn golden(dir: &std::path::Path) -> Golden {
-    let spec = LinkSpec::load(&dir).unwrap();
+    let spec = LinkSpec::load(dir).unwrap();
     let g = spec
         .golden
         .clone()

@@ -187,6 +187,37 @@ impl ContactTable {
     }
 }
 
+/// Reads `alias,gene id` (or tab-separated) lines, a header and `#` lines allowed; an alias may
+/// name several ids.
+fn read_aliases(path: &std::path::Path) -> Result<HashMap<String, Vec<String>>, String> {
+    use std::io::BufRead;
+    let reader = crate::io::text::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut f = line.split([',', '\t']).map(str::trim);
+        let (Some(alias), Some(id)) = (f.next(), f.next()) else {
+            return Err(format!(
+                "{}:{}: expected `alias,gene id`",
+                path.display(),
+                i + 1
+            ));
+        };
+        if i == 0 && !id.chars().any(|c| c.is_ascii_digit()) {
+            continue; // a header such as TargetGene,Ensembl_ID
+        }
+        if !alias.is_empty() && !id.is_empty() {
+            out.entry(alias.to_string())
+                .or_default()
+                .push(id.to_string());
+        }
+    }
+    Ok(out)
+}
+
 /// Errors of link computation.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -222,6 +253,8 @@ pub struct LinkEngine {
     e2g: Option<E2gModel>,
     /// The build's contact table, when it names one.
     contacts: Option<ContactTable>,
+    /// Alias -> gene ids (the build's `gene_aliases`).
+    aliases: HashMap<String, Vec<String>>,
     /// How far from a TSS candidates are considered: the E2G model's reach, else the link
     /// model's.
     reach: u64,
@@ -330,6 +363,10 @@ impl LinkEngine {
                     .map_err(unsupported)?,
             ),
         };
+        let aliases = match &build.config().gene_aliases {
+            None => HashMap::new(),
+            Some(path) => read_aliases(path).map_err(unsupported)?,
+        };
         let scale = |m: Modality| build.signal(m).map_or(0.0, |s| s.scale);
         let scales = [scale(Modality::Accessibility), scale(Modality::H3k27ac)];
         let cap = |n: usize| NonZeroUsize::new(n).expect("non-zero");
@@ -345,6 +382,7 @@ impl LinkEngine {
             tss_positions,
             e2g,
             contacts,
+            aliases,
             reach,
             scales,
             state: Mutex::new(State {
@@ -398,11 +436,14 @@ impl LinkEngine {
         self
     }
 
-    /// Genes (TSS records) whose id or, failing that, name is `query`, on any contig; `(FASTA
-    /// contig, TSS)`. Ids are matched first, so an Ensembl id never falls through to a symbol.
+    /// Genes (TSS records) whose id is `query`, else whose name is, else whose id the build's
+    /// `gene_aliases` give for it, on any contig; `(FASTA contig, TSS)`. Ids are matched first,
+    /// so an Ensembl id never falls through to a symbol.
     pub fn find_genes(&self, query: &str) -> Vec<(Contig, Tss)> {
+        let aliased = self.aliases.get(query).map_or(&[][..], Vec::as_slice);
         let mut by_id = Vec::new();
         let mut by_name = Vec::new();
+        let mut by_alias = Vec::new();
         for (contig, list) in &self.genes {
             let Some(c) = self.build.contigs().resolve(contig) else {
                 continue;
@@ -412,10 +453,15 @@ impl LinkEngine {
                     by_id.push((c.clone(), t.clone()));
                 } else if t.name == query {
                     by_name.push((c.clone(), t.clone()));
+                } else if aliased.contains(&t.id) {
+                    by_alias.push((c.clone(), t.clone()));
                 }
             }
         }
-        let mut found = if by_id.is_empty() { by_name } else { by_id };
+        let mut found = [by_id, by_name, by_alias]
+            .into_iter()
+            .find(|v| !v.is_empty())
+            .unwrap_or_default();
         found.sort_by(|a, b| (&a.0.name, a.1.position0).cmp(&(&b.0.name, b.1.position0)));
         found
     }
