@@ -139,7 +139,7 @@ export-link: setup-training
 	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.link_export --config $(LINK_CONFIG) --version $(LINK_VERSION)
 
 # Supervised enhancer-gene (E2G) score: the runtime writes its own feature table for every gene
-# of the K562 CRISPRi training benchmark (cistrack links --no-e2g, 1-Mb reach), then a
+# of the K562 CRISPRi training benchmark (cistrack links --no-e2g, 2-Mb reach), then a
 # leave-one-chromosome-out logistic regression is fitted, calibrated and exported to
 # models/link-e2g/ (tables in models/training/runs/e2g-0.1.0/). About 3 minutes. The link
 # model's outputs are left out of the model: link-epinformer 0.2.0 was trained on the same
@@ -151,7 +151,7 @@ UBIQUITOUS ?= ../shared/data/hg38/k562/abc_reference/UbiquitouslyExpressedGenes.
 e2g-features: build data
 	@mkdir -p $(E2G_RUN)
 	$(PYTHON) -c "import csv,gzip,sys; ids=sorted({r['measuredGeneEnsemblId'] for r in csv.DictReader(gzip.open(sys.argv[1],'rt'),delimiter='\t')}); open(sys.argv[2],'w').write('\n'.join(ids)+'\n')" $(CRISPRI) $(E2G_RUN)/genes.txt
-	target/release/cistrack --config examples/hg38.toml links --no-e2g --reach 1000000 \
+	target/release/cistrack --config examples/hg38.toml links --no-e2g --reach 2000000 \
 		--genes $(E2G_RUN)/genes.txt --ubiquitous-genes $(UBIQUITOUS) -o $(E2G_RUN)/features.tsv
 
 train-e2g: e2g-features

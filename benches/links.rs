@@ -1,5 +1,5 @@
 //! Enhancer–gene links: the cost of the supervised E2G score per gene (features + logistic
-//! regression over every candidate within its 1-Mb reach) against the link model's gene graph
+//! regression over every candidate within its 2-Mb reach) against the link model's gene graph
 //! for the same gene (promoter + 60 candidates, sequence masked as for most demo elements).
 //! The whole-pipeline rates (genes/s cold and warm) are `benches/links_e2e.sh`.
 
@@ -22,7 +22,7 @@ fn gene(n: usize) -> GeneLinks {
     };
     let links = (0..n)
         .map(|j| {
-            let distance = (j as u64 + 1) * 1_000_000 / n as u64;
+            let distance = (j as u64 + 1) * 2_000_000 / n as u64;
             Link {
                 element_start: 2_000_000 + distance,
                 element_end: 2_000_500 + distance,
@@ -56,10 +56,10 @@ pub fn bench(c: &mut Criterion) {
     let e2g = E2gModel::load(&root.join("models/link-e2g/0.1.0")).unwrap();
     let mut group = c.benchmark_group("links");
     group.sample_size(20);
-    // 188 candidates: the mean per gene of the CRISPRi genes' feature table (1-Mb reach)
-    let one = gene(188);
+    // 334 candidates: the mean per gene of the CRISPRi genes' feature table (2-Mb reach)
+    let one = gene(334);
     group.throughput(Throughput::Elements(1));
-    group.bench_function("e2g_score_gene_188_candidates", |b| {
+    group.bench_function("e2g_score_gene_334_candidates", |b| {
         b.iter(|| {
             let mut g = one.clone();
             e2g.score(&mut g);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end enhancer-gene links on the real hg38 demo build, as ratios within one run: genes/s
 # of `cistrack links` cold (empty cache) and warm (every gene from the cache), with the E2G score
-# (1-Mb reach) and with the link model alone (its 100-kb reach, no E2G). Needs `make build data`.
+# (2-Mb reach) and with the link model alone (its 100-kb reach, no E2G). Needs `make build data`.
 # Writes benches/results/links_e2e.md. REGION and RUNS override the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +44,7 @@ for mode in e2g attention; do
       times+=("$s")
     done
     median=$(printf '%s\n' "${times[@]}" | sort -g | sed -n "$(( (runs + 1) / 2 ))p")
-    label=$([ "$mode" = e2g ] && echo "link model + E2G (1-Mb reach)" || echo "link model only (100-kb reach)")
+    label=$([ "$mode" = e2g ] && echo "link model + E2G (2-Mb reach)" || echo "link model only (100-kb reach)")
     printf '| %s | %s | %d | %.3f | %.1f |\n' "$label" "$state" "$genes" "$median" "$(echo "$genes / $median" | bc -l)" >> "$out"
   done
 done

@@ -73,6 +73,17 @@ pub fn features(gene: &GeneLinks, ubiquitous: bool) -> Vec<[f64; FEATURES]> {
         .map(|l| ((l.element_start + l.element_end) / 2) as i64)
         .collect();
     let tss = gene.tss as i64;
+    // sorted copies for the counts "between" and the ranks: O(n log n) per gene
+    let mut sorted_mids = mids.clone();
+    sorted_mids.sort_unstable();
+    let mut sorted_numerators = numerators.clone();
+    sorted_numerators.sort_unstable_by(f64::total_cmp);
+    let strictly_between = |lo: i64, hi: i64| {
+        // how many midpoints m satisfy lo < m < hi
+        sorted_mids
+            .partition_point(|&m| m < hi)
+            .saturating_sub(sorted_mids.partition_point(|&m| m <= lo))
+    };
     gene.links
         .iter()
         .enumerate()
@@ -83,17 +94,14 @@ pub fn features(gene: &GeneLinks, ubiquitous: bool) -> Vec<[f64; FEATURES]> {
                 0.0
             };
             let m = mids[j];
-            let between = mids
-                .iter()
-                .filter(|&&o| {
-                    if m < tss {
-                        o > m && o < tss
-                    } else {
-                        o < m && o > tss
-                    }
-                })
-                .count();
-            let rank = numerators.iter().filter(|&&o| o > numerators[j]).count();
+            let between = if m < tss {
+                strictly_between(m, tss)
+            } else {
+                strictly_between(tss, m)
+            };
+            // how many numerators are strictly greater than this one
+            let rank = sorted_numerators.len()
+                - sorted_numerators.partition_point(|&o| o <= numerators[j]);
             let log_activity = (l.activity as f64).max(0.0).ln_1p();
             let (attention, attended) = if l.attended {
                 (l.attention as f64, 1.0)

@@ -439,6 +439,28 @@ def read_hic(paths: list[Path], resolution: int = 5000) -> dict[tuple[str, int, 
 # The dataset
 
 
+HALFLIFE_WIDTH = 8
+HALFLIFE_COLUMNS = (
+    "UTR5LEN_log10zscore", "CDSLEN_log10zscore", "INTRONLEN_log10zscore", "UTR3LEN_log10zscore",
+    "UTR5GC", "CDSGC", "UTR3GC", "ORFEXONDENSITY",
+)
+
+
+def read_halflife(path: Path) -> dict[str, np.ndarray]:
+    """EPInformer's mRNA half-life features by Ensembl gene id (GC fractions and exon density
+    as given; density divided by 10 to keep it near the others' range)."""
+    out = {}
+    with _open_text(path) as fh:
+        for r in csv.DictReader(fh):
+            try:
+                v = np.array([float(r[c]) for c in HALFLIFE_COLUMNS], dtype=np.float32)
+            except (KeyError, ValueError):
+                continue
+            v[7] /= 10.0
+            out[r["gene_id"]] = v
+    return out
+
+
 def build_dataset(config: dict) -> tuple[dict[str, np.ndarray], dict]:
     """Build every gene's promoter and candidate inputs.
 
@@ -544,6 +566,23 @@ def build_dataset(config: dict) -> tuple[dict[str, np.ndarray], dict]:
         if sequences
         else np.zeros((0, L), dtype=np.uint8)
     )
+    if feat.get("halflife"):
+        # EPInformer's promoter features: 8 mRNA half-life features per gene (by Ensembl id),
+        # and a 9th that says whether the gene has them; appended to the promoter's features
+        # (the candidates get zeros there). An experiment of the training pipeline: the runtime
+        # does not compute these (see models/README.md).
+        table = read_halflife(data_path(config, "halflife"))
+        extra = np.zeros((G, HALFLIFE_WIDTH + 1), dtype=np.float32)
+        for g, e in enumerate(genes.ensid):
+            row = table.get(str(e))
+            if row is not None:
+                extra[g, :HALFLIFE_WIDTH] = row
+                extra[g, HALFLIFE_WIDTH] = 1.0
+        prom_features = np.concatenate([prom_features, extra], axis=1)
+        cand_features = np.concatenate(
+            [cand_features, np.zeros((G, C, HALFLIFE_WIDTH + 1), dtype=np.float32)], axis=2
+        )
+        log(f"mRNA half-life features for {int(extra[:, -1].sum()):,} of {G:,} genes")
     arrays = {
         "ensid": genes.ensid,
         "symbol": genes.symbol,
