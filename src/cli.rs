@@ -103,6 +103,21 @@ pub enum Command {
     Models(models::ModelsArgs),
 }
 
+/// A progress bar on stderr counting `len` `unit` (drawn only when stderr is a terminal).
+pub(crate) fn progress_bar(len: u64, unit: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} {{pos}}/{{len}} {unit} [{{elapsed_precise}}] {{per_sec}} ETA {{eta}}"
+        ))
+        .expect("a valid template"),
+    );
+    bar
+}
+
 /// Sets up logging to stderr.
 pub fn init_logging(global: &GlobalArgs) {
     let level = if global.quiet {

@@ -122,16 +122,7 @@ pub fn run(global: &GlobalArgs, args: LinksArgs) -> anyhow::Result<()> {
     };
     let wanted = genes_wanted(&build, &engine, &args)?;
     let total: usize = wanted.iter().map(|(_, g)| g.len()).sum();
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total as u64),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} {pos}/{len} genes [{elapsed_precise}] {per_sec} ETA {eta}",
-        )
-        .expect("static template"),
-    );
+    let bar = super::progress_bar(total as u64, "genes");
     let started = Instant::now();
     let mut genes: Vec<GeneLinks> = Vec::with_capacity(total);
     let mut computed = 0;

@@ -139,16 +139,7 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
         &options,
     )?);
     tracing::info!(build = build.name(), model = %spec.id(), regions = regions.len(), windows = total, cache = %path.display(), device = %engine.device(), "precomputing");
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} {pos}/{len} windows [{elapsed_precise}] {per_sec} ETA {eta}",
-        )
-        .expect("static template"),
-    );
+    let bar = super::progress_bar(total, "windows");
     let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -225,16 +216,7 @@ fn precompute_links(
         .iter()
         .map(|(c, s, e)| engine.genes_in_reach(c, *s, *e))
         .sum();
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total as u64),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} {pos}/{len} genes in reach [{elapsed_precise}] {per_sec} ETA {eta}",
-        )
-        .expect("static template"),
-    );
+    let bar = super::progress_bar(total as u64, "genes in reach");
     let started = Instant::now();
     let mut computed = 0;
     for (name, s, e) in regions {
