@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod engine;
 pub mod export;
+pub mod link_inputs;
 pub mod links;
 pub mod links_output;
 pub mod output;

@@ -273,7 +273,7 @@ fn check_build(
                         format!(
                             "{}: logistic regression over {} features, calibrated threshold {:.4} ({:.0} % recall on its CV), reach {} kb",
                             m.id(),
-                            cistrack::model::e2g::FEATURES,
+                            m.feature_names().len(),
                             m.threshold,
                             m.threshold_recall * 100.0,
                             m.max_distance / 1000

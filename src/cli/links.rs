@@ -210,7 +210,7 @@ fn genes_wanted(
     if !missing.is_empty() {
         let shown: Vec<&str> = missing.iter().take(10).copied().collect();
         tracing::warn!(
-            "{} of {} genes asked for are not in the build's genes file (by id or name): {}{}",
+            "{} of {} genes asked for are not in the build's genes file (by id, name or alias): {}{}",
             missing.len(),
             queries.len(),
             shown.join(", "),

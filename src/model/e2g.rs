@@ -61,12 +61,7 @@ pub const FEATURES: usize = 15;
 /// - `ubiquitous` = 1 for a gene on the ubiquitously-expressed list.
 pub fn features(gene: &GeneLinks, ubiquitous: bool) -> Vec<[f64; FEATURES]> {
     let promoter = gene.promoter_activity as f64;
-    let numerators: Vec<f64> = gene
-        .links
-        .iter()
-        .map(|l| l.activity as f64 * l.contact as f64)
-        .collect();
-    let denominator = promoter + numerators.iter().sum::<f64>();
+    let (numerators, denominator) = abc_parts(gene);
     let mids: Vec<i64> = gene
         .links
         .iter()
@@ -78,27 +73,13 @@ pub fn features(gene: &GeneLinks, ubiquitous: bool) -> Vec<[f64; FEATURES]> {
     sorted_mids.sort_unstable();
     let mut sorted_numerators = numerators.clone();
     sorted_numerators.sort_unstable_by(f64::total_cmp);
-    let strictly_between = |lo: i64, hi: i64| {
-        // how many midpoints m satisfy lo < m < hi
-        sorted_mids
-            .partition_point(|&m| m < hi)
-            .saturating_sub(sorted_mids.partition_point(|&m| m <= lo))
-    };
     gene.links
         .iter()
         .enumerate()
         .map(|(j, l)| {
-            let abc = if denominator > 0.0 {
-                numerators[j] / denominator
-            } else {
-                0.0
-            };
+            let abc = abc_of(numerators[j], denominator);
             let m = mids[j];
-            let between = if m < tss {
-                strictly_between(m, tss)
-            } else {
-                strictly_between(tss, m)
-            };
+            let between = count_strictly_between(&sorted_mids, m.min(tss), m.max(tss));
             // how many numerators are strictly greater than this one
             let rank = sorted_numerators.len()
                 - sorted_numerators.partition_point(|&o| o <= numerators[j]);
@@ -131,7 +112,39 @@ pub fn features(gene: &GeneLinks, ubiquitous: bool) -> Vec<[f64; FEATURES]> {
 
 /// The ABC score of each link of `gene` (feature `abc_score`).
 pub fn abc_scores(gene: &GeneLinks) -> Vec<f64> {
-    features(gene, false).iter().map(|f| f[3]).collect()
+    let (numerators, denominator) = abc_parts(gene);
+    numerators
+        .into_iter()
+        .map(|n| abc_of(n, denominator))
+        .collect()
+}
+
+/// ABC's numerator (activity × contact) of each link, and the gene's denominator: the sum of
+/// the numerators and the promoter's activity (contact 1).
+fn abc_parts(gene: &GeneLinks) -> (Vec<f64>, f64) {
+    let numerators: Vec<f64> = gene
+        .links
+        .iter()
+        .map(|l| l.activity as f64 * l.contact as f64)
+        .collect();
+    let denominator = gene.promoter_activity as f64 + numerators.iter().sum::<f64>();
+    (numerators, denominator)
+}
+
+fn abc_of(numerator: f64, denominator: f64) -> f64 {
+    if denominator > 0.0 {
+        numerator / denominator
+    } else {
+        0.0
+    }
+}
+
+/// How many values of the ascending `sorted` lie strictly between `lo` and `hi`
+/// (`lo < v < hi`); 0 when `hi <= lo`.
+pub fn count_strictly_between<T: PartialOrd + Copy>(sorted: &[T], lo: T, hi: T) -> usize {
+    sorted
+        .partition_point(|&v| v < hi)
+        .saturating_sub(sorted.partition_point(|&v| v <= lo))
 }
 
 #[derive(Debug, Deserialize)]
