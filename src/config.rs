@@ -504,6 +504,16 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("genes.id_column counts from 1"), "{e}");
+        let e = Config::from_toml(
+            p,
+            "[builds.a]\nfasta = \"a.fa\"\ncontacts = { path = \"h.tsv\", resolution = 0 }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("contacts: resolution must be a positive number"),
+            "{e}"
+        );
         let c = Config::from_toml(p, "[builds.a]\nfasta = \"a.fa\"\ngenes = \"t.bed\"\n").unwrap();
         assert_eq!(
             c.builds["a"].genes,

@@ -219,4 +219,20 @@ fn a_contig_without_sequence_gets_links_from_signals() {
         stderr.contains("1 of 1 genes asked for are not in the build's genes file"),
         "{stderr}"
     );
+    let cache = dir.path().join("c");
+    for value in ["2", "x"] {
+        let out = helpers::cistrack(&[
+            "--config",
+            "examples/hg38.toml",
+            "links",
+            "--gene",
+            "MYC",
+            "--min-score",
+            value,
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ]);
+        let needle = format!("--min-score \"{value}\" is not a number in [0, 1], nor `threshold`");
+        helpers::assert_fails_with(&out, &[&needle]);
+    }
 }
