@@ -27,7 +27,7 @@ field() { cut -d' ' -f"$2" "$tmp/$1.res"; }
 summary() { grep -o 'annotated .*' "$tmp/$1.err" | head -1; }
 
 echo "baseline: cistrack score on chr22:17.2-17.8 Mb" >&2
-run score "$bin" -q --config "$cfg" --device cpu score --region chr22:17,200,001-17,800,000 -o /dev/null
+run score "$bin" -q --config "$cfg" --device cpu score --no-cache --region chr22:17,200,001-17,800,000 -o /dev/null
 score_wps=$(python3 -c "print(3000 / $(field score 1))")
 
 declare -A files=([chr22]="$data/common_snps.hg38.chr22.vcf.gz" [genome]="$data/common_snps.hg38.vcf.gz")

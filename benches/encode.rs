@@ -7,8 +7,8 @@ use cistrack::config::Config;
 use cistrack::genome::build::Span;
 use cistrack::genome::{Build, Region};
 use cistrack::model::{Batch, ModelSpec};
-use cistrack::track::score::{encode_window, normalisers};
-use cistrack::track::Tiling;
+use cistrack::pipeline::inputs::{encode_window, normalisers};
+use cistrack::pipeline::Grid;
 
 pub fn bench(c: &mut Criterion) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -20,7 +20,7 @@ pub fn bench(c: &mut Criterion) {
     let contig = build.contigs().resolve("chr2").unwrap().clone();
     // 64 windows at the default stride over real bases and real signal
     let region = Region::new("chr2", 5_000, 5_000 + 64 * 200).unwrap();
-    let windows: Vec<_> = Tiling::new(2000, 200).unwrap().windows(&region).collect();
+    let windows: Vec<_> = Grid::new(2000, 200).unwrap().windows(&region).collect();
     let mut group = c.benchmark_group("extract");
     group.throughput(Throughput::Elements(windows.len() as u64));
     let mut reader = build.reader().unwrap();
@@ -38,14 +38,7 @@ pub fn bench(c: &mut Criterion) {
                 .unwrap();
             batch.clear();
             for w in &windows {
-                encode_window(
-                    &span,
-                    w.start0,
-                    10,
-                    &norms,
-                    mask,
-                    batch.push_row(w.index as u64),
-                );
+                encode_window(&span, w.start0, 10, &norms, mask, batch.push_row(w.index));
             }
             std::hint::black_box(&batch);
         })
@@ -54,14 +47,7 @@ pub fn bench(c: &mut Criterion) {
         b.iter(|| {
             batch.clear();
             for w in &windows {
-                encode_window(
-                    &span,
-                    w.start0,
-                    10,
-                    &norms,
-                    mask,
-                    batch.push_row(w.index as u64),
-                );
+                encode_window(&span, w.start0, 10, &norms, mask, batch.push_row(w.index));
             }
             std::hint::black_box(&batch);
         })

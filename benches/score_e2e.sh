@@ -16,8 +16,8 @@ out=benches/results/score_e2e.md
   echo
 } > "$out"
 hyperfine --warmup 1 --runs "${RUNS:-3}" --export-markdown /tmp/cistrack_batch.md -L b 1,4,16,64 \
-  "$bin -q --config examples/hg38.toml --device cpu score --region $region --batch-size {b} -o /dev/null"
+  "$bin -q --config examples/hg38.toml --device cpu score --no-cache --region $region --batch-size {b} -o /dev/null"
 hyperfine --warmup 1 --runs "${RUNS:-3}" --export-markdown /tmp/cistrack_threads.md -L t "1,$(nproc)" \
-  "$bin -q --config examples/hg38.toml --device cpu --threads {t} score --region $region -o /dev/null"
+  "$bin -q --config examples/hg38.toml --device cpu --threads {t} score --no-cache --region $region -o /dev/null"
 { cat /tmp/cistrack_batch.md; echo; cat /tmp/cistrack_threads.md; } >> "$out"
 echo "wrote $out" >&2

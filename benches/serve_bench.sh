@@ -26,7 +26,7 @@ p50() { # p50 of N warm requests, ms
 windows() { python3 -c "import json; d=json.load(open('/tmp/serve_bench_body.json')); print(len(d.get('windows', [])), d['mode'], d['complete'], d['windows_needed'])"; }
 # Baseline in the same run: `cistrack score` on the same 100-kb region, same model and batch size
 # (ONNX Runtime plus input extraction, which benches/README.md measures at >200x inference).
-baseline_s=$( { /usr/bin/time -f %e $bin -q --config examples/hg38.toml --device cpu score --region chr22:17,400,001-17,500,000 -o /dev/null; } 2>&1 | tail -1 )
+baseline_s=$( { /usr/bin/time -f %e $bin -q --config examples/hg38.toml --device cpu score --no-cache --region chr22:17,400,001-17,500,000 -o /dev/null; } 2>&1 | tail -1 )
 baseline_rate=$(awk -v s="$baseline_s" 'BEGIN {printf "%.0f", 500/s}')
 out=benches/results/serve.md
 mkdir -p benches/results

@@ -3,15 +3,15 @@
 use criterion::{Criterion, Throughput};
 
 use cistrack::genome::Region;
-use cistrack::track::Tiling;
+use cistrack::pipeline::Grid;
 
 pub fn bench(c: &mut Criterion) {
-    let tiling = Tiling::new(2000, 200).unwrap();
+    let grid = Grid::new(2000, 200).unwrap();
     let region = Region::new("chr1", 10_000_000, 11_000_000).unwrap();
     let mut group = c.benchmark_group("tiling");
-    group.throughput(Throughput::Elements(tiling.count(&region) as u64));
+    group.throughput(Throughput::Elements(grid.count(&region) as u64));
     group.bench_function("1Mb_stride200", |b| {
-        b.iter(|| tiling.windows(&region).map(|w| w.core_end0).sum::<u64>())
+        b.iter(|| grid.windows(&region).map(|w| w.core_end0).sum::<u64>())
     });
     group.finish();
 }

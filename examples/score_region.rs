@@ -7,6 +7,8 @@
 //! ```
 
 use cistrack::config::Config;
+use std::sync::Arc;
+
 use cistrack::genome::Build;
 use cistrack::model::ModelSpec;
 use cistrack::track::score::{call_elements, score_region, ScoreOptions};
@@ -18,9 +20,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::process::exit(2);
     };
     let config = Config::load(config.as_ref())?;
-    let build = Build::open(config.build(None)?)?;
+    let build = Arc::new(Build::open(config.build(None)?)?);
     let region = build.contigs().check(&region.parse()?)?;
-    let spec = ModelSpec::load(&build.model_dir(None)?)?;
+    let spec = Arc::new(ModelSpec::load(&build.model_dir(None)?)?);
     let result = score_region(&build, &spec, &region, &ScoreOptions::default())?;
     eprintln!(
         "{} windows scored on {} in {:.1} s",

@@ -6,10 +6,11 @@
 //! ```text
 //! input ─► reader thread ──items──► encoder ──planned records──► collector ─► output
 //!          (decompress, parse,      (FASTA + bigWig,   │            (reorder buffer,
-//!           check lines)             REF check,        │             format, write)
-//!                                    windows → batches)│                ▲
-//!                                          │           └──────────────┐ │ results
-//!                                          └─► WorkerPool (ONNX Runtime)┘
+//!           check lines)             REF check,        │             linked genes,
+//!                                    windows cut)      │             format, write)
+//!                                          │           │                ▲
+//!                                          └─► pipeline::Engine ────────┘ results
+//!                                              (the queue and model workers of every command)
 //! ```
 //!
 //! - The **reader** thread decompresses (gzip and bgzip, detected by magic bytes), splits lines,
@@ -18,20 +19,23 @@
 //! - The **encoder** resolves each record's contig through the build's aliases, reads the
 //!   reference and signals, decides whether (and which of) the record can be scored, and pushes
 //!   its windows through [`scorer::WindowScorer`], the single entry point of windows into the
-//!   model (where the per-build cache will plug in). It then sends the record, with the ids of
-//!   its windows, to the collector.
+//!   model: a cache hit is answered at once, a miss goes on the engine's queue (the same queue,
+//!   batch rules and workers as `score` and the daemon). It then sends the record, with the ids
+//!   of its windows, to the collector.
 //! - The **collector** keeps records in input order in a reorder buffer, fills in model results
-//!   as batches come back, and writes each record as soon as it and all records before it are
-//!   complete. Records that need no model (pass-through) are complete on arrival.
+//!   as they come back, looks up each record's linked gene (the link model's work, kept off the
+//!   encoder so the enhancer model's queue never waits for it), and writes each record as soon
+//!   as it and all records before it are complete. Records that need no model (pass-through)
+//!   are complete on arrival.
 //!
 //! # Memory
 //!
 //! Every queue is bounded: [`ITEM_QUEUE`] parsed records between reader and encoder,
-//! [`PLANNED_QUEUE`] records between encoder and collector, at most [`MAX_IN_FLIGHT`] records
-//! in the reorder buffer, and a fixed set of [`BATCHES`] batch buffers circulating between
-//! encoder, model workers and collector. Memory therefore does not grow with the input; it grows
-//! with the length of the longest line and, for BED, with the number of windows of the longest
-//! interval (16 bytes each, at most [`bed::MAX_INTERVAL`] bases).
+//! [`PLANNED_QUEUE`] records between encoder and collector and at most [`MAX_IN_FLIGHT`]
+//! records in the reorder buffer; the windows queued on the engine belong to those records.
+//! Memory therefore does not grow with the input; it grows with the length of the longest line
+//! and, for BED, with the number of windows of the longest interval (at most
+//! [`bed::MAX_INTERVAL`] bases).
 //!
 //! # What is fatal and what is passed through
 //!
@@ -72,8 +76,6 @@ pub const ITEM_QUEUE: usize = 1024;
 pub const PLANNED_QUEUE: usize = 1024;
 /// Records held in the collector's reorder buffer at most.
 pub const MAX_IN_FLIGHT: usize = 4096;
-/// Batch buffers in circulation (one filling, one queued, one running, one coming back).
-pub const BATCHES: usize = 4;
 
 /// Input and output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -275,14 +277,7 @@ pub struct AnnotateOptions {
     pub cache: Option<CacheSettings>,
 }
 
-/// Where the per-build score cache lives (shared with `cistrack serve`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheSettings {
-    /// Folder of the `<build>.sqlite` files.
-    pub dir: std::path::PathBuf,
-    /// Size limit of the file, bytes (least recently used entries are evicted).
-    pub max_bytes: u64,
-}
+pub use crate::pipeline::cache::CacheSettings;
 
 impl Default for AnnotateOptions {
     fn default() -> Self {

@@ -162,6 +162,39 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The score-cache flags of `score` and `annotate`.
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// Score cache folder, shared with `cistrack serve` (one SQLite file per build)
+    /// [default: the config's cache_dir]
+    #[arg(
+        long,
+        env = "CISTRACK_CACHE_DIR",
+        value_name = "DIR",
+        conflicts_with = "no_cache"
+    )]
+    pub cache_dir: Option<PathBuf>,
+    /// Compute every window: neither read nor write the score cache
+    #[arg(long)]
+    pub no_cache: bool,
+    /// On-disk cache limit per build, MiB (least recently used entries are evicted)
+    #[arg(long, default_value_t = cistrack::pipeline::cache::DEFAULT_DISK_MIB, value_name = "MIB")]
+    pub disk_cache: u64,
+}
+
+impl CacheArgs {
+    /// Where the cache lives, or `None` with `--no-cache`.
+    pub fn settings(&self, config: &Config) -> Option<cistrack::pipeline::cache::CacheSettings> {
+        (!self.no_cache).then(|| cistrack::pipeline::cache::CacheSettings {
+            dir: self
+                .cache_dir
+                .clone()
+                .unwrap_or_else(|| config.cache_dir.clone()),
+            max_bytes: self.disk_cache.saturating_mul(1024 * 1024),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

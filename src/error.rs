@@ -18,6 +18,12 @@ pub enum Error {
     /// Tiling and scoring parameters.
     #[error(transparent)]
     Track(#[from] crate::track::Error),
+    /// Scoring through the engine (inputs or inference failed, queue full).
+    #[error(transparent)]
+    Scoring(#[from] crate::pipeline::engine::Error),
+    /// The per-build score cache.
+    #[error(transparent)]
+    Cache(#[from] crate::pipeline::cache::Error),
     /// Enhancer–gene links.
     #[error(transparent)]
     Links(#[from] crate::track::links::Error),

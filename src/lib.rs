@@ -7,9 +7,10 @@
 //! - [`config`]: the TOML builds config;
 //! - [`genome`]: contigs, aliases, regions, FASTA access, the opened [`genome::Build`];
 //! - [`io`]: bigWig input, bigBed/bigWig output;
-//! - [`model`]: the model contract, encoding, ONNX Runtime sessions and worker threads;
-//! - [`track`]: tiling a region into windows, scoring them, calling enhancer elements, writing
-//!   BED and bigBed.
+//! - [`model`]: the model contract, encoding, ONNX Runtime sessions;
+//! - [`pipeline`]: the scoring core every command uses (grid, queue, model workers, engine,
+//!   cache);
+//! - [`track`]: scoring a region, calling enhancer elements, links, writing BED and bigBed.
 //!
 //! # Examples
 //!
@@ -17,10 +18,11 @@
 //! installs):
 //!
 //! ```no_run
+//! use std::sync::Arc;
 //! use cistrack::{config::Config, genome::Build, model::ModelSpec, track::score};
 //! let config = Config::load("tests/data/fixture.toml".as_ref())?;
-//! let build = Build::open(config.build(Some("fixture"))?)?;
-//! let spec = ModelSpec::load(&build.model_dir(None)?)?;
+//! let build = Arc::new(Build::open(config.build(Some("fixture"))?)?);
+//! let spec = Arc::new(ModelSpec::load(&build.model_dir(None)?)?);
 //! let region = build.contigs().check(&"chr1:10,001-20,000".parse()?)?;
 //! let result = score::score_region(&build, &spec, &region, &score::ScoreOptions::default())?;
 //! for element in score::call_elements(region.name(), &result.windows, spec.threshold) {
@@ -35,6 +37,7 @@ pub mod error;
 pub mod genome;
 pub mod io;
 pub mod model;
+pub mod pipeline;
 pub mod server;
 pub mod track;
 

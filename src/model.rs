@@ -7,7 +7,6 @@ pub mod encode;
 pub mod link;
 pub mod onnx;
 pub mod runtime;
-pub mod worker;
 
 use std::collections::BTreeMap;
 use std::fmt;

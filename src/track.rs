@@ -1,17 +1,12 @@
 //! Tracks: a region cut into windows, the windows scored, enhancer elements called, and the
 //! results written as BED, bedGraph, bigBed or bigWig.
 
-pub mod cache;
-pub mod engine;
 pub mod export;
 pub mod link_inputs;
 pub mod links;
 pub mod links_output;
 pub mod output;
 pub mod score;
-pub mod tiling;
-
-pub use tiling::{Tiling, Window};
 
 /// Errors in track parameters and output.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -374,7 +374,8 @@ fn snv_reference_window_matches_cistrack_score() {
         .find(|r| r.id == "snv")
         .unwrap();
     let ref_prob: f64 = snv.entries[0][1].parse().unwrap();
-    // snv: POS 1005 -> 0-based 1004; window [1004 - 999, +2000) = core [905, 1105)
+    // snv: POS 1005 -> 0-based 1004; window [1004 - 999, +2000) = [5, 2005). On the grid of
+    // stride 10 (lead 995) that is window 100, core [1000, 1010).
     let dir = tempfile::tempdir().unwrap();
     let bedgraph = dir.path().join("w.bedGraph");
     assert_ok(&cistrack(&[
@@ -383,8 +384,11 @@ fn snv_reference_window_matches_cistrack_score() {
         "--device",
         "cpu",
         "score",
+        "--no-cache",
+        "--stride",
+        "10",
         "--region",
-        "chr1:906-1105",
+        "chr1:1001-1010",
         "-o",
         "/dev/null",
         "--windows",
@@ -392,7 +396,7 @@ fn snv_reference_window_matches_cistrack_score() {
     ]));
     let line = std::fs::read_to_string(&bedgraph).unwrap();
     let f: Vec<&str> = line.trim().split('\t').collect();
-    assert_eq!((f[1], f[2]), ("905", "1105"));
+    assert_eq!((f[1], f[2]), ("1000", "1010"));
     let score_prob: f64 = f[3].parse().unwrap();
     assert!(
         (score_prob - ref_prob).abs() <= 1e-4,
@@ -1048,8 +1052,8 @@ fn the_score_cache_is_reused_verified_and_never_changes_the_output() {
     );
     assert_eq!(without_command(&third_out), without_command(&uncached));
 
-    // BED windows on the daemon's grid are read from tiles that `precompute` (the daemon's
-    // engine) stored: an interval starting on a multiple of the stride lies on the grid.
+    // BED windows lie on the daemon's grid and are read from the tiles that `precompute` (the
+    // daemon's engine) stored, wherever the interval starts.
     let bed = b"chr1\t17000\t19000\tgrid\nchr1\t17050\t19050\toff_grid\n".to_vec();
     let regions = write_input(dir.path(), "regions.bed", b"chr1\t16000\t20000\n");
     let tiles = dir.path().join("tiles");
@@ -1074,10 +1078,11 @@ fn the_score_cache_is_reused_verified_and_never_changes_the_output() {
         bed,
     );
     let from_tiles_out = assert_ok(&from_tiles);
-    // 10 grid windows of the first interval; none of the second (its cores are off the grid).
+    // 10 grid windows of the first interval ([17000, 19000): windows 85..95) and 11 of the
+    // second ([17050, 19050): windows 85..96, first and last cores clipped).
     assert_eq!(
         cached_windows(&stderr_of(&from_tiles)),
-        10,
+        21,
         "{}",
         stderr_of(&from_tiles)
     );

@@ -12,8 +12,8 @@ use std::time::Duration;
 use cistrack::config::Config;
 use cistrack::genome::{Build, Region};
 use cistrack::model::{Device, ModelSpec};
-use cistrack::track::cache::{Cache, DiskStore, Stats};
-use cistrack::track::engine::{deadline_in, inputs_fingerprint, Engine, EngineOptions};
+use cistrack::pipeline::cache::{Cache, DiskStore, Stats};
+use cistrack::pipeline::engine::{deadline_in, inputs_fingerprint, Engine, EngineOptions};
 use cistrack::track::score::{score_region, ScoreOptions};
 
 fn setup() -> (Arc<Build>, Arc<ModelSpec>) {
@@ -110,38 +110,111 @@ fn concurrent_identical_views_share_one_computation() {
     );
 }
 
+/// The real ONNX Runtime predictor behind a gate: each call first tells `started`, then waits
+/// until the gate opens (its sender is dropped), so a test decides when batches finish instead
+/// of assuming that the model is slow.
+struct Gated {
+    inner: cistrack::model::onnx::OrtPredictor,
+    started: crossbeam_channel::Sender<usize>,
+    gate: crossbeam_channel::Receiver<()>,
+}
+
+impl cistrack::model::Predictor for Gated {
+    fn predict(
+        &mut self,
+        batch: &cistrack::model::Batch,
+    ) -> Result<cistrack::model::Predictions, cistrack::model::Error> {
+        let _ = self.started.send(batch.keys().len());
+        let _ = self.gate.recv(); // Err once the gate is open
+        self.inner.predict(batch)
+    }
+}
+
+fn ort(spec: &ModelSpec) -> cistrack::model::onnx::OrtPredictor {
+    cistrack::model::onnx::OrtPredictor::new(
+        spec,
+        cistrack::model::onnx::SessionOptions {
+            device: Device::Cpu,
+            intra_threads: 2,
+        },
+    )
+    .unwrap()
+}
+
 #[test]
 fn abandoned_views_stop_costing_compute_and_keep_partial_work() {
     let (build, spec) = setup();
     let cache = Arc::new(Cache::new(16, None, Arc::new(Stats::default())));
-    let engine = engine(&build, &spec, cache);
+    let (started_tx, started) = crossbeam_channel::unbounded();
+    let (open, gate) = crossbeam_channel::bounded::<()>(0);
+    let inner = ort(&spec);
+    let device = inner.device();
+    let options = EngineOptions {
+        stride: 200,
+        device: Device::Cpu,
+        workers: 1,
+        intra_threads: 2,
+        max_batch: Some(4),
+        max_queued_windows: 100_000,
+        fingerprint: inputs_fingerprint(&build),
+    };
+    let engine = Arc::new(
+        Engine::with_predictors(
+            build.clone(),
+            spec.clone(),
+            cache,
+            &options,
+            vec![Box::new(Gated {
+                inner,
+                started: started_tx,
+                gate,
+            })],
+            device,
+        )
+        .unwrap(),
+    );
     let region = Region::new("chr1", 0, 60_000).unwrap(); // 300 windows
     let rt = runtime();
-    // a requester that gives up at once
-    let early = rt
-        .block_on(engine.view(&region, |_| true, deadline_in(Duration::from_millis(1))))
+    // A requester that goes away (a client disconnecting) while the worker holds its first
+    // batch at the gate; the rest of its windows wait in the queue.
+    let requester = {
+        let (engine, region) = (engine.clone(), region.clone());
+        rt.spawn(async move {
+            engine
+                .view(&region, |_| true, deadline_in(Duration::from_secs(120)))
+                .await
+        })
+    };
+    let first_batch = started.recv().unwrap() as u64; // rows of the batch at the gate
+    requester.abort();
+    assert!(rt.block_on(requester).unwrap_err().is_cancelled());
+    drop(open); // every batch may finish from now on
+                // A barrier: with one worker and a first-in first-out queue, a view queued now completes
+                // only after the held batch is done and the abandoned windows queued before it are dropped.
+    let barrier = Region::new("chr2", 0, 200).unwrap();
+    let barrier = rt
+        .block_on(engine.view(&barrier, |_| true, deadline_in(Duration::from_secs(120))))
         .unwrap();
-    assert!(!early.pending.is_empty());
-    std::thread::sleep(Duration::from_millis(500));
     let stats = engine.stats();
-    let scored = stats.windows_scored.load(Ordering::Relaxed);
-    let cancelled = stats.windows_cancelled.load(Ordering::Relaxed);
-    assert!(
-        cancelled > 0,
-        "queued windows of the abandoned view are dropped"
+    assert_eq!(
+        stats.windows_cancelled.load(Ordering::Relaxed),
+        300 - first_batch,
+        "queued windows of the abandoned view are dropped unscored"
     );
-    assert!(scored + cancelled <= 300);
-    // asking again computes only what is missing, and nothing is lost
+    // Asking again computes only what is missing: the windows of the held batch were kept.
     let full = rt
         .block_on(engine.view(&region, |_| true, deadline_in(Duration::from_secs(120))))
         .unwrap();
     assert!(full.pending.is_empty());
     assert_eq!(full.windows.len(), 300);
     assert_eq!(
-        full.cached as u64, scored,
+        full.cached as u64, first_batch,
         "windows scored before the cancellation are reused"
     );
-    assert_eq!(stats.windows_scored.load(Ordering::Relaxed), 300);
+    assert_eq!(
+        stats.windows_scored.load(Ordering::Relaxed),
+        300 + barrier.windows.len() as u64
+    );
 }
 
 #[test]
@@ -213,14 +286,7 @@ fn a_failing_model_worker_fails_its_views_and_then_recovers() {
     let (build, spec) = setup();
     let cache = Arc::new(Cache::new(16, None, Arc::new(Stats::default())));
     let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let inner = cistrack::model::onnx::OrtPredictor::new(
-        &spec,
-        cistrack::model::onnx::SessionOptions {
-            device: Device::Cpu,
-            intra_threads: 2,
-        },
-    )
-    .unwrap();
+    let inner = ort(&spec);
     let device = inner.device();
     let options = EngineOptions {
         stride: 200,

@@ -12,7 +12,7 @@ use cistrack::genome::build::Span;
 use cistrack::genome::Build;
 use cistrack::model::onnx::{OrtPredictor, SessionOptions};
 use cistrack::model::{Batch, Device, ModelSpec, Predictions, Predictor};
-use cistrack::track::score::{encode_window, normalisers};
+use cistrack::pipeline::inputs::{encode_window, normalisers};
 use ndarray::{Array1, Array2, Array3};
 use ndarray_npy::read_npy;
 

@@ -25,11 +25,12 @@ use crate::io::bed::Record;
 use crate::io::text::Ending;
 use crate::model::encode::Normaliser;
 use crate::model::ModelSpec;
-use crate::track::score::{call_elements, normalisers, WindowScore, DEFAULT_STRIDE};
-use crate::track::Tiling;
+use crate::pipeline::inputs::normalisers;
+use crate::pipeline::Grid;
+use crate::track::score::{call_elements, WindowScore, DEFAULT_STRIDE};
 
 use super::genes::NearestGenes;
-use super::linker::Linker;
+use super::linker::{LinkedGene, Linker};
 use super::scorer::{Prediction, SignalBins, WindowScorer};
 use super::variant::count_bases;
 use super::{decimal4, sanitize, Error, Reason, Summary};
@@ -88,11 +89,16 @@ pub struct Pending {
     /// Core of each window and its id (`None`: all N, not scored).
     windows: Vec<(u64, u64, Option<u64>)>,
     gene: Option<(String, i64)>,
-    link: Option<(String, f32)>,
+    link: LinkedGene,
     threshold: f64,
 }
 
 impl Pending {
+    /// The interval's linked gene, for the collector to look up before [`Pending::write`].
+    pub fn link_mut(&mut self) -> &mut LinkedGene {
+        &mut self.link
+    }
+
     /// Appends the annotated line to `out`, with `results` holding the predictions of the
     /// interval's windows (ids from `first_id`), and counts it in `summary`.
     ///
@@ -152,7 +158,7 @@ impl Pending {
             }
             None => out.push_str("\t.\t."),
         }
-        match &self.link {
+        match self.link.get() {
             Some((name, score)) => {
                 let _ = write!(out, "\t{name}\t{}", decimal4(*score as f64));
             }
@@ -169,7 +175,7 @@ pub struct Planner<'a> {
     build: &'a Build,
     genes: Option<&'a NearestGenes>,
     linker: Option<&'a Linker>,
-    tiling: Tiling,
+    grid: Grid,
     window: usize,
     bin_size: usize,
     threshold: f64,
@@ -182,7 +188,7 @@ impl std::fmt::Debug for Planner<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Planner")
             .field("build", &self.build.name())
-            .field("tiling", &self.tiling)
+            .field("grid", &self.grid)
             .finish()
     }
 }
@@ -204,7 +210,7 @@ impl<'a> Planner<'a> {
             build,
             genes,
             linker,
-            tiling: Tiling::new(spec.window.length as u64, DEFAULT_STRIDE)?,
+            grid: Grid::new(spec.window.length as u64, DEFAULT_STRIDE)?,
             window: spec.window.length,
             bin_size: spec.window.bin_size,
             threshold,
@@ -234,7 +240,7 @@ impl<'a> Planner<'a> {
             reason: None,
             windows: Vec::new(),
             gene: None,
-            link: None,
+            link: LinkedGene::NotAsked,
             threshold: self.threshold,
         };
         let (start0, end0) = (pending.record.start0(), pending.record.end0());
@@ -264,7 +270,7 @@ impl<'a> Planner<'a> {
             return Ok(pending);
         }
         let region = Region::new(&contig.name, start0, end0).map_err(crate::Error::from)?;
-        let windows: Vec<_> = self.tiling.windows(&region).collect();
+        let windows: Vec<_> = self.grid.windows(&region).collect();
         let mut scored = 0;
         for chunk in windows.chunks(CHUNK_WINDOWS) {
             let first = chunk[0].start0;
@@ -284,7 +290,7 @@ impl<'a> Planner<'a> {
                         &self.normalisers,
                     );
                     scored += 1;
-                    Some(scorer.push(sequence, &self.bins, Some((&contig.name, w.start0)))?)
+                    Some(scorer.push(sequence, &self.bins, Some((&contig, w.start0))))
                 };
                 pending.windows.push((w.core_start0, w.core_end0, id));
             }
@@ -292,10 +298,12 @@ impl<'a> Planner<'a> {
         if scored == 0 {
             pending.windows.clear();
             pending.reason = Some(Reason::AllN);
-        } else if let Some(linker) = self.linker {
-            pending.link = linker
-                .top(&contig, start0, end0)?
-                .map(|(n, s)| (sanitize(&n), s));
+        } else if self.linker.is_some() {
+            pending.link = LinkedGene::Ask {
+                contig: contig.clone(),
+                start0,
+                end0,
+            };
         }
         pending.contig = contig.name;
         Ok(pending)
@@ -323,7 +331,7 @@ mod tests {
             reason: None,
             windows: vec![(0, 200, Some(7)), (200, 400, None), (400, 600, Some(8))],
             gene: Some(("G".into(), 5)),
-            link: Some(("L".into(), 0.25)),
+            link: LinkedGene::Found(Some(("L".into(), 0.25))),
             threshold: 0.5,
         };
         let mut summary = Summary::new(
@@ -344,7 +352,7 @@ mod tests {
             reason: Some(Reason::UnknownContig),
             windows: vec![],
             gene: None,
-            link: None,
+            link: LinkedGene::NotAsked,
             threshold: 0.5,
         };
         out.clear();

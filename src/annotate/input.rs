@@ -91,25 +91,12 @@ impl Input {
             source,
         };
         let bytes_read = Arc::new(AtomicU64::new(0));
-        let mut counting = Counting {
+        let counting = Counting {
             inner: raw,
             count: bytes_read.clone(),
         };
-        let mut magic = Vec::with_capacity(2);
-        (&mut counting)
-            .take(2)
-            .read_to_end(&mut magic)
-            .map_err(open_error)?;
-        let compressed = magic == [0x1f, 0x8b];
-        let raw = std::io::Cursor::new(magic).chain(counting);
-        let mut reader: Box<dyn BufRead + Send> = if compressed {
-            Box::new(BufReader::with_capacity(
-                1 << 16,
-                flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, raw)),
-            ))
-        } else {
-            Box::new(BufReader::with_capacity(1 << 16, raw))
-        };
+        let (mut reader, compressed) =
+            crate::io::text::decompressed(counting).map_err(open_error)?;
         let format = match format {
             Some(format) => format,
             None => {

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use crate::genome::{Build, Contig};
-use crate::track::cache::{DiskStore, Stats};
-use crate::track::engine::inputs_fingerprint;
+use crate::pipeline::cache::{DiskStore, Stats};
+use crate::pipeline::engine::inputs_fingerprint;
 use crate::track::links::{self, LinkEngine};
 
 /// Finds linked genes with the build's link model, with gene results cached in memory and,
@@ -72,5 +72,56 @@ impl Linker {
             }
         }
         Ok(best.map(|(n, s)| (n.to_string(), s)))
+    }
+}
+
+/// A record's linked gene: asked for by the encoder, looked up by the collector (so that the
+/// link model's work never holds up the windows queued for the enhancer model).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum LinkedGene {
+    /// No lookup (no link model, or nothing scored).
+    #[default]
+    NotAsked,
+    /// To look up: the interval on the contig.
+    Ask {
+        /// The contig.
+        contig: Contig,
+        /// 0-based start.
+        start0: u64,
+        /// 0-based exclusive end.
+        end0: u64,
+    },
+    /// Looked up: the gene (name sanitised for the output) and its link score, if any.
+    Found(Option<(String, f32)>),
+}
+
+impl LinkedGene {
+    /// Answers an [`LinkedGene::Ask`] with `linker`.
+    ///
+    /// # Errors
+    ///
+    /// Inputs that cannot be read, or a model failure.
+    pub fn resolve(&mut self, linker: Option<&Linker>) -> Result<(), crate::Error> {
+        if let (
+            LinkedGene::Ask {
+                contig,
+                start0,
+                end0,
+            },
+            Some(linker),
+        ) = (&*self, linker)
+        {
+            let found = linker.top(contig, *start0, *end0)?;
+            *self = LinkedGene::Found(found.map(|(n, s)| (super::sanitize(&n), s)));
+        }
+        Ok(())
+    }
+
+    /// The gene and score, once found.
+    pub fn get(&self) -> Option<&(String, f32)> {
+        match self {
+            LinkedGene::Found(found) => found.as_ref(),
+            _ => None,
+        }
     }
 }

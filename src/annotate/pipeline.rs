@@ -3,36 +3,31 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{BufRead, BufWriter, Write};
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{
-    bounded, never, select, unbounded, Receiver, RecvTimeoutError, Sender, TrySendError,
-};
+use crossbeam_channel::{bounded, never, select, Receiver, Sender};
 
 use crate::genome::build::InputReader;
 use crate::genome::Build;
 use crate::io::text::{Ending, LineError, LineReader};
 use crate::io::{bed as bed_io, vcf as vcf_io};
-use crate::model::onnx::{ActiveDevice, OrtPredictor, SessionOptions};
-use crate::model::worker::{Done, WorkerPool};
-use crate::model::{Batch, ModelSpec};
-use crate::track::cache::{window_namespace, DiskStore, Score, Stats};
-use crate::track::engine::variant_for;
-use crate::track::score::{DEFAULT_BATCH_SIZE_CPU, DEFAULT_BATCH_SIZE_CUDA, DEFAULT_STRIDE};
+use crate::model::ModelSpec;
+use crate::pipeline::cache::{window_namespace, Cache};
+use crate::pipeline::engine::{inputs_fingerprint, Engine, EngineOptions};
+use crate::pipeline::grid::DEFAULT_STRIDE;
 
 use super::genes::NearestGenes;
 use super::linker::Linker;
-use super::scorer::{Prediction, WindowCache, WindowScorer, PADDING};
+use super::scorer::{Outcome, Prediction, Results, WindowCache, WindowScorer};
 use super::{
-    bed, vcf, write_all, AnnotateOptions, Error, Format, Input, Summary, BATCHES, ITEM_QUEUE,
-    MAX_IN_FLIGHT, PLANNED_QUEUE,
+    bed, vcf, write_all, AnnotateOptions, Error, Format, Input, Summary, ITEM_QUEUE, MAX_IN_FLIGHT,
+    PLANNED_QUEUE,
 };
 
-/// A partly filled batch is submitted once its oldest window has waited this long, so that a
-/// slow input or a long run of pass-through records never holds scores back.
-const FLUSH_AFTER: Duration = Duration::from_millis(20);
+/// In-memory tier of annotation's cache, MiB (daemon tiles read while streaming).
+const MEMORY_MIB: usize = 64;
 
 type Lines = LineReader<Box<dyn BufRead + Send>>;
 
@@ -205,18 +200,22 @@ pub(super) fn run(
     };
 
     let genes = NearestGenes::load(build)?;
-    let predictor = OrtPredictor::new(
-        spec,
-        SessionOptions {
+    let cache = open_cache(build, options);
+    let engine = Engine::start(
+        Arc::new(build.clone()),
+        Arc::new(spec.clone()),
+        cache.clone(),
+        &EngineOptions {
+            stride: DEFAULT_STRIDE,
             device: options.device,
+            workers: 1,
             intra_threads: options.threads,
+            max_batch: options.batch_size,
+            max_queued_windows: usize::MAX,
+            fingerprint: inputs_fingerprint(build),
         },
     )?;
-    let device = predictor.device();
-    let batch_size = options.batch_size.unwrap_or(match device {
-        ActiveDevice::Cpu => DEFAULT_BATCH_SIZE_CPU,
-        ActiveDevice::Cuda => DEFAULT_BATCH_SIZE_CUDA,
-    });
+    let (device, batch_size) = (engine.device(), engine.max_batch());
     let masked = build.masked_modalities();
     tracing::info!(
         input = %source.name, format = %source.format, compressed = source.compressed,
@@ -242,32 +241,29 @@ pub(super) fn run(
             .expect("cannot spawn the input reader thread; this is a bug");
     }
 
-    let pool = WorkerPool::new(vec![predictor], 1);
-    let (free_tx, free_rx) = bounded::<Batch>(BATCHES);
-    for _ in 0..BATCHES {
-        free_tx
-            .send(Batch::for_spec(spec, batch_size.max(2)))
-            .expect("fresh channel; this is a bug");
-    }
-    let (done_tx, done_rx) = unbounded::<Done>();
-    let (hits_tx, hits_rx) = unbounded::<(u64, Score)>();
     let (planned_tx, planned_rx) = bounded::<Planned>(PLANNED_QUEUE);
-    let stop = AtomicBool::new(false);
+    let (stop_tx, stop_rx) = bounded::<()>(0);
     let summary = Summary::new(source.format, device, batch_size);
     let progress = Progress::new(options.progress, size, bytes_read);
 
-    let cache = open_cache(build, spec, options);
+    let window_cache = cache.disk().is_some().then(|| {
+        Arc::new(WindowCache::new(
+            cache.clone(),
+            window_namespace(build.name(), &spec.id(), &spec.sha256),
+            engine.variant(),
+            engine.grid(),
+            build.modality_mask(),
+        ))
+    });
     let linker = Linker::open(
         build,
         options.device,
         options.threads,
-        cache.as_ref().map(|c| (c.store_shared(), c.stats())),
+        cache.disk_shared().map(|d| (d, cache.stats().clone())),
     )?;
-    let mut scorer = WindowScorer::new(&pool, free_rx, done_tx, batch_size, build.modality_mask());
-    if let Some(cache) = &cache {
-        scorer = scorer.with_cache(cache.clone(), hits_tx);
-    } else {
-        drop(hits_tx);
+    let (mut scorer, results) = WindowScorer::new(&engine);
+    if let Some(window_cache) = &window_cache {
+        scorer = scorer.with_cache(window_cache.clone());
     }
     let mut planner = match source.format {
         Format::Vcf => Planner::Vcf(vcf::Planner::new(
@@ -286,26 +282,25 @@ pub(super) fn run(
     };
     let mut signals = build.reader()?;
     let target = options.target.clone();
-    let collector_cache = cache.clone();
+    let collector_cache = window_cache.clone();
+    let collector_linker = linker.as_ref();
     let (result, mut summary) = std::thread::scope(|scope| {
-        let stop = &stop;
         let collector = std::thread::Builder::new()
             .name("annotate-writer".into())
             .spawn_scoped(scope, move || {
                 let mut summary = summary;
                 let result = collect(
                     &planned_rx,
-                    &done_rx,
-                    &hits_rx,
+                    &results,
                     collector_cache.as_deref(),
-                    &free_tx,
+                    collector_linker,
                     &mut out,
                     &target,
                     &mut summary,
                     &progress,
                 );
                 progress.finish();
-                stop.store(true, Ordering::SeqCst);
+                drop(stop_tx); // the encoder stops reading
                 (result, summary)
             })
             .expect("cannot spawn the output thread; this is a bug");
@@ -315,7 +310,7 @@ pub(super) fn run(
             &mut scorer,
             &mut planner,
             &mut signals,
-            stop,
+            &stop_rx,
         );
         drop(planned_tx);
         drop(scorer);
@@ -323,12 +318,12 @@ pub(super) fn run(
             .join()
             .expect("the output thread panicked; this is a bug")
     });
-    drop(pool);
-    if let Some(cache) = &cache {
-        cache.flush();
-        summary.windows_cached = cache.tile_hits.load(std::sync::atomic::Ordering::Relaxed)
-            + cache.window_hits.load(std::sync::atomic::Ordering::Relaxed);
+    if let Some(window_cache) = &window_cache {
+        window_cache.flush();
+        summary.windows_cached = window_cache.tile_hits.load(Ordering::Relaxed)
+            + window_cache.window_hits.load(Ordering::Relaxed);
     }
+    drop(engine);
     result?;
     summary.elapsed = started.elapsed();
     Ok(summary)
@@ -473,25 +468,23 @@ enum Planner<'a> {
 }
 
 /// The encoder (runs on the calling thread): plans each item, in order, and passes it on.
-/// Returns when the input ends, after a fatal item, or when the collector has gone.
+/// Returns when the input ends, after a fatal item, or when the collector has gone (`stop`
+/// disconnects).
 fn encode(
     items: &Receiver<Item>,
     planned: &Sender<Planned>,
     scorer: &mut WindowScorer<'_>,
     planner: &mut Planner<'_>,
     signals: &mut InputReader,
-    stop: &AtomicBool,
+    stop: &Receiver<()>,
 ) {
     loop {
-        let item = match items.recv_timeout(FLUSH_AFTER) {
-            Ok(item) => item,
-            Err(RecvTimeoutError::Timeout) => {
-                if stop.load(Ordering::SeqCst) || scorer.flush().is_err() {
-                    return;
-                }
-                continue;
-            }
-            Err(RecvTimeoutError::Disconnected) => break,
+        let item = select! {
+            recv(items) -> item => match item {
+                Ok(item) => item,
+                Err(_) => return,
+            },
+            recv(stop) -> _ => return,
         };
         let first = scorer.next_id();
         let kind = match (item, &mut *planner) {
@@ -510,25 +503,10 @@ fn encode(
             windows: first..scorer.next_id(),
             kind,
         };
-        match planned.try_send(message) {
-            Ok(()) => {}
-            Err(TrySendError::Full(message)) => {
-                // The collector waits for results: let it have the windows held here first.
-                if scorer.flush().is_err() || planned.send(message).is_err() {
-                    return;
-                }
-            }
-            Err(TrySendError::Disconnected(_)) => return,
-        }
-        if fatal {
-            let _ = scorer.flush();
-            return;
-        }
-        if scorer.pending_for() >= FLUSH_AFTER && scorer.flush().is_err() {
+        if planned.send(message).is_err() || fatal {
             return;
         }
     }
-    let _ = scorer.flush();
 }
 
 /// A record in the reorder buffer.
@@ -539,41 +517,27 @@ struct Entry {
     remaining: usize,
 }
 
+// An event lives for one turn of the collector loop, on its stack: no point boxing it.
+#[allow(clippy::large_enum_variant)]
 enum Event {
     Planned(Option<Planned>),
-    Done(Option<Done>),
-    Hit(Option<(u64, Score)>),
+    Result(Option<Outcome>),
     Idle,
 }
 
-/// Opens the build's on-disk score cache for annotation, or `None` (cache off, or a store
-/// that cannot be opened: annotation then goes on without it, after a warning).
-fn open_cache(
-    build: &Build,
-    spec: &ModelSpec,
-    options: &AnnotateOptions,
-) -> Option<Arc<WindowCache>> {
-    let settings = options.cache.as_ref()?;
-    let path = settings.dir.join(format!("{}.sqlite", build.name()));
-    let stats = Arc::new(Stats::default());
-    match DiskStore::open(&path, settings.max_bytes, stats.clone()) {
-        Ok(store) => {
-            tracing::debug!(cache = %path.display(), "using the score cache");
-            Some(Arc::new(WindowCache::new(
-                store,
-                stats,
-                window_namespace(build.name(), &spec.id(), &spec.sha256),
-                &variant_for(build, spec, DEFAULT_STRIDE),
-                DEFAULT_STRIDE,
-                spec.window.length as u64,
-                build.modality_mask(),
-            )))
-        }
-        Err(e) => {
-            tracing::warn!("{e}; annotating without the score cache");
-            None
-        }
+/// Opens the build's score cache for annotation: memory over the on-disk store, or memory only
+/// (cache off, or a store that cannot be opened: annotation then goes on without it, after a
+/// warning).
+fn open_cache(build: &Build, options: &AnnotateOptions) -> Arc<Cache> {
+    let settings = options.cache.as_ref();
+    let cache = Cache::open(settings, build.name(), MEMORY_MIB).unwrap_or_else(|e| {
+        tracing::warn!("{e}; annotating without the score cache");
+        Cache::open(None, build.name(), MEMORY_MIB).expect("a memory cache always opens")
+    });
+    if let Some(s) = settings {
+        tracing::debug!(cache = %s.path(build.name()).display(), "using the score cache");
     }
+    Arc::new(cache)
 }
 
 /// The collector: reorders, formats and writes. Returns when every record is written, or with
@@ -581,10 +545,9 @@ fn open_cache(
 #[allow(clippy::too_many_arguments)]
 fn collect(
     planned: &Receiver<Planned>,
-    done: &Receiver<Done>,
-    hits: &Receiver<(u64, Score)>,
+    results: &Results,
     cache: Option<&WindowCache>,
-    free: &Sender<Batch>,
+    linker: Option<&Linker>,
     out: &mut dyn Write,
     target: &str,
     summary: &mut Summary,
@@ -592,8 +555,10 @@ fn collect(
 ) -> Result<(), Error> {
     let mut queue: VecDeque<Entry> = VecDeque::new();
     let mut early: HashMap<u64, Prediction> = HashMap::new();
-    let (mut planned_open, mut done_open, mut hits_open) = (true, true, true);
-    let (no_planned, no_done, no_hits) = (never::<Planned>(), never::<Done>(), never());
+    let mut planned_open = true;
+    let no_planned = never::<Planned>();
+    let results_in = results;
+    let results = results.receiver();
     let mut text = String::new();
     let flush = |out: &mut dyn Write| {
         out.flush().map_err(|source| Error::Write {
@@ -608,8 +573,14 @@ fn collect(
             summary.windows += entry.windows.end - entry.windows.start;
             match entry.kind {
                 Kind::Text(line) => text.push_str(&line),
-                Kind::Vcf(p) => p.write(entry.windows.start, &entry.results, &mut text, summary),
-                Kind::Bed(p) => p.write(entry.windows.start, &entry.results, &mut text, summary),
+                Kind::Vcf(mut p) => {
+                    p.link_mut().resolve(linker)?;
+                    p.write(entry.windows.start, &entry.results, &mut text, summary)
+                }
+                Kind::Bed(mut p) => {
+                    p.link_mut().resolve(linker)?;
+                    p.write(entry.windows.start, &entry.results, &mut text, summary)
+                }
                 Kind::Fatal(error) => {
                     let _ = flush(out);
                     return Err(error);
@@ -622,42 +593,25 @@ fn collect(
             break;
         }
         let accepting = planned_open && queue.len() < MAX_IN_FLIGHT;
-        if !accepting && !done_open && !hits_open {
-            return Err(
-                crate::model::Error::WorkersGone("model results stopped arriving".into()).into(),
-            );
-        }
         let planned_rx = if accepting { planned } else { &no_planned };
-        let done_rx = if done_open { done } else { &no_done };
-        let hits_rx = if hits_open { hits } else { &no_hits };
         let mut event = select! {
-            recv(hits_rx) -> h => Event::Hit(h.ok()),
+            recv(results) -> r => Event::Result(r.ok()),
             recv(planned_rx) -> m => Event::Planned(m.ok()),
-            recv(done_rx) -> d => Event::Done(d.ok()),
             default => Event::Idle,
         };
         if let Event::Idle = event {
             flush(out)?;
             progress.update(summary, true);
             event = select! {
-                recv(hits_rx) -> h => Event::Hit(h.ok()),
+                recv(results) -> r => Event::Result(r.ok()),
                 recv(planned_rx) -> m => Event::Planned(m.ok()),
-                recv(done_rx) -> d => Event::Done(d.ok()),
                 default(Duration::from_millis(200)) => Event::Idle,
             };
         }
         match event {
             Event::Idle => {}
-            Event::Hit(None) => hits_open = false,
-            Event::Hit(Some((id, score))) => {
-                let prediction = Prediction {
-                    logit: score.logit,
-                    probability: score.probability,
-                };
-                deliver(&mut queue, &mut early, id, prediction);
-            }
             Event::Planned(None) => planned_open = false,
-            Event::Done(None) => done_open = false,
+            Event::Result(None) => unreachable!("the results channel outlives the collector"),
             Event::Planned(Some(p)) => {
                 let n = (p.windows.end - p.windows.start) as usize;
                 let mut entry = Entry {
@@ -678,31 +632,19 @@ fn collect(
                 }
                 queue.push_back(entry);
             }
-            Event::Done(Some(finished)) => {
-                let predictions = finished.result?;
-                for (row, &id) in finished.batch.keys().iter().enumerate() {
-                    if id == PADDING {
-                        continue;
-                    }
-                    let prediction = Prediction {
-                        logit: predictions.logit[row],
-                        probability: predictions.probability[row],
-                    };
-                    if let Some(cache) = cache {
-                        let score = Score {
-                            logit: prediction.logit,
-                            probability: prediction.probability,
-                            share: predictions
-                                .modality_share
-                                .get(row)
-                                .copied()
-                                .unwrap_or_default(),
-                        };
-                        cache.store(id, &score);
-                    }
-                    deliver(&mut queue, &mut early, id, prediction);
+            Event::Result(Some((id, outcome))) => {
+                results_in.taken();
+                let score = outcome.map_err(|message| {
+                    crate::Error::from(crate::pipeline::engine::Error::Failed(message))
+                })?;
+                if let Some(cache) = cache {
+                    cache.store(id, &score);
                 }
-                let _ = free.send(finished.batch);
+                let prediction = Prediction {
+                    logit: score.logit,
+                    probability: score.probability,
+                };
+                deliver(&mut queue, &mut early, id, prediction);
             }
         }
     }

@@ -1,43 +1,35 @@
 //! [`WindowScorer`]: the one place where annotation windows enter the model.
 //!
 //! Callers hand over windows already cut (sequence bytes and normalised signal bins); the
-//! scorer writes them into a batch buffer taken from a fixed, circulating set and submits full
-//! batches to the [`WorkerPool`]. Each window gets an id, in submission order; results come back
-//! to whoever holds the pool's reply channel (the collector) tagged with those ids.
-//!
-//! # Why no batch of one row?
-//!
-//! ONNX Runtime on the CPU gives bitwise-identical outputs for a window in every batch of two
-//! or more rows, whatever its neighbours and position (measured for both shipped models, batch
-//! sizes 2 to 128), but a batch of one row takes another kernel path and differs by about 1e-6
-//! in the logit, which can flip the 4th decimal of the output. So a batch is never submitted
-//! with one row: the row is repeated under the [`PADDING`] key, whose result is dropped. Output
-//! then depends neither on `--batch-size` nor on when a partly filled batch is flushed.
+//! scorer gives each an id, in submission order, and queues it on the [`Engine`] — the same
+//! queue, batch rules and model workers as `score` and the daemon (see
+//! [`crate::pipeline::batcher`] for why a batch never has one row). Results come back to
+//! whoever holds the receiving end of the scorer's [`Results`] channel (the collector), tagged
+//! with those ids, in any order.
 //!
 //! # The per-build cache
 //!
-//! With a [`WindowCache`], [`WindowScorer::push`] looks a window up before it takes a batch
-//! row: a reference window that lies on the daemon's tile grid is read from the daemon's tiles
+//! With a [`WindowCache`], [`WindowScorer::push`] looks a window up before it queues it: a
+//! reference window that lies on the daemon's tile grid is read from the daemon's tiles
 //! (`cistrack serve`/`precompute` scores), any other window by the digest of its model input
-//! (what an earlier `annotate` run stored). A hit is sent to the collector under the window's
-//! id on the `hits` channel; a miss is scored and stored when its result comes back
-//! ([`WindowCache::store`]). Output is the same with or without the cache.
+//! (what an earlier `annotate` run stored). A hit is sent to the collector at once; a miss is
+//! scored and stored when its result comes back ([`WindowCache::store`]). Output is the same
+//! with or without the cache.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::track::cache::{
-    DiskStore, Score, Slot, Stats, Tile, TileKey, WindowDigest, TILE_WINDOWS,
-};
+use crate::genome::Contig;
+use crate::pipeline::batcher::{Input, Sink};
+use crate::pipeline::cache::{Cache, Score, Slot, Tile, TileKey, WindowDigest, TILE_WINDOWS};
+use crate::pipeline::grid::Grid;
+use crate::pipeline::inputs::EncodedWindow;
+use crate::pipeline::Engine;
 
-use crate::genome::build::Span;
-use crate::model::encode::{apply_modality_mask, encode_signal_into, one_hot_into, Normaliser};
-use crate::model::worker::{Done, WorkerPool};
-use crate::model::{Batch, Error};
+pub use crate::pipeline::inputs::SignalBins;
 
 /// The model's output for one window.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,52 +40,58 @@ pub struct Prediction {
     pub probability: f32,
 }
 
-/// The key of a repeated row that pads a batch to two rows; its result is dropped.
-pub const PADDING: u64 = u64::MAX;
+/// A window's result as the collector receives it: its id and its score, or why it failed.
+pub type Outcome = (u64, Result<Score, Arc<str>>);
 
-/// Normalised signal bins of one window (shared by a variant's reference and alternate
-/// windows).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SignalBins {
-    /// H3K27ac bins.
-    pub h3k27ac: Vec<f32>,
-    /// Accessibility bins.
-    pub accessibility: Vec<f32>,
+/// Windows pushed and not yet received by the collector, at most: [`WindowScorer::push`]
+/// waits beyond (about 3.6 kB each for the enhancer models' 2-kb windows).
+pub const MAX_WINDOWS_IN_FLIGHT: usize = 8192;
+
+/// The receiving end of a scorer's results. It keeps the scorer's requester alive: windows
+/// queued on the engine are scored as long as it exists, even after the scorer is dropped.
+pub struct Results {
+    rx: Receiver<Outcome>,
+    permits: Receiver<()>,
+    _requester: Arc<dyn Sink>,
 }
 
-impl SignalBins {
-    /// Bins the per-base signal of `span` over `[offset, offset + window)` (zeros for a
-    /// modality without a normaliser, i.e. without a track).
-    pub fn from_span(
-        &mut self,
-        span: &Span,
-        offset: usize,
-        window: usize,
-        bin_size: usize,
-        normalisers: &[Option<Normaliser>; 2],
-    ) {
-        let bins = window / bin_size;
-        for (values, out, normaliser) in [
-            (&span.h3k27ac, &mut self.h3k27ac, normalisers[0]),
-            (&span.accessibility, &mut self.accessibility, normalisers[1]),
-        ] {
-            out.clear();
-            out.resize(bins, 0.0);
-            if let Some(n) = normaliser {
-                encode_signal_into(&values[offset..offset + window], bin_size, &n, out);
-            }
-        }
+impl Results {
+    /// The channel.
+    pub fn receiver(&self) -> &Receiver<Outcome> {
+        &self.rx
+    }
+
+    /// Tells the scorer that a result was taken from [`Results::receiver`], so that it may push
+    /// another window.
+    pub fn taken(&self) {
+        let _ = self.permits.try_recv();
+    }
+}
+
+/// Forwards the engine's results to the collector.
+struct ToCollector(Sender<Outcome>);
+
+impl Sink for ToCollector {
+    fn deliver(&self, tag: u64, slot: Slot) {
+        let outcome = match slot {
+            Slot::Scored(score) => Ok(score),
+            // the planners queue only windows with a base; the contract skips the rest
+            _ => Err("a window without A/C/G/T bases reached the model; this is a bug".into()),
+        };
+        let _ = self.0.send((tag, outcome));
+    }
+
+    fn fail(&self, tag: u64, message: &Arc<str>) {
+        let _ = self.0.send((tag, Err(message.clone())));
     }
 }
 
 /// The per-build score cache as annotation reads and writes it.
 pub struct WindowCache {
-    store: Arc<DiskStore>,
-    stats: Arc<Stats>,
+    cache: Arc<Cache>,
     namespace: String,
     tiles: Arc<str>,
-    stride: u64,
-    lead: i64,
+    grid: Grid,
     mask: [f32; 3],
     pending: Mutex<HashMap<u64, WindowDigest>>,
     /// Windows found on the daemon's tile grid.
@@ -105,51 +103,33 @@ pub struct WindowCache {
 impl std::fmt::Debug for WindowCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WindowCache")
-            .field("store", &self.store)
+            .field("cache", &self.cache)
             .field("namespace", &self.namespace)
             .finish()
     }
 }
 
 impl WindowCache {
-    /// A cache over `store`: window scores under `namespace`, daemon tiles under `tiles`
-    /// (grid of `stride`-bp cores in windows of `window` bp), for inputs with modality `mask`.
+    /// A cache over `cache` (which must have a disk tier to keep anything past this run):
+    /// window scores under `namespace`, daemon tiles under `tiles` on `grid`, for inputs with
+    /// modality `mask`.
     pub fn new(
-        store: DiskStore,
-        stats: Arc<Stats>,
+        cache: Arc<Cache>,
         namespace: String,
         tiles: &str,
-        stride: u64,
-        window: u64,
+        grid: Grid,
         mask: [f32; 3],
     ) -> Self {
         Self {
-            store: Arc::new(store),
-            stats,
+            cache,
             namespace,
             tiles: tiles.into(),
-            stride,
-            lead: ((window - stride) / 2) as i64,
+            grid,
             mask,
             pending: Mutex::new(HashMap::new()),
             tile_hits: AtomicU64::new(0),
             window_hits: AtomicU64::new(0),
         }
-    }
-
-    /// The database file.
-    pub fn path(&self) -> &std::path::Path {
-        self.store.path()
-    }
-
-    /// The store, shared (the link model keeps its gene results in the same file).
-    pub fn store_shared(&self) -> Arc<DiskStore> {
-        self.store.clone()
-    }
-
-    /// The store's counters.
-    pub fn stats(&self) -> Arc<Stats> {
-        self.stats.clone()
     }
 
     /// Records the model's result for window `id`, if it was a cache miss.
@@ -159,34 +139,30 @@ impl WindowCache {
             .lock()
             .expect("cache bookkeeping poisoned; this is a bug")
             .remove(&id);
-        if let Some(digest) = digest {
-            self.store.put_window(&self.namespace, &digest, score);
+        if let (Some(digest), Some(disk)) = (digest, self.cache.disk()) {
+            disk.put_window(&self.namespace, &digest, score);
         }
     }
 
     /// Waits until every stored score is written.
     pub fn flush(&self) {
-        self.store.flush();
+        if let Some(disk) = self.cache.disk() {
+            disk.flush();
+        }
     }
 }
 
-/// The cache and where its hits go.
-type CacheLink = Option<(Arc<WindowCache>, Sender<(u64, Score)>)>;
-
 /// The daemon tile last read, so that consecutive windows read it once.
-type TileMemo = Option<(String, u64, Option<Tile>)>;
+type TileMemo = Option<(String, u64, Option<Arc<Tile>>)>;
 
-/// Fills batches with windows and submits them to the model workers.
-pub struct WindowScorer<'p> {
-    pool: &'p WorkerPool,
-    free: Receiver<Batch>,
-    reply: Sender<Done>,
-    current: Option<Batch>,
-    since: Option<Instant>,
+/// Gives windows ids and queues them on the engine (or answers them from the cache).
+pub struct WindowScorer<'e> {
+    engine: &'e Engine,
+    sink: Arc<dyn Sink>,
+    results: Sender<Outcome>,
+    permits: Sender<()>,
     next_id: u64,
-    batch_size: usize,
-    mask: [f32; 3],
-    cache: CacheLink,
+    cache: Option<Arc<WindowCache>>,
     memo: TileMemo,
 }
 
@@ -194,44 +170,38 @@ impl std::fmt::Debug for WindowScorer<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WindowScorer")
             .field("next_id", &self.next_id)
-            .field("pending", &self.pending())
             .finish()
     }
 }
 
-impl<'p> WindowScorer<'p> {
-    /// A scorer filling batches of `batch_size` windows taken from `free` (each with room for
-    /// at least two rows, see [`PADDING`]) and sending results to `reply`; `mask` is the
-    /// build's modality mask.
-    ///
-    /// # Panics
-    ///
-    /// When `batch_size` is 0.
-    pub fn new(
-        pool: &'p WorkerPool,
-        free: Receiver<Batch>,
-        reply: Sender<Done>,
-        batch_size: usize,
-        mask: [f32; 3],
-    ) -> Self {
-        assert!(batch_size > 0, "batch size 0; this is a bug");
-        Self {
-            pool,
-            free,
-            reply,
-            current: None,
-            since: None,
-            next_id: 0,
-            batch_size,
-            mask,
-            cache: None,
-            memo: None,
-        }
+impl<'e> WindowScorer<'e> {
+    /// A scorer queueing windows on `engine`; results arrive on the returned [`Results`].
+    pub fn new(engine: &'e Engine) -> (Self, Results) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (permits, permits_rx) = crossbeam_channel::bounded(MAX_WINDOWS_IN_FLIGHT);
+        let sink: Arc<dyn Sink> = Arc::new(ToCollector(tx.clone()));
+        let results = Results {
+            rx,
+            permits: permits_rx,
+            _requester: sink.clone(),
+        };
+        (
+            Self {
+                engine,
+                sink,
+                results: tx,
+                permits,
+                next_id: 0,
+                cache: None,
+                memo: None,
+            },
+            results,
+        )
     }
 
-    /// Looks windows up in `cache` before scoring them; hits go to `hits` as `(id, score)`.
-    pub fn with_cache(mut self, cache: Arc<WindowCache>, hits: Sender<(u64, Score)>) -> Self {
-        self.cache = Some((cache, hits));
+    /// Looks windows up in `cache` before scoring them.
+    pub fn with_cache(mut self, cache: Arc<WindowCache>) -> Self {
+        self.cache = Some(cache);
         self
     }
 
@@ -242,32 +212,25 @@ impl<'p> WindowScorer<'p> {
         id: u64,
         sequence: &[u8],
         signals: &SignalBins,
-        at: Option<(&str, i64)>,
+        at: Option<(&Contig, i64)>,
     ) -> Option<Score> {
-        let (cache, _) = self.cache.as_ref()?;
-        if let Some((contig, start0)) = at {
-            let core = start0 + cache.lead;
-            if core >= 0 && core as u64 % cache.stride == 0 {
-                let index = core as u64 / cache.stride;
-                let tile = index / TILE_WINDOWS as u64;
-                let fresh = !matches!(&self.memo, Some((c, t, _)) if c == contig && *t == tile);
-                if fresh {
-                    let key = TileKey {
-                        variant: cache.tiles.clone(),
-                        contig: contig.into(),
-                        tile,
-                    };
-                    let found = cache.store.get(&key, &cache.stats).unwrap_or_else(|e| {
-                        tracing::warn!("{e}; scoring without it");
-                        None
-                    });
-                    self.memo = Some((contig.to_string(), tile, found));
-                }
-                if let Some((_, _, Some(t))) = &self.memo {
-                    if let Slot::Scored(score) = t.slots[(index % TILE_WINDOWS as u64) as usize] {
-                        cache.tile_hits.fetch_add(1, Ordering::Relaxed);
-                        return Some(score);
-                    }
+        let cache = self.cache.as_ref()?;
+        if let Some(index) = at.and_then(|(_, start0)| cache.grid.index_at(start0)) {
+            let contig = at.expect("checked").0.name.as_str();
+            let tile = index / TILE_WINDOWS as u64;
+            let fresh = !matches!(&self.memo, Some((c, t, _)) if c == contig && *t == tile);
+            if fresh {
+                let key = TileKey {
+                    variant: cache.tiles.clone(),
+                    contig: contig.into(),
+                    tile,
+                };
+                self.memo = Some((contig.to_string(), tile, cache.cache.get(&key)));
+            }
+            if let Some((_, _, Some(t))) = &self.memo {
+                if let Slot::Scored(score) = t.slots[(index % TILE_WINDOWS as u64) as usize] {
+                    cache.tile_hits.fetch_add(1, Ordering::Relaxed);
+                    return Some(score);
                 }
             }
         }
@@ -277,16 +240,15 @@ impl<'p> WindowScorer<'p> {
             &signals.accessibility,
             cache.mask,
         );
-        match cache
-            .store
-            .get_window(&cache.namespace, &digest, &cache.stats)
-        {
-            Ok(Some(score)) => {
-                cache.window_hits.fetch_add(1, Ordering::Relaxed);
-                return Some(score);
+        if let Some(disk) = cache.cache.disk() {
+            match disk.get_window(&cache.namespace, &digest, cache.cache.stats()) {
+                Ok(Some(score)) => {
+                    cache.window_hits.fetch_add(1, Ordering::Relaxed);
+                    return Some(score);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("{e}; scoring without it"),
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!("{e}; scoring without it"),
         }
         cache
             .pending
@@ -296,98 +258,38 @@ impl<'p> WindowScorer<'p> {
         None
     }
 
-    /// Submits a batch, repeating a lone row (see [`PADDING`]).
-    fn submit(&self, mut batch: Batch) -> Result<(), Error> {
-        if batch.len() == 1 {
-            let (window, bins) = (batch.window(), batch.bins());
-            batch.push_row(PADDING);
-            batch.sequence.copy_within(0..4 * window, 4 * window);
-            batch.h3k27ac.copy_within(0..bins, bins);
-            batch.accessibility.copy_within(0..bins, bins);
-            batch.modality_mask.copy_within(0..3, 3);
-        }
-        self.pool.submit(0, batch, &self.reply)
-    }
-
     /// Queues one window for the model and returns its id. The window must hold at least one
     /// A/C/G/T base (the contract does not score all-N windows). `at` is the window's contig
     /// and 0-based start when it is a window of the reference genome itself (not an allele's
-    /// haplotype): such a window may be found in the daemon's tiles.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::WorkersGone`] when the batches stop coming back (the collector or the workers
-    /// have stopped).
+    /// haplotype): such a window may be found in the daemon's tiles, and the model worker
+    /// reads it itself (the queue then holds its position, not its bases). Waits while
+    /// [`MAX_WINDOWS_IN_FLIGHT`] windows are in flight.
     pub fn push(
         &mut self,
         sequence: &[u8],
         signals: &SignalBins,
-        at: Option<(&str, i64)>,
-    ) -> Result<u64, Error> {
-        if self.cache.is_some() {
-            let id = self.next_id;
-            if let Some(score) = self.lookup(id, sequence, signals, at) {
-                self.next_id += 1;
-                let (_, hits) = self.cache.as_ref().expect("checked");
-                hits.send((id, score)).map_err(|_| {
-                    Error::WorkersGone("the annotation pipeline has stopped".into())
-                })?;
-                return Ok(id);
-            }
-        }
-        let mut batch = match self.current.take() {
-            Some(batch) => batch,
-            None => {
-                let mut batch = self.free.recv().map_err(|_| {
-                    Error::WorkersGone("the annotation pipeline has stopped".into())
-                })?;
-                batch.clear();
-                self.since = Some(Instant::now());
-                batch
-            }
-        };
+        at: Option<(&Contig, i64)>,
+    ) -> u64 {
+        // Err only once the collector has gone; the run is ending then
+        let _ = self.permits.send(());
         let id = self.next_id;
         self.next_id += 1;
-        let row = batch.push_row(id);
-        one_hot_into(sequence, &mut *row.sequence);
-        row.h3k27ac.copy_from_slice(&signals.h3k27ac);
-        row.accessibility.copy_from_slice(&signals.accessibility);
-        apply_modality_mask(row, self.mask);
-        if batch.len() >= self.batch_size {
-            self.submit(batch)?;
-        } else {
-            self.current = Some(batch);
+        if let Some(score) = self.lookup(id, sequence, signals, at) {
+            let _ = self.results.send((id, Ok(score)));
+            return id;
         }
-        Ok(id)
-    }
-
-    /// Submits the partly filled batch, if any.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::WorkersGone`] when every worker has stopped.
-    pub fn flush(&mut self) -> Result<(), Error> {
-        match self.current.take() {
-            Some(batch) if !batch.is_empty() => self.submit(batch),
-            Some(batch) => {
-                self.current = Some(batch);
-                Ok(())
-            }
-            None => Ok(()),
-        }
-    }
-
-    /// How long the oldest window of the partly filled batch has waited.
-    pub fn pending_for(&self) -> Duration {
-        match (&self.current, self.since) {
-            (Some(batch), Some(since)) if !batch.is_empty() => since.elapsed(),
-            _ => Duration::ZERO,
-        }
-    }
-
-    /// Windows waiting in the partly filled batch.
-    pub fn pending(&self) -> usize {
-        self.current.as_ref().map_or(0, Batch::len)
+        let input = match at {
+            Some((contig, start0)) => Input::Genome {
+                contig: contig.clone(),
+                start0,
+            },
+            None => Input::Encoded(Box::new(EncodedWindow {
+                sequence: sequence.to_vec(),
+                signals: signals.clone(),
+            })),
+        };
+        self.engine.submit(Arc::downgrade(&self.sink), id, input);
+        id
     }
 
     /// The id the next window will get.

@@ -50,10 +50,10 @@ use crate::io::text::Ending;
 use crate::io::vcf::{Allele, Header, Record};
 use crate::model::encode::Normaliser;
 use crate::model::ModelSpec;
-use crate::track::score::normalisers;
+use crate::pipeline::inputs::normalisers;
 
 use super::genes::NearestGenes;
-use super::linker::Linker;
+use super::linker::{LinkedGene, Linker};
 use super::reference::ReferenceCache;
 use super::scorer::{Prediction, SignalBins, WindowScorer};
 use super::variant::{check_reference, count_bases, trim, Geometry, RefCheck};
@@ -118,11 +118,16 @@ pub struct Pending {
     record_reason: Option<Reason>,
     alleles: Vec<Outcome>,
     gene: Option<(String, i64)>,
-    link: Option<(String, f32)>,
+    link: LinkedGene,
     ref_check: Option<RefCheck>,
 }
 
 impl Pending {
+    /// The record's linked gene, for the collector to look up before [`Pending::write`].
+    pub fn link_mut(&mut self) -> &mut LinkedGene {
+        &mut self.link
+    }
+
     /// Appends the annotated line to `out`, with `results` holding the predictions of the
     /// record's windows (ids from `first_id`), and counts it in `summary`.
     ///
@@ -172,7 +177,7 @@ impl Pending {
                 Some((name, distance)) => (name.as_str(), distance.to_string()),
                 None => (".", ".".to_string()),
             };
-            let (linked, link_score) = match &self.link {
+            let (linked, link_score) = match self.link.get() {
                 Some((name, score)) => (name.as_str(), decimal4(*score as f64)),
                 None => (".", ".".to_string()),
             };
@@ -322,7 +327,7 @@ impl<'a> Planner<'a> {
             record_reason: None,
             alleles: Vec::new(),
             gene: None,
-            link: None,
+            link: LinkedGene::NotAsked,
             ref_check: None,
         };
         pending.record_reason = self.check_record(&mut pending, signals, scorer)?;
@@ -418,8 +423,7 @@ impl<'a> Planner<'a> {
                         self.bin_size,
                         &self.normalisers,
                     );
-                    let id =
-                        scorer.push(&candidate.reference, &bins, Some((&contig.name, start0)))?;
+                    let id = scorer.push(&candidate.reference, &bins, Some((&contig, start0)));
                     reference_windows.push((start0, id, bins));
                     reference_windows.len() - 1
                 }
@@ -428,17 +432,19 @@ impl<'a> Planner<'a> {
             let alternate_id = if candidate.alternate == candidate.reference {
                 *reference_id
             } else {
-                scorer.push(&candidate.alternate, bins, None)?
+                scorer.push(&candidate.alternate, bins, None)
             };
             pending.alleles[*index] = Outcome::Scored {
                 reference: *reference_id,
                 alternate: alternate_id,
             };
         }
-        if let (Some(linker), false) = (self.linker, candidates.is_empty()) {
-            pending.link = linker
-                .top(&contig, position0, position0 + length)?
-                .map(|(n, s)| (sanitize(&n), s));
+        if self.linker.is_some() && !candidates.is_empty() {
+            pending.link = LinkedGene::Ask {
+                contig: contig.clone(),
+                start0: position0,
+                end0: position0 + length,
+            };
         }
         Ok(None)
     }
@@ -487,7 +493,7 @@ mod tests {
             record_reason: reason,
             alleles,
             gene: Some(("G1".into(), -12)),
-            link: None,
+            link: LinkedGene::NotAsked,
             ref_check: Some(RefCheck::Match),
         }
     }

@@ -6,10 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use cistrack::annotate::{self, AnnotateOptions, CacheSettings, Format, Input, Summary};
+use cistrack::annotate::{self, AnnotateOptions, Format, Input, Summary};
 use cistrack::genome::Build;
 use cistrack::model::ModelSpec;
-use cistrack::track::cache::DEFAULT_DISK_MIB;
 
 use super::GlobalArgs;
 
@@ -46,21 +45,8 @@ pub struct AnnotateArgs {
     /// BED: probability at or above which windows count as an element [default: the model's]
     #[arg(long, value_name = "P")]
     pub threshold: Option<f64>,
-    /// Score cache folder, shared with `cistrack serve` (one SQLite file per build)
-    /// [default: the config's cache_dir]
-    #[arg(
-        long,
-        env = "CISTRACK_CACHE_DIR",
-        value_name = "DIR",
-        conflicts_with = "no_cache"
-    )]
-    pub cache_dir: Option<PathBuf>,
-    /// Compute every window: neither read nor write the score cache
-    #[arg(long)]
-    pub no_cache: bool,
-    /// On-disk cache limit per build, MiB (least recently used entries are evicted)
-    #[arg(long, default_value_t = DEFAULT_DISK_MIB, value_name = "MIB")]
-    pub disk_cache: u64,
+    #[command(flatten)]
+    pub cache: super::CacheArgs,
 }
 
 /// The command line as typed, for the output header (arguments with spaces quoted).
@@ -120,13 +106,7 @@ pub fn run(global: &GlobalArgs, args: AnnotateArgs) -> anyhow::Result<()> {
         progress: !global.quiet,
         command: command_line(),
         target,
-        cache: (!args.no_cache).then(|| CacheSettings {
-            dir: args
-                .cache_dir
-                .clone()
-                .unwrap_or_else(|| config.cache_dir.clone()),
-            max_bytes: args.disk_cache.saturating_mul(1024 * 1024),
-        }),
+        cache: args.cache.settings(&config),
     };
     let summary = annotate::annotate(&build, &spec, input, sink, &options)?;
     report(&summary);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use cistrack::track::cache::{DiskStore, Stats, DEFAULT_DISK_MIB};
+use cistrack::pipeline::cache::{DiskStore, Stats, DEFAULT_DISK_MIB};
 
 use super::GlobalArgs;
 

@@ -6,8 +6,8 @@ use clap::Args;
 
 use cistrack::genome::Build;
 use cistrack::model::ModelSpec;
-use cistrack::track::cache::{Cache, DiskStore, Stats, DEFAULT_DISK_MIB};
-use cistrack::track::engine::{inputs_fingerprint, variant_for};
+use cistrack::pipeline::cache::{Cache, DiskStore, Stats, DEFAULT_DISK_MIB};
+use cistrack::pipeline::engine::{inputs_fingerprint, variant_for};
 use cistrack::track::export;
 use cistrack::track::links;
 use cistrack::track::score::DEFAULT_STRIDE;

@@ -13,8 +13,8 @@ use clap::Args;
 use cistrack::genome::genes::Tss;
 use cistrack::genome::{Build, Contig, Region};
 use cistrack::model::e2g::{self, GeneList, FEATURE_NAMES};
-use cistrack::track::cache::{DiskStore, Stats, DEFAULT_DISK_MIB};
-use cistrack::track::engine::inputs_fingerprint;
+use cistrack::pipeline::cache::{DiskStore, Stats, DEFAULT_DISK_MIB};
+use cistrack::pipeline::engine::inputs_fingerprint;
 use cistrack::track::links::{self, LinkEngine};
 use cistrack::track::links_output::{write_links_biginteract, GeneLinks};
 

@@ -10,8 +10,8 @@ use clap::Args;
 use cistrack::genome::genes::read_intervals;
 use cistrack::genome::{Build, Region};
 use cistrack::model::ModelSpec;
-use cistrack::track::cache::{Cache, DiskStore, Stats, DEFAULT_DISK_MIB};
-use cistrack::track::engine::{inputs_fingerprint, Engine, EngineOptions};
+use cistrack::pipeline::cache::{Cache, DiskStore, Stats, DEFAULT_DISK_MIB};
+use cistrack::pipeline::engine::{inputs_fingerprint, Engine, EngineOptions};
 use cistrack::track::links;
 use cistrack::track::score::DEFAULT_STRIDE;
 

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
@@ -42,6 +43,8 @@ pub struct ScoreArgs {
     /// Windows per model call [default: 4 on the CPU, 128 with CUDA]
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
+    #[command(flatten)]
+    pub cache: super::CacheArgs,
 }
 
 /// Runs `cistrack score`.
@@ -68,12 +71,14 @@ pub fn run(global: &GlobalArgs, args: ScoreArgs) -> anyhow::Result<()> {
     }
     let config = global.load_config()?;
     let build_config = config.build(global.build.as_deref())?;
-    let build = Build::open(build_config)
-        .with_context(|| format!("cannot open build {}", build_config.name))?;
+    let build = Arc::new(
+        Build::open(build_config)
+            .with_context(|| format!("cannot open build {}", build_config.name))?,
+    );
     let region: Region = args.region.parse()?;
     let region = build.contigs().check(&region)?;
     let model_dir = build.model_dir(args.model.as_deref())?;
-    let spec = ModelSpec::load(&model_dir)?;
+    let spec = Arc::new(ModelSpec::load(&model_dir)?);
     for m in build.masked_modalities() {
         tracing::warn!("build {} has no {m} track: the model scores with {m} masked, which it was trained to handle but which weakens its scores", build.name());
     }
@@ -83,6 +88,7 @@ pub fn run(global: &GlobalArgs, args: ScoreArgs) -> anyhow::Result<()> {
         threads: global.threads(),
         device: global.device,
         progress: !global.quiet,
+        cache: args.cache.settings(&config),
     };
     let result = score::score_region(&build, &spec, &region, &options)?;
     let threshold = args.threshold.unwrap_or(spec.threshold);

@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
+use cistrack::pipeline::cache::{DEFAULT_DISK_MIB, DEFAULT_MEMORY_MIB};
 use cistrack::server::{self, ServeConfig};
-use cistrack::track::cache::{DEFAULT_DISK_MIB, DEFAULT_MEMORY_MIB};
 use cistrack::track::score::DEFAULT_STRIDE;
 
 use super::GlobalArgs;

@@ -1,12 +1,37 @@
 //! Text files that may be gzip- or bgzip-compressed (detected by their magic bytes), and a
 //! line reader that counts lines and checks UTF-8.
+//!
+//! One decompressor for every text input (annotation streams, gene tables, candidates,
+//! aliases, contacts): flate2's multi-member gzip reader, which reads plain gzip and BGZF (a
+//! series of gzip members) alike and reports a truncated or corrupt stream as an I/O error.
 
-use std::ffi::CString;
-use std::io::{BufRead, BufReader, Read, Seek};
-use std::os::fd::IntoRawFd;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use rust_htslib::htslib;
+/// `reader`, decompressed when it starts with the gzip magic bytes; buffered either way.
+///
+/// # Errors
+///
+/// The I/O error of reading the first two bytes.
+pub fn decompressed<R: Read + Send + 'static>(
+    mut reader: R,
+) -> std::io::Result<(Box<dyn BufRead + Send>, bool)> {
+    let mut magic = Vec::with_capacity(2);
+    (&mut reader).take(2).read_to_end(&mut magic)?;
+    let compressed = magic == [0x1f, 0x8b];
+    let raw = std::io::Cursor::new(magic).chain(reader);
+    Ok(if compressed {
+        (
+            Box::new(BufReader::with_capacity(
+                1 << 16,
+                flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, raw)),
+            )),
+            true,
+        )
+    } else {
+        (Box::new(BufReader::with_capacity(1 << 16, raw)), false)
+    })
+}
 
 /// Opens a text file for buffered reading, decompressing gzip/bgzip transparently.
 ///
@@ -14,88 +39,8 @@ use rust_htslib::htslib;
 ///
 /// The I/O error of opening the file.
 pub fn open(path: &Path) -> std::io::Result<Box<dyn BufRead + Send>> {
-    let mut file = std::fs::File::open(path)?;
-    let mut magic = [0u8; 2];
-    let n = file.read(&mut magic)?;
-    file.rewind()?;
-    if n == 2 && magic == [0x1f, 0x8b] {
-        Ok(Box::new(BufReader::with_capacity(
-            1 << 16,
-            Decoder::new(file),
-        )))
-    } else {
-        Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
-    }
+    Ok(decompressed(std::fs::File::open(path)?)?.0)
 }
-
-/// gzip and bgzip (many gzip members) decompression through htslib's BGZF reader.
-pub struct Decoder {
-    handle: Option<std::ptr::NonNull<htslib::BGZF>>,
-    error: Option<String>,
-}
-
-impl Decoder {
-    /// Takes ownership of an open file.
-    pub fn new(file: std::fs::File) -> Self {
-        let fd = file.into_raw_fd();
-        let mode = CString::new("r").expect("static mode string; this is a bug");
-        // SAFETY: fd is owned and handed to htslib, which closes it in bgzf_close.
-        let raw = unsafe { htslib::bgzf_dopen(fd, mode.as_ptr()) };
-        match std::ptr::NonNull::new(raw) {
-            Some(handle) => Self {
-                handle: Some(handle),
-                error: None,
-            },
-            None => {
-                // SAFETY: htslib did not take ownership.
-                unsafe { libc::close(fd) };
-                Self {
-                    handle: None,
-                    error: Some("not a gzip or bgzip file".into()),
-                }
-            }
-        }
-    }
-}
-
-impl std::io::Read for Decoder {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let Some(handle) = self.handle else {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                self.error.clone().unwrap_or_default(),
-            ));
-        };
-        // SAFETY: valid handle and buffer.
-        let n = unsafe {
-            htslib::bgzf_read(
-                handle.as_ptr(),
-                buf.as_mut_ptr() as *mut libc::c_void,
-                buf.len(),
-            )
-        };
-        if n < 0 {
-            Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "corrupt or truncated gzip data",
-            ))
-        } else {
-            Ok(n as usize)
-        }
-    }
-}
-
-impl Drop for Decoder {
-    fn drop(&mut self) {
-        if let Some(handle) = self.handle.take() {
-            // SAFETY: handle from bgzf_dopen, closed once.
-            unsafe { htslib::bgzf_close(handle.as_ptr()) };
-        }
-    }
-}
-
-// SAFETY: the BGZF handle is owned and only used through `&mut self`.
-unsafe impl Send for Decoder {}
 
 /// How a line ended in the input, so that output can end it the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

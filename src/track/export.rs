@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use crate::genome::Build;
 
-use super::cache::{Cache, Slot, TILE_WINDOWS};
 use super::links::LinkEngine;
 use super::links_output::write_links_biginteract;
 use super::output;
 use super::score::{call_elements, Element, WindowScore};
+use crate::pipeline::cache::{Cache, Slot, TILE_WINDOWS};
 
 /// What an export wrote.
 #[derive(Debug, Clone, PartialEq)]

@@ -28,9 +28,9 @@ use crate::model::link::{
 use crate::model::onnx::SessionOptions;
 use crate::model::Modality;
 
-use super::cache::{DiskStore, Stats};
 use super::link_inputs::{read_aliases, ContactTable};
 use super::links_output::{ContactSource, GeneLinks, Link};
+use crate::pipeline::cache::{DiskStore, Stats};
 
 /// The model role of a build's link model (`models.links` in its config).
 pub const LINK_ROLE: &str = "links";
@@ -984,7 +984,7 @@ pub fn open(
             .chain(c.chrom_sizes.iter())
             .chain(c.contacts.iter().map(|t| &t.path))
         {
-            super::engine::add_file_identity(&mut h, path);
+            crate::pipeline::engine::add_file_identity(&mut h, path);
         }
         h.update(format!("{:?}{:?}", c.genes.as_ref().map(|g| g.1), c.contacts).as_bytes());
         h.finalize()

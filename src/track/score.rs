@@ -1,32 +1,25 @@
-//! Scoring a region: windows → model inputs → ONNX Runtime → per-window scores, and calling
-//! enhancer elements from them.
+//! Scoring a region with `cistrack score`, and calling enhancer elements from window scores.
 //!
-//! One thread reads and encodes windows in chunks of `batch_size` (one FASTA fetch and one
-//! bigWig query per track per chunk) while the model worker runs the previous batch; a fixed
-//! set of batch buffers circulates between them, so memory does not grow with the region.
+//! A region is scored through the same [`Engine`] as the daemon's views (same grid, same queue
+//! and batch rules, same cache): `score` at the daemon's stride reads what `serve` or
+//! `precompute` computed and leaves what it computes for them.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, unbounded, RecvTimeoutError};
-
-use crate::genome::build::Span;
 use crate::genome::{Build, Region};
-use crate::model::encode::{apply_modality_mask, encode_signal_into, one_hot_into, Normaliser};
-use crate::model::onnx::{ActiveDevice, OrtPredictor, SessionOptions};
-use crate::model::worker::WorkerPool;
-use crate::model::{Batch, Device, Modality, ModelSpec, RowMut};
+use crate::model::onnx::ActiveDevice;
+use crate::model::{Device, Modality, ModelSpec};
+use crate::pipeline::cache::{Cache, CacheSettings};
+use crate::pipeline::engine::{inputs_fingerprint, Engine, EngineOptions};
+use crate::pipeline::regions::score_regions;
 
-use super::{Error, Tiling, Window};
+pub use crate::pipeline::grid::DEFAULT_STRIDE;
 
-/// Default distance between window centres, in bases.
-pub const DEFAULT_STRIDE: u64 = 200;
-/// Default windows per model call on the CPU. Measured (benches/README.md): the enhancer
-/// models' attention over 600 tokens runs fastest in small batches on CPU caches, and batch 4
-/// scores a region about 1.4x faster than batch 64.
-pub const DEFAULT_BATCH_SIZE_CPU: usize = 4;
-/// Default windows per model call with CUDA, where large batches keep the GPU busy.
-pub const DEFAULT_BATCH_SIZE_CUDA: usize = 128;
+/// In-memory tier of `score`'s cache, MiB: a region is read once, so memory only bridges the
+/// pieces in flight.
+const SCORE_MEMORY_MIB: usize = 64;
 
 /// How to score.
 #[derive(Debug, Clone)]
@@ -41,6 +34,8 @@ pub struct ScoreOptions {
     pub device: Device,
     /// Show a progress bar on stderr (only drawn when stderr is a terminal).
     pub progress: bool,
+    /// The build's on-disk score cache (shared with `serve`); `None` keeps scores in memory.
+    pub cache: Option<CacheSettings>,
 }
 
 impl Default for ScoreOptions {
@@ -51,6 +46,7 @@ impl Default for ScoreOptions {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             device: Device::Auto,
             progress: false,
+            cache: None,
         }
     }
 }
@@ -79,6 +75,8 @@ pub struct ScoreResult {
     pub windows: Vec<WindowScore>,
     /// Number of windows the region was cut into.
     pub window_count: usize,
+    /// Of those, read from the cache.
+    pub cached: usize,
     /// Cores of windows skipped because they hold no A/C/G/T base, merged into regions.
     pub skipped: Vec<Region>,
     /// Where the model ran.
@@ -96,222 +94,78 @@ impl ScoreResult {
     }
 }
 
-/// Encodes the window starting at `window_start0` of `span` into a batch row, with `mask`
-/// applied (masked modalities zeroed). Returns the number of A/C/G/T bases (0: an all-N window
-/// that must not be scored).
-pub fn encode_window(
-    span: &Span,
-    window_start0: i64,
-    bin_size: usize,
-    normalisers: &[Option<Normaliser>; 2],
-    mask: [f32; 3],
-    row: RowMut<'_>,
-) -> usize {
-    let offset = (window_start0 - span.start0) as usize;
-    let length = row.sequence.len() / 4;
-    let known = one_hot_into(&span.sequence[offset..offset + length], &mut *row.sequence);
-    for (values, out, normaliser) in [
-        (&span.h3k27ac, &mut *row.h3k27ac, normalisers[0]),
-        (&span.accessibility, &mut *row.accessibility, normalisers[1]),
-    ] {
-        match normaliser {
-            Some(n) => encode_signal_into(&values[offset..offset + length], bin_size, &n, out),
-            None => out.fill(0.0),
-        }
-    }
-    apply_modality_mask(row, mask);
-    known
-}
-
-/// The normalisers of a build's two signal inputs for a model (`None` for a masked modality).
-pub fn normalisers(build: &Build, spec: &ModelSpec) -> [Option<Normaliser>; 2] {
-    [Modality::H3k27ac, Modality::Accessibility].map(|m| {
-        build.signal(m).map(|s| Normaliser {
-            scale: s.scale,
-            clip_max: spec.clip_max,
-        })
-    })
-}
-
-/// Scores every window of `region` (FASTA names, bounds already checked).
+/// Scores every window of `region` (FASTA names, bounds already checked) on the build's grid.
 ///
 /// # Errors
 ///
-/// Invalid options, model loading, input reading or inference errors, each naming its file.
+/// Invalid options, model loading, cache, input reading or inference errors, each naming its
+/// file.
 pub fn score_region(
-    build: &Build,
-    spec: &ModelSpec,
+    build: &Arc<Build>,
+    spec: &Arc<ModelSpec>,
     region: &Region,
     options: &ScoreOptions,
 ) -> crate::Result<ScoreResult> {
     let started = Instant::now();
-    if options.batch_size == Some(0) {
-        return Err(Error::InvalidBatchSize.into());
-    }
-    let tiling = Tiling::new(spec.window.length as u64, options.stride)?;
-    let contig = build
+    build
         .contigs()
         .resolve(region.name())
-        .ok_or_else(|| build.contigs().unknown(region.name()))?
-        .clone();
-    let windows: Vec<Window> = tiling.windows(region).collect();
-    let predictor = OrtPredictor::new(
-        spec,
-        SessionOptions {
+        .ok_or_else(|| build.contigs().unknown(region.name()))?;
+    let cache = Arc::new(Cache::open(
+        options.cache.as_ref(),
+        build.name(),
+        SCORE_MEMORY_MIB,
+    )?);
+    let engine = Arc::new(Engine::start(
+        build.clone(),
+        spec.clone(),
+        cache.clone(),
+        &EngineOptions {
+            stride: options.stride,
             device: options.device,
+            workers: 1,
             intra_threads: options.threads,
+            max_batch: options.batch_size,
+            max_queued_windows: usize::MAX,
+            fingerprint: inputs_fingerprint(build),
         },
-    )?;
-    let device = predictor.device();
-    let batch_size = options.batch_size.unwrap_or(match device {
-        ActiveDevice::Cpu => DEFAULT_BATCH_SIZE_CPU,
-        ActiveDevice::Cuda => DEFAULT_BATCH_SIZE_CUDA,
-    });
+    )?);
+    let window_count = engine.grid().count(region);
     let masked = build.masked_modalities();
     tracing::info!(
-        region = %region, windows = windows.len(), model = %spec.id(), %device, batch_size,
+        region = %region, windows = window_count, model = %spec.id(), device = %engine.device(),
+        batch_size = engine.max_batch(),
         masked = %if masked.is_empty() { "none".to_string() } else { masked.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(",") },
+        cache = %options.cache.as_ref().map_or("memory only".to_string(), |c| c.path(build.name()).display().to_string()),
         "scoring"
     );
-    let pool = WorkerPool::new(vec![predictor], 1);
-    let (free_tx, free_rx) = bounded::<Batch>(3);
-    for _ in 0..3 {
-        free_tx
-            .send(Batch::for_spec(spec, batch_size))
-            .expect("fresh channel; this is a bug");
-    }
-    let (done_tx, done_rx) = unbounded();
-    let submitted = AtomicUsize::new(0);
-    let producer_done = AtomicBool::new(false);
-    let stop = AtomicBool::new(false);
-    let mut scores: Vec<Option<WindowScore>> = vec![None; windows.len()];
-    let progress = progress_bar(options.progress, windows.len() as u64);
-    let norms = normalisers(build, spec);
-    let mask = build.modality_mask();
-
-    let (produced, collected) = std::thread::scope(|scope| {
-        let producer = scope.spawn(|| {
-            let _finish = SetOnDrop(&producer_done);
-            let mut reader = build.reader()?;
-            let mut span = Span::default();
-            for chunk in windows.chunks(batch_size) {
-                let mut batch = loop {
-                    if stop.load(Ordering::SeqCst) {
-                        return Ok(()); // the collector failed and reports why
-                    }
-                    match free_rx.recv_timeout(Duration::from_millis(50)) {
-                        Ok(batch) => break batch,
-                        Err(RecvTimeoutError::Timeout) => continue,
-                        Err(RecvTimeoutError::Disconnected) => {
-                            unreachable!("the scope holds a sender")
-                        }
-                    }
-                };
-                batch.clear();
-                let first = chunk[0].start0;
-                let last = chunk[chunk.len() - 1].start0 + spec.window.length as i64;
-                reader.read_span(&contig, first, last, &mut span)?;
-                for window in chunk {
-                    let row = batch.push_row(window.index as u64);
-                    if encode_window(
-                        &span,
-                        window.start0,
-                        spec.window.bin_size,
-                        &norms,
-                        mask,
-                        row,
-                    ) == 0
-                    {
-                        batch.pop_row();
-                        progress.inc(1);
-                    }
-                }
-                if batch.is_empty() {
-                    let _ = free_tx.send(batch);
-                    continue;
-                }
-                submitted.fetch_add(1, Ordering::SeqCst);
-                pool.submit(0, batch, &done_tx)?;
-            }
-            Ok::<(), crate::Error>(())
-        });
-        let collected = (|| -> crate::Result<()> {
-            let mut received = 0usize;
-            loop {
-                if producer_done.load(Ordering::SeqCst)
-                    && received == submitted.load(Ordering::SeqCst)
-                {
-                    return Ok(());
-                }
-                let done = match done_rx.recv_timeout(Duration::from_millis(50)) {
-                    Ok(done) => done,
-                    Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => {
-                        unreachable!("the collector holds a sender")
-                    }
-                };
-                received += 1;
-                let predictions = done.result?;
-                for (row, &key) in done.batch.keys().iter().enumerate() {
-                    let w = &windows[key as usize];
-                    scores[key as usize] = Some(WindowScore {
-                        core_start0: w.core_start0,
-                        core_end0: w.core_end0,
-                        logit: predictions.logit[row],
-                        probability: predictions.probability[row],
-                        modality_share: predictions.modality_share[row],
-                    });
-                }
-                progress.inc(done.batch.len() as u64);
-                let _ = free_tx.send(done.batch);
-            }
-        })();
-        // On a collector error the producer must not wait for a free batch forever.
-        stop.store(true, Ordering::SeqCst);
-        (
-            producer
-                .join()
-                .expect("the input reader thread panicked; this is a bug"),
-            collected,
-        )
-    });
-    drop(pool);
+    let progress = progress_bar(options.progress, window_count as u64);
+    let views = score_regions(&engine, std::slice::from_ref(region), |n| progress.inc(n))?;
     progress.finish_and_clear();
-    collected?;
-    produced?;
-
-    let mut skipped: Vec<Region> = Vec::new();
-    for (window, score) in windows.iter().zip(&scores) {
-        if score.is_none() {
-            match skipped.last_mut() {
-                Some(last) if last.end0() == window.core_start0 => {
-                    *last = Region::new(last.name(), last.start0(), window.core_end0)?
-                }
-                _ => skipped.push(Region::new(
-                    region.name(),
-                    window.core_start0,
-                    window.core_end0,
-                )?),
-            }
-        }
+    let view = views.into_iter().next().expect("one view per region");
+    if let Some(disk) = cache.disk() {
+        disk.flush();
     }
+    let skipped = view
+        .skipped
+        .iter()
+        .map(|&(s, e)| Region::new(region.name(), s, e))
+        .collect::<Result<Vec<_>, _>>()?;
+    tracing::debug!(
+        scored = engine.stats().windows_scored.load(Ordering::Relaxed),
+        cached = view.cached,
+        "scored"
+    );
     Ok(ScoreResult {
         region: region.clone(),
-        window_count: windows.len(),
-        windows: scores.into_iter().flatten().collect(),
+        window_count,
+        cached: view.cached,
+        windows: view.windows,
         skipped,
-        device,
+        device: engine.device(),
         masked,
         elapsed: started.elapsed(),
     })
-}
-
-struct SetOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for SetOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
 }
 
 fn progress_bar(enabled: bool, total: u64) -> indicatif::ProgressBar {

@@ -1,5 +1,6 @@
-//! On-demand scoring for the daemon: views → tiles → cache → deduplicated tile jobs →
-//! a scheduler that batches windows from every request for the model worker threads.
+//! The engine: views → tiles → cache → deduplicated tile jobs → the one queue in front of the
+//! model workers ([`super::batcher`]). The daemon, `score`, `precompute` and `export` ask it
+//! for views of the genome; `annotate` also queues windows it cut itself.
 //!
 //! - A tile job computes some slots of one tile. Requesters hold it by `Arc`; the queued window
 //!   jobs hold it by `Weak`. When every requester has gone (client disconnected, or the response
@@ -7,26 +8,28 @@
 //!   costing compute. Windows already computed are never lost: they merge into the cache as they
 //!   finish, and what a cancelled job computed is persisted when it drops.
 //! - Identical tiles asked for at the same time join one job.
-//! - Worker threads (one ONNX Runtime session and one set of file readers each) take whatever
-//!   windows are queued, up to the batch size: batches fill from all concurrent requests.
+//! - Worker threads (one ONNX Runtime session and one set of file readers each,
+//!   [`super::workers`]) take whatever windows are queued, up to the batch size: batches fill
+//!   from all concurrent requests.
 //! - Nothing here blocks an async executor thread: cache disk reads run in `spawn_blocking`,
 //!   input reading and inference on the worker threads.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
-
-use crate::genome::build::Span;
-use crate::genome::{Build, Contig, Region};
-use crate::model::encode::Normaliser;
+use crate::genome::{Build, Region};
 use crate::model::onnx::{ActiveDevice, OrtPredictor, SessionOptions};
-use crate::model::{Batch, Device, ModelSpec, Predictor};
+use crate::model::{Device, ModelSpec, Predictor};
+use crate::track::score::WindowScore;
 
-use super::cache::{variant_id, Cache, Score, Slot, Tile, TileKey, TILE_WINDOWS};
-use super::score::{encode_window, normalisers, WindowScore};
+use super::batcher::{self, Input, Queue, Sink, Work};
+use super::cache::{variant_id, Cache, Slot, Tile, TileKey, TILE_WINDOWS};
+use super::grid::Grid;
+use super::workers::{self, Shared};
+
+pub use super::workers::EngineStats;
 
 /// Which windows of a view to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,23 +66,6 @@ pub enum Error {
     Failed(Arc<str>),
 }
 
-/// Counters for metrics.
-#[derive(Debug, Default)]
-pub struct EngineStats {
-    /// Windows run through the model.
-    pub windows_scored: AtomicU64,
-    /// Windows skipped as all-N.
-    pub windows_skipped: AtomicU64,
-    /// Queued windows dropped because their requesters left.
-    pub windows_cancelled: AtomicU64,
-    /// Model calls.
-    pub batches: AtomicU64,
-    /// Sum of batch sizes (fill = this / (batches × max batch)).
-    pub batch_rows: AtomicU64,
-    /// Seconds spent in inference, in microseconds.
-    pub inference_micros: AtomicU64,
-}
-
 /// How to run an engine.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -109,7 +95,7 @@ pub struct ViewWindow {
 }
 
 /// What a view request returns.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ViewResult {
     /// Scored windows in order, cores clipped to the contig.
     pub windows: Vec<WindowScore>,
@@ -126,36 +112,25 @@ pub struct ViewResult {
 /// On-demand scoring of one build with one model at one stride.
 pub struct Engine {
     inner: Arc<Inner>,
-    queue: Option<mpsc::UnboundedSender<WindowJob>>,
+    queue: Option<Queue>,
     workers: Vec<std::thread::JoinHandle<()>>,
     device: ActiveDevice,
     max_batch: usize,
 }
 
 struct Inner {
-    build: Arc<Build>,
-    spec: Arc<ModelSpec>,
-    stride: u64,
+    shared: Arc<Shared>,
+    grid: Grid,
     variant: Arc<str>,
     cache: Arc<Cache>,
     inflight: Mutex<HashMap<TileKey, Vec<Weak<TileJob>>>>,
     jobs_created: AtomicU64,
-    queued: AtomicUsize,
     max_queued: usize,
-    stats: EngineStats,
-    failures_logged: Mutex<std::collections::HashSet<String>>,
-}
-
-struct WindowJob {
-    job: Weak<TileJob>,
-    slot: usize,
-    start0: i64,
 }
 
 /// The computation of some slots of one tile, shared by every requester of that tile.
 struct TileJob {
     key: TileKey,
-    contig: Contig,
     slots: Vec<usize>,
     state: Mutex<JobState>,
     done: tokio::sync::watch::Sender<bool>,
@@ -168,6 +143,16 @@ struct JobState {
     results: Vec<(usize, Slot)>,
     error: Option<Arc<str>>,
     merged: bool,
+}
+
+impl Sink for TileJob {
+    fn deliver(&self, slot: u64, value: Slot) {
+        self.record(slot as usize, value);
+    }
+
+    fn fail(&self, _slot: u64, message: &Arc<str>) {
+        TileJob::fail(self, message);
+    }
 }
 
 impl TileJob {
@@ -267,11 +252,8 @@ impl Engine {
             "an engine needs a predictor; this is a bug"
         );
         build.reader()?; // fail now, not in a worker, if the files cannot be opened
-        let max_batch = options.max_batch.unwrap_or(match device {
-            ActiveDevice::Cpu => super::score::DEFAULT_BATCH_SIZE_CPU,
-            ActiveDevice::Cuda => super::score::DEFAULT_BATCH_SIZE_CUDA,
-        });
-        let (tx, rx) = mpsc::unbounded_channel();
+        let grid = Grid::new(spec.window.length as u64, options.stride)?;
+        let max_batch = batcher::batch_size(options.max_batch, device)?;
         let variant: Arc<str> = variant_id(
             build.name(),
             &spec.id(),
@@ -280,35 +262,21 @@ impl Engine {
             &options.fingerprint,
         )
         .into();
+        let shared = Arc::new(Shared::new(build, spec));
+        let (queue, receiving) = Queue::new();
+        let threads = workers::spawn(&shared, &receiving, predictors, max_batch);
         let inner = Arc::new(Inner {
-            build,
-            spec,
-            stride: options.stride,
+            shared,
+            grid,
             variant,
             cache,
             inflight: Mutex::new(HashMap::new()),
             jobs_created: AtomicU64::new(0),
-            queued: AtomicUsize::new(0),
             max_queued: options.max_queued_windows,
-            stats: EngineStats::default(),
-            failures_logged: Mutex::new(Default::default()),
         });
-        let rx = Arc::new(Mutex::new(rx));
-        let threads = predictors
-            .into_iter()
-            .enumerate()
-            .map(|(i, predictor)| {
-                let inner = inner.clone();
-                let rx = rx.clone();
-                std::thread::Builder::new()
-                    .name(format!("model-worker-{i}"))
-                    .spawn(move || worker_loop(inner, rx, predictor, max_batch))
-                    .expect("cannot spawn a model worker thread; this is a bug")
-            })
-            .collect();
         Ok(Self {
             inner,
-            queue: Some(tx),
+            queue: Some(queue),
             workers: threads,
             device,
             max_batch,
@@ -327,12 +295,27 @@ impl Engine {
 
     /// Grid stride.
     pub fn stride(&self) -> u64 {
-        self.inner.stride
+        self.inner.grid.stride()
+    }
+
+    /// The window grid.
+    pub fn grid(&self) -> Grid {
+        self.inner.grid
     }
 
     /// The model.
     pub fn spec(&self) -> &ModelSpec {
-        &self.inner.spec
+        &self.inner.shared.spec
+    }
+
+    /// The build.
+    pub fn build(&self) -> &Arc<Build> {
+        &self.inner.shared.build
+    }
+
+    /// The cache this engine reads and fills.
+    pub fn cache(&self) -> &Arc<Cache> {
+        &self.inner.cache
     }
 
     /// The cache namespace of this engine.
@@ -342,7 +325,7 @@ impl Engine {
 
     /// Counters.
     pub fn stats(&self) -> &EngineStats {
-        &self.inner.stats
+        &self.inner.shared.stats
     }
 
     /// Tiles with an entry in the in-flight map (bounded by the work in flight, plus at most
@@ -357,15 +340,25 @@ impl Engine {
 
     /// Windows waiting for a worker.
     pub fn queued(&self) -> usize {
-        self.inner.queued.load(Ordering::Relaxed)
+        self.queue().len()
+    }
+
+    fn queue(&self) -> &Queue {
+        self.queue
+            .as_ref()
+            .expect("engine used after shutdown; this is a bug")
     }
 
     /// Global window indices whose cores overlap `region` (FASTA names, bounds checked).
     pub fn window_range(&self, region: &Region) -> (u64, u64) {
-        (
-            region.start0() / self.inner.stride,
-            region.end0().div_ceil(self.inner.stride),
-        )
+        self.inner.grid.index_range(region)
+    }
+
+    /// Queues one window, on the grid or not; its result goes to `sink` under `tag`. Nothing
+    /// is cached here (see [`Cache`] for the content-addressed window store), and nothing is
+    /// refused: the caller bounds what it has in flight.
+    pub fn submit(&self, sink: Weak<dyn Sink>, tag: u64, input: Input) {
+        self.queue().push([Work { sink, tag, input }]);
     }
 
     /// Scores the windows of `region` that `needed` selects (by global window index), waiting
@@ -383,14 +376,16 @@ impl Engine {
         deadline: Instant,
     ) -> Result<ViewResult, Error> {
         let inner = &self.inner;
+        let stride = inner.grid.stride();
         let contig = inner
+            .shared
             .build
             .contigs()
             .resolve(region.name())
             .expect("region checked by the caller; this is a bug")
             .clone();
         let (first, end) = self.window_range(region);
-        let contig_windows = contig.length.div_ceil(inner.stride);
+        let contig_windows = contig.length.div_ceil(stride);
         let tiles: Vec<u64> =
             ((first / TILE_WINDOWS as u64)..=((end - 1) / TILE_WINDOWS as u64)).collect();
         let keys: Vec<TileKey> = tiles
@@ -423,7 +418,7 @@ impl Engine {
         let mut needed_count = 0;
         let mut cached_count = 0;
         let mut jobs: Vec<Arc<TileJob>> = Vec::new();
-        let mut new_windows: Vec<(Weak<TileJob>, usize, i64)> = Vec::new();
+        let mut new_windows: Vec<Work> = Vec::new();
         for (key, tile) in keys.iter().zip(&found) {
             let mut missing = Vec::new();
             for slot in 0..TILE_WINDOWS {
@@ -473,7 +468,6 @@ impl Engine {
                 let (done, _) = tokio::sync::watch::channel(false);
                 let job = Arc::new(TileJob {
                     key: key.clone(),
-                    contig: contig.clone(),
                     slots: uncovered.clone(),
                     state: Mutex::new(JobState {
                         remaining: uncovered.len(),
@@ -491,11 +485,17 @@ impl Engine {
                         !jobs.is_empty()
                     });
                 }
+                let sink: Arc<dyn Sink> = job.clone();
                 for &slot in &uncovered {
                     let index = key.tile * TILE_WINDOWS as u64 + slot as u64;
-                    let start0 = (index * inner.stride) as i64
-                        - ((inner.spec.window.length as u64 - inner.stride) / 2) as i64;
-                    new_windows.push((Arc::downgrade(&job), slot, start0));
+                    new_windows.push(Work {
+                        sink: Arc::downgrade(&sink),
+                        tag: slot as u64,
+                        input: Input::Genome {
+                            contig: contig.clone(),
+                            start0: inner.grid.window_start0(index),
+                        },
+                    });
                 }
                 jobs.push(job);
             }
@@ -503,23 +503,14 @@ impl Engine {
 
         // 3. admission, then queue the new windows
         if !new_windows.is_empty() {
-            let queued = inner.queued.load(Ordering::Relaxed);
+            let queued = self.queued();
             if queued + new_windows.len() > inner.max_queued {
                 return Err(Error::Overloaded {
                     queued,
                     limit: inner.max_queued,
                 });
             }
-            inner.queued.fetch_add(new_windows.len(), Ordering::Relaxed);
-            let queue = self
-                .queue
-                .as_ref()
-                .expect("engine used after shutdown; this is a bug");
-            for (job, slot, start0) in new_windows {
-                queue
-                    .send(WindowJob { job, slot, start0 })
-                    .expect("model workers stopped; this is a bug");
-            }
+            self.queue().push(new_windows);
         }
 
         // 4. wait for the jobs, up to the deadline
@@ -561,10 +552,8 @@ impl Engine {
                 if index < first || index >= end || index >= contig_windows {
                     continue;
                 }
-                let core_start0 = (index * inner.stride).max(region.start0());
-                let core_end0 = ((index + 1) * inner.stride)
-                    .min(region.end0())
-                    .min(contig.length);
+                let core_start0 = (index * stride).max(region.start0());
+                let core_end0 = ((index + 1) * stride).min(region.end0()).min(contig.length);
                 match tile.as_ref().map_or(Slot::Missing, |t| t.slots[slot]) {
                     Slot::Scored(s) => result.windows.push(WindowScore {
                         core_start0,
@@ -583,19 +572,10 @@ impl Engine {
         }
         Ok(result)
     }
-
-    fn log_failure_once(inner: &Inner, message: &str) {
-        let mut logged = inner
-            .failures_logged
-            .lock()
-            .expect("lock poisoned; this is a bug");
-        if logged.insert(message.to_string()) {
-            tracing::error!(model = %inner.spec.id(), build = inner.build.name(), "{message}");
-        }
-    }
 }
 
-fn push_merged(ranges: &mut Vec<(u64, u64)>, start: u64, end: u64) {
+/// Appends `[start, end)` to sorted ranges, merging it with the last when they touch.
+pub fn push_merged(ranges: &mut Vec<(u64, u64)>, start: u64, end: u64) {
     match ranges.last_mut() {
         Some(last) if last.1 == start => last.1 = end,
         _ => ranges.push((start, end)),
@@ -610,162 +590,6 @@ impl Drop for Engine {
             let _ = worker.join();
         }
     }
-}
-
-fn worker_loop(
-    inner: Arc<Inner>,
-    rx: Arc<Mutex<mpsc::UnboundedReceiver<WindowJob>>>,
-    mut predictor: Box<dyn Predictor>,
-    max_batch: usize,
-) {
-    let norms: [Option<Normaliser>; 2] = normalisers(&inner.build, &inner.spec);
-    let mask = inner.build.modality_mask();
-    let mut batch = Batch::for_spec(&inner.spec, max_batch);
-    let mut reader = None;
-    let mut span = Span::default();
-    loop {
-        // take what is queued, up to the batch size
-        let mut jobs: Vec<(Arc<TileJob>, usize, i64)> = Vec::with_capacity(max_batch);
-        {
-            let mut rx = rx.lock().expect("queue lock poisoned; this is a bug");
-            let Some(first) = rx.blocking_recv() else {
-                return;
-            };
-            let take = |w: WindowJob, jobs: &mut Vec<(Arc<TileJob>, usize, i64)>| {
-                inner.queued.fetch_sub(1, Ordering::Relaxed);
-                match w.job.upgrade() {
-                    Some(job) => jobs.push((job, w.slot, w.start0)),
-                    None => {
-                        inner
-                            .stats
-                            .windows_cancelled
-                            .fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            };
-            take(first, &mut jobs);
-            while jobs.len() < max_batch {
-                match rx.try_recv() {
-                    Ok(w) => take(w, &mut jobs),
-                    Err(_) => break,
-                }
-            }
-        }
-        if jobs.is_empty() {
-            continue;
-        }
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            process(
-                &inner,
-                predictor.as_mut(),
-                &mut reader,
-                &mut span,
-                &mut batch,
-                &jobs,
-                &norms,
-                mask,
-            )
-        }));
-        let failure: Option<Arc<str>> = match outcome {
-            Ok(Ok(())) => None,
-            Ok(Err(message)) => Some(message.into()),
-            Err(_) => {
-                reader = None; // rebuild readers after a panic
-                Some(
-                    "internal error while scoring (a model worker panicked); see the daemon log"
-                        .into(),
-                )
-            }
-        };
-        if let Some(message) = failure {
-            Engine::log_failure_once(&inner, &message);
-            for (job, _, _) in &jobs {
-                job.fail(&message);
-            }
-            reader = None; // a file may have changed: reopen next time
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn process(
-    inner: &Inner,
-    predictor: &mut dyn Predictor,
-    reader: &mut Option<crate::genome::build::InputReader>,
-    span: &mut Span,
-    batch: &mut Batch,
-    jobs: &[(Arc<TileJob>, usize, i64)],
-    norms: &[Option<Normaliser>; 2],
-    mask: [f32; 3],
-) -> Result<(), String> {
-    if reader.is_none() {
-        *reader = Some(inner.build.reader().map_err(|e| format!("{e:#}"))?);
-    }
-    let reader = reader.as_mut().expect("set above");
-    let window = inner.spec.window.length as i64;
-    batch.clear();
-    let mut skipped = Vec::new();
-    // consecutive windows of one tile job share one read
-    let mut i = 0;
-    while i < jobs.len() {
-        let mut j = i + 1;
-        while j < jobs.len()
-            && Arc::ptr_eq(&jobs[j].0, &jobs[i].0)
-            && jobs[j].2 == jobs[j - 1].2 + inner.stride as i64
-        {
-            j += 1;
-        }
-        let job = &jobs[i].0;
-        reader
-            .read_span(&job.contig, jobs[i].2, jobs[j - 1].2 + window, span)
-            .map_err(|e| format!("{e:#}"))?;
-        for (k, (_, _, start0)) in jobs[i..j].iter().enumerate() {
-            let row = batch.push_row((i + k) as u64);
-            if encode_window(span, *start0, inner.spec.window.bin_size, norms, mask, row) == 0 {
-                batch.pop_row();
-                skipped.push(i + k);
-            }
-        }
-        i = j;
-    }
-    let started = Instant::now();
-    let predictions = if batch.is_empty() {
-        Default::default()
-    } else {
-        predictor.predict(batch).map_err(|e| e.to_string())?
-    };
-    if !batch.is_empty() {
-        inner.stats.batches.fetch_add(1, Ordering::Relaxed);
-        inner
-            .stats
-            .batch_rows
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        inner
-            .stats
-            .inference_micros
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        inner
-            .stats
-            .windows_scored
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-    }
-    inner
-        .stats
-        .windows_skipped
-        .fetch_add(skipped.len() as u64, Ordering::Relaxed);
-    for &k in &skipped {
-        jobs[k].0.record(jobs[k].1, Slot::Skipped);
-    }
-    for (row, &key) in batch.keys().iter().enumerate() {
-        let (job, slot, _) = &jobs[key as usize];
-        let score = Score {
-            logit: predictions.logit[row],
-            probability: predictions.probability[row],
-            share: predictions.modality_share[row],
-        };
-        job.record(*slot, Slot::Scored(score));
-    }
-    Ok(())
 }
 
 /// A fingerprint of everything outside the model that a score depends on: FASTA and signal

@@ -1,0 +1,401 @@
+//! The per-build score cache: an in-memory LRU of tiles over a persistent SQLite store.
+//!
+//! A *tile* holds [`TILE_WINDOWS`] consecutive windows of a global grid (window `i` of a contig
+//! has the core `[i·stride, (i+1)·stride)`), so requests for overlapping views share tiles.
+//! Each slot is missing, skipped (no A/C/G/T base, or past the contig end) or scored.
+//!
+//! Keys name everything a score depends on: build, model name/version and sha256, stride and a
+//! fingerprint of the inputs (FASTA and bigWig paths, sizes, modification times, scales), so a
+//! changed input or model never reads back stale scores.
+//!
+//! # Why SQLite?
+//!
+//! It is an existing engine with atomic transactions (a crash mid-write leaves the previous
+//! state), concurrent readers with one writer (WAL), and one file per build that several daemon
+//! processes on one host can share. SQLite does not checksum pages, so every value also carries
+//! a CRC32; a value that fails it is deleted and recomputed. A database file that SQLite cannot
+//! open is moved aside and a new one created. Across hosts the same key/value layout maps onto a
+//! shared store (Redis, an object store); see README.md.
+
+pub mod disk;
+pub mod tile;
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
+
+pub use disk::{DiskStore, Error, Stats, VariantStats};
+pub use tile::{
+    variant_id, window_namespace, RawEntry, Score, Slot, Tile, TileKey, WindowDigest, TILE_WINDOWS,
+};
+
+/// Default size of the in-memory tier, in MiB.
+pub const DEFAULT_MEMORY_MIB: usize = 256;
+/// Default size limit of the on-disk tier, in MiB.
+pub const DEFAULT_DISK_MIB: u64 = 2048;
+
+/// Where a build's on-disk cache lives (the daemon, `score`, `precompute` and `annotate` share
+/// it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// Folder of the `<build>.sqlite` files.
+    pub dir: std::path::PathBuf,
+    /// Size limit of the file, bytes (least recently used entries are evicted).
+    pub max_bytes: u64,
+}
+
+impl CacheSettings {
+    /// The database file of `build`.
+    pub fn path(&self, build: &str) -> std::path::PathBuf {
+        self.dir.join(format!("{build}.sqlite"))
+    }
+}
+
+/// The two tiers of one build's cache.
+pub struct Cache {
+    memory: Mutex<LruCache<TileKey, Arc<Tile>>>,
+    disk: Option<Arc<DiskStore>>,
+    generation: AtomicU64,
+    /// Counters.
+    pub stats: Arc<Stats>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache").field("disk", &self.disk).finish()
+    }
+}
+
+impl Cache {
+    /// A cache with `memory_mib` of tiles in memory over an optional disk store.
+    pub fn new(memory_mib: usize, disk: Option<DiskStore>, stats: Arc<Stats>) -> Self {
+        // A tile in memory costs its slots plus the LRU's key and node: about 2 KiB.
+        let capacity =
+            NonZeroUsize::new((memory_mib * 1024 / 2).max(16)).expect("positive; this is a bug");
+        Self {
+            memory: Mutex::new(LruCache::new(capacity)),
+            disk: disk.map(Arc::new),
+            generation: AtomicU64::new(0),
+            stats,
+        }
+    }
+
+    /// The cache of `build`: `memory_mib` in memory over the SQLite file that `settings` names,
+    /// or memory only without settings.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the file cannot be created or opened.
+    pub fn open(
+        settings: Option<&CacheSettings>,
+        build: &str,
+        memory_mib: usize,
+    ) -> Result<Self, Error> {
+        let stats = Arc::new(Stats::default());
+        let disk = match settings {
+            Some(s) => Some(DiskStore::open(&s.path(build), s.max_bytes, stats.clone())?),
+            None => None,
+        };
+        Ok(Self::new(memory_mib, disk, stats))
+    }
+
+    /// The tile in memory, if present (no disk access).
+    pub fn get_memory(&self, key: &TileKey) -> Option<Arc<Tile>> {
+        let hit = self
+            .memory
+            .lock()
+            .expect("cache lock poisoned; this is a bug")
+            .get(key)
+            .cloned();
+        let counter = if hit.is_some() {
+            &self.stats.memory_hits
+        } else {
+            &self.stats.memory_misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        hit
+    }
+
+    /// The tile in memory, without touching the counters or the LRU order.
+    pub fn peek_memory(&self, key: &TileKey) -> Option<Arc<Tile>> {
+        self.memory
+            .lock()
+            .expect("cache lock poisoned; this is a bug")
+            .peek(key)
+            .cloned()
+    }
+
+    /// The tile from memory or disk (promoted to memory). Blocking on a disk read: call from a
+    /// blocking thread.
+    pub fn get(&self, key: &TileKey) -> Option<Arc<Tile>> {
+        if let Some(tile) = self.get_memory(key) {
+            return Some(tile);
+        }
+        let disk = self.disk.as_ref()?;
+        match disk.get(key, &self.stats) {
+            Ok(Some(tile)) => {
+                self.stats.disk_hits.fetch_add(1, Ordering::Relaxed);
+                let tile = Arc::new(tile);
+                let mut memory = self
+                    .memory
+                    .lock()
+                    .expect("cache lock poisoned; this is a bug");
+                // Another thread may have merged newer slots meanwhile: keep both.
+                let merged = match memory.get(key) {
+                    Some(current) => {
+                        let mut m = (**current).clone();
+                        m.merge(&tile);
+                        Arc::new(m)
+                    }
+                    None => tile,
+                };
+                memory.put(key.clone(), merged.clone());
+                Some(merged)
+            }
+            Ok(None) => {
+                self.stats.disk_misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            Err(e) => {
+                tracing::warn!("{e}");
+                None
+            }
+        }
+    }
+
+    /// Merges computed slots into the tile in memory and returns the result. `persist` also
+    /// queues it for the disk tier.
+    pub fn merge(&self, key: &TileKey, update: &[(usize, Slot)], persist: bool) -> Arc<Tile> {
+        let merged = {
+            let mut memory = self
+                .memory
+                .lock()
+                .expect("cache lock poisoned; this is a bug");
+            let mut tile = memory.get(key).map(|t| (**t).clone()).unwrap_or_default();
+            for &(i, slot) in update {
+                if slot != Slot::Missing {
+                    tile.slots[i] = slot;
+                }
+            }
+            let tile = Arc::new(tile);
+            memory.put(key.clone(), tile.clone());
+            tile
+        };
+        if persist {
+            if let Some(disk) = &self.disk {
+                disk.put(key, &merged);
+            }
+        }
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        merged
+    }
+
+    /// Increases with every merge: track files built at an older generation are stale.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    /// Every tile of namespace `variant`: from the disk tier when there is one (it holds
+    /// everything merged, once flushed), else from memory.
+    pub fn scan(&self, variant: &str) -> Vec<(String, u64, Tile)> {
+        if let Some(disk) = &self.disk {
+            match disk.scan(variant, &self.stats) {
+                Ok(tiles) => return tiles,
+                Err(e) => tracing::warn!("{e}; exporting what is in memory"),
+            }
+        }
+        let memory = self
+            .memory
+            .lock()
+            .expect("cache lock poisoned; this is a bug");
+        memory
+            .iter()
+            .filter(|(k, _)| &*k.variant == variant)
+            .map(|(k, t)| (k.contig.to_string(), k.tile, (**t).clone()))
+            .collect()
+    }
+
+    /// Drops the in-memory tier (the disk tier is kept).
+    pub fn clear_memory(&self) {
+        self.memory
+            .lock()
+            .expect("cache lock poisoned; this is a bug")
+            .clear();
+    }
+
+    /// The disk tier.
+    pub fn disk(&self) -> Option<&DiskStore> {
+        self.disk.as_deref()
+    }
+
+    /// The on-disk tier, shared (link results live in the same file).
+    pub fn disk_shared(&self) -> Option<Arc<DiskStore>> {
+        self.disk.clone()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::{params, Connection};
+
+    fn key(tile: u64) -> TileKey {
+        TileKey {
+            variant: "b:m/1:abcdef12:s200:00000000".into(),
+            contig: "chr1".into(),
+            tile,
+        }
+    }
+
+    fn tile_with(n: usize) -> Tile {
+        let mut t = Tile::default();
+        for i in 0..n {
+            t.slots[i] = if i % 5 == 4 {
+                Slot::Skipped
+            } else {
+                Slot::Scored(Score {
+                    logit: i as f32,
+                    probability: 0.5,
+                    share: [0.2, 0.3, 0.5],
+                })
+            };
+        }
+        t
+    }
+
+    #[test]
+    fn test_tile_encode_decode() {
+        let t = tile_with(40);
+        assert_eq!(Tile::decode(&t.encode()), Some(t.clone()));
+        let bytes = t.encode();
+        assert_eq!(Tile::decode(&bytes[..bytes.len() - 1]), None);
+        let mut bad = bytes.clone();
+        bad[0] = 9;
+        assert_eq!(Tile::decode(&bad), None);
+        assert_eq!(Tile::decode(&[]), None);
+    }
+
+    #[test]
+    fn test_disk_round_trip_and_persistence() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.sqlite");
+        let stats = Arc::new(Stats::default());
+        {
+            let store = DiskStore::open(&path, 1 << 30, stats.clone()).unwrap();
+            store.put(&key(1), &tile_with(10));
+            store.flush();
+            assert_eq!(store.get(&key(1), &stats).unwrap(), Some(tile_with(10)));
+            assert_eq!(store.get(&key(2), &stats).unwrap(), None);
+        }
+        let store = DiskStore::open(&path, 1 << 30, stats.clone()).unwrap();
+        assert_eq!(
+            store.get(&key(1), &stats).unwrap(),
+            Some(tile_with(10)),
+            "survives reopening"
+        );
+        let s = store.stats().unwrap();
+        assert_eq!((s.len(), s[0].tiles), (1, 1));
+        store.clear(Some("b:"));
+        assert_eq!(store.get(&key(1), &stats).unwrap(), None);
+    }
+
+    #[test]
+    fn test_corrupt_entry_is_detected_and_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.sqlite");
+        let stats = Arc::new(Stats::default());
+        let store = DiskStore::open(&path, 1 << 30, stats.clone()).unwrap();
+        store.put(&key(1), &tile_with(10));
+        store.flush();
+        // flip one byte of the stored value behind the store's back
+        let conn = Connection::open(&path).unwrap();
+        let mut value: Vec<u8> = conn
+            .query_row("SELECT value FROM tiles", [], |r| r.get(0))
+            .unwrap();
+        value[5] ^= 0x40;
+        conn.execute("UPDATE tiles SET value = ?1", params![value])
+            .unwrap();
+        assert_eq!(store.get(&key(1), &stats).unwrap(), None);
+        assert_eq!(stats.corrupt_entries.load(Ordering::Relaxed), 1);
+        store.flush();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM tiles", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0, "the corrupt entry is deleted");
+    }
+
+    #[test]
+    fn test_broken_database_file_is_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.sqlite");
+        std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+        let stats = Arc::new(Stats::default());
+        let store = DiskStore::open(&path, 1 << 30, stats.clone()).unwrap();
+        store.put(&key(3), &tile_with(3));
+        store.flush();
+        assert!(store.get(&key(3), &stats).unwrap().is_some());
+        let aside = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
+            .count();
+        assert_eq!(aside, 1);
+    }
+
+    #[test]
+    fn test_eviction_keeps_the_size_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Arc::new(Stats::default());
+        let one = tile_with(64).encode().len() as u64;
+        let store = DiskStore::open(&dir.path().join("b.sqlite"), one * 10, stats.clone()).unwrap();
+        for i in 0..30 {
+            store.put(&key(i), &tile_with(64));
+            store.flush();
+        }
+        let s = store.stats().unwrap();
+        assert!(
+            s[0].bytes <= one * 10,
+            "{} bytes stored, limit {}",
+            s[0].bytes,
+            one * 10
+        );
+        assert!(stats.disk_evictions.load(Ordering::Relaxed) >= 20);
+        assert!(
+            store.get(&key(29), &stats).unwrap().is_some(),
+            "the newest entry stays"
+        );
+    }
+
+    #[test]
+    fn test_cache_tiers_and_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Arc::new(Stats::default());
+        let disk = DiskStore::open(&dir.path().join("b.sqlite"), 1 << 30, stats.clone()).unwrap();
+        let cache = Cache::new(1, Some(disk), stats.clone());
+        let s = Slot::Scored(Score {
+            logit: 1.0,
+            probability: 0.7,
+            share: [0.1, 0.2, 0.7],
+        });
+        cache.merge(&key(1), &[(0, s), (1, Slot::Skipped)], true);
+        let merged = cache.merge(&key(1), &[(2, s), (0, Slot::Missing)], true);
+        assert_eq!(&merged.slots[..4], &[s, Slot::Skipped, s, Slot::Missing]);
+        cache.disk().unwrap().flush();
+        cache.clear_memory();
+        assert!(cache.get_memory(&key(1)).is_none());
+        assert_eq!(
+            cache.get(&key(1)).unwrap().slots[2],
+            s,
+            "read back from disk"
+        );
+        assert_eq!(stats.disk_hits.load(Ordering::Relaxed), 1);
+        assert!(cache.get_memory(&key(1)).is_some(), "promoted to memory");
+    }
+}
