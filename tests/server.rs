@@ -5,6 +5,10 @@
 #[path = "support/helpers.rs"]
 mod helpers;
 
+/// The same daemon without a socket (`server::handle`).
+#[path = "server/handle.rs"]
+mod handle;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
