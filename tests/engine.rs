@@ -5,6 +5,9 @@
 #[path = "support/helpers.rs"]
 mod helpers;
 
+#[path = "support/gated.rs"]
+mod gated;
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +18,7 @@ use cistrack::model::{Device, ModelSpec};
 use cistrack::pipeline::cache::{Cache, DiskStore, Stats};
 use cistrack::pipeline::engine::{deadline_in, inputs_fingerprint, Engine, EngineOptions};
 use cistrack::track::score::{score_region, ScoreOptions};
+use gated::{ort, Gated};
 
 fn setup() -> (Arc<Build>, Arc<ModelSpec>) {
     let config = Config::load(&helpers::fixture_config()).unwrap();
@@ -108,37 +112,6 @@ fn concurrent_identical_views_share_one_computation() {
         128,
         "each window scored once"
     );
-}
-
-/// The real ONNX Runtime predictor behind a gate: each call first tells `started`, then waits
-/// until the gate opens (its sender is dropped), so a test decides when batches finish instead
-/// of assuming that the model is slow.
-struct Gated {
-    inner: cistrack::model::onnx::OrtPredictor,
-    started: crossbeam_channel::Sender<usize>,
-    gate: crossbeam_channel::Receiver<()>,
-}
-
-impl cistrack::model::Predictor for Gated {
-    fn predict(
-        &mut self,
-        batch: &cistrack::model::Batch,
-    ) -> Result<cistrack::model::Predictions, cistrack::model::Error> {
-        let _ = self.started.send(batch.keys().len());
-        let _ = self.gate.recv(); // Err once the gate is open
-        self.inner.predict(batch)
-    }
-}
-
-fn ort(spec: &ModelSpec) -> cistrack::model::onnx::OrtPredictor {
-    cistrack::model::onnx::OrtPredictor::new(
-        spec,
-        cistrack::model::onnx::SessionOptions {
-            device: Device::Cpu,
-            intra_threads: 2,
-        },
-    )
-    .unwrap()
 }
 
 #[test]

@@ -5,6 +5,13 @@
 #[path = "support/helpers.rs"]
 mod helpers;
 
+#[path = "support/gated.rs"]
+mod gated;
+
+/// The same daemon without a socket (`server::handle`).
+#[path = "server/handle.rs"]
+mod handle;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -25,7 +32,11 @@ struct TestServer {
 impl TestServer {
     fn start(config: &Path, serve: ServeConfig) -> Self {
         let config = Config::load(config).unwrap();
-        let state = Arc::new(State::new(&config, None, serve).unwrap());
+        Self::serve(State::new(&config, None, serve).unwrap())
+    }
+
+    fn serve(state: State) -> Self {
+        let state = Arc::new(state);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -538,37 +549,82 @@ fn concurrent_requests_equal_sequential_ones() {
 
 #[test]
 fn partial_answers_say_what_is_pending_and_disconnects_cancel_work() {
-    let s = fixture_server(None);
+    // The model worker holds each batch at a gate until the test opens it, so what is queued,
+    // scored or dropped does not depend on how fast the model is.
+    let (started_tx, started) = crossbeam_channel::unbounded();
+    let (open, gate) = crossbeam_channel::bounded::<()>(0);
+    let factory: cistrack::pipeline::engine::PredictorFactory = Arc::new(move |spec, _options| {
+        let inner = gated::ort(spec);
+        let device = inner.device();
+        let worker: Box<dyn cistrack::model::Predictor> = Box::new(gated::Gated {
+            inner,
+            started: started_tx.clone(),
+            gate: gate.clone(),
+        });
+        Ok((vec![worker], device))
+    });
+    let config = Config::load(&helpers::fixture_config()).unwrap();
+    let s = TestServer::serve(
+        State::with_predictors(&config, None, serve_config(None), factory).unwrap(),
+    );
+    // two clients that will go away: A holds chr1's 300 windows (its first batch is at the
+    // gate once `started` says so), B chr2's 200 behind them
+    let send = |path: &str| {
+        let mut stream = TcpStream::connect(s.addr).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        stream
+    };
+    let a = send("/v1/builds/fixture/enhancers?ref=chr1&start=0&end=60000&wait=30000");
+    let first_batch = started.recv().unwrap() as f64;
+    // a request that will not wait: a partial answer that says what is pending
     let (_, v) = s.json("/v1/builds/fixture/enhancers?ref=chr1&start=0&end=60000&wait=0");
     assert_eq!(v["complete"], false);
     assert!(!v["pending"].as_array().unwrap().is_empty());
-    // a client that goes away: its queued windows are dropped
-    let mut stream = TcpStream::connect(s.addr).unwrap();
-    write!(stream, "GET /v1/builds/fixture/enhancers?ref=chr2&start=0&end=40000&wait=30000 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    drop(stream);
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(
-        metric(&s, "cistrack_windows_cancelled_total") > 0.0,
-        "windows of the departed client were cancelled"
+    let stream = send("/v1/builds/fixture/enhancers?ref=chr2&start=0&end=40000&wait=30000");
+    // wait until B's windows are queued (its request is being handled), then both leave
+    let queued = |s: &TestServer| {
+        let (_, health) = s.json("/healthz");
+        health["builds"]["fixture"]["student"]["queued_windows"]
+            .as_f64()
+            .unwrap()
+    };
+    let waited = std::time::Instant::now();
+    let until = |done: &dyn Fn() -> bool, what: &str| {
+        while !done() {
+            assert!(waited.elapsed() < Duration::from_secs(60), "{what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    until(
+        &|| queued(&s) == 300.0 - first_batch + 200.0,
+        "chr2's windows never queued",
     );
-    assert!(
-        metric(&s, "cistrack_windows_scored_total") < 200.0,
-        "not every window of the departed view was scored"
+    drop((a, stream));
+    until(
+        &|| metric(&s, "cistrack_requests_abandoned_total") == 2.0,
+        "the disconnect was never seen",
     );
-    // waiting long enough gives the whole view, reusing what the departed client computed
-    let (_, v) = s.json("/v1/builds/fixture/enhancers?ref=chr2&start=0&end=40000&wait=60000");
+    drop(open);
+    // A barrier: one worker, a first-in first-out queue: a view queued now completes after
+    // every window queued before it was scored or dropped.
+    let (_, barrier) =
+        s.json("/v1/builds/fixture/enhancers?ref=chr1&start=59800&end=60000&wait=60000");
+    assert_eq!(barrier["complete"], true);
+    assert_eq!(
+        metric(&s, "cistrack_windows_cancelled_total"),
+        300.0 - first_batch + 200.0,
+        "every queued window of the two departed views was dropped unscored"
+    );
+    // waiting long enough gives the whole view, reusing what was computed before
+    let (_, v) = s.json("/v1/builds/fixture/enhancers?ref=chr1&start=0&end=60000&wait=60000");
     assert_eq!(
         (
             v["complete"].as_bool(),
-            v["windows"].as_array().unwrap().len()
+            v["windows"].as_array().unwrap().len(),
+            v["windows_cached"].as_f64().unwrap()
         ),
-        (Some(true), 195)
-    );
-    assert!(
-        v["windows_cached"].as_u64().unwrap() > 0,
-        "{}",
-        v["windows_cached"]
+        (Some(true), 300, first_batch + 1.0),
+        "the first batch and the barrier's window are reused"
     );
 }
 

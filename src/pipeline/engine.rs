@@ -85,6 +85,39 @@ pub struct EngineOptions {
     pub fingerprint: String,
 }
 
+/// Makes the predictors of an engine's workers and says where they run: ONNX Runtime sessions
+/// ([`ort_predictors`]) in every command, wrappers of them in tests (a gate, injected faults).
+pub type PredictorFactory = Arc<
+    dyn Fn(&ModelSpec, &EngineOptions) -> crate::Result<(Vec<Box<dyn Predictor>>, ActiveDevice)>
+        + Send
+        + Sync,
+>;
+
+/// One ONNX Runtime session per worker (checksum and graph checks included).
+///
+/// # Errors
+///
+/// Model or runtime errors from [`OrtPredictor::new`].
+pub fn ort_predictors(
+    spec: &ModelSpec,
+    options: &EngineOptions,
+) -> crate::Result<(Vec<Box<dyn Predictor>>, ActiveDevice)> {
+    let mut predictors: Vec<Box<dyn Predictor>> = Vec::new();
+    let mut device = ActiveDevice::Cpu;
+    for _ in 0..options.workers.max(1) {
+        let p = OrtPredictor::new(
+            spec,
+            SessionOptions {
+                device: options.device,
+                intra_threads: options.intra_threads,
+            },
+        )?;
+        device = p.device();
+        predictors.push(Box::new(p));
+    }
+    Ok((predictors, device))
+}
+
 /// A result slot for a view: a window index on the grid and what is known about it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ViewWindow {
@@ -210,22 +243,7 @@ impl Engine {
         cache: Arc<Cache>,
         options: &EngineOptions,
     ) -> crate::Result<Self> {
-        let workers = options.workers.max(1);
-        let mut predictors = Vec::with_capacity(workers);
-        for _ in 0..workers {
-            predictors.push(OrtPredictor::new(
-                &spec,
-                SessionOptions {
-                    device: options.device,
-                    intra_threads: options.intra_threads,
-                },
-            )?);
-        }
-        let device = predictors[0].device();
-        let predictors = predictors
-            .into_iter()
-            .map(|p| Box::new(p) as Box<dyn Predictor>)
-            .collect();
+        let (predictors, device) = ort_predictors(&spec, options)?;
         Self::with_predictors(build, spec, cache, options, predictors, device)
     }
 

@@ -1,6 +1,11 @@
-//! API errors: one kind per HTTP status, and a JSON body with the message.
+//! API errors: one kind per HTTP status, a JSON body with the message, and the one mapping from
+//! the engines' errors to them.
 
 use hyper::StatusCode;
+use serde::Serialize;
+
+use crate::pipeline::engine;
+use crate::track::links;
 
 /// What went wrong, mapped to a status by one table ([`ErrorKind::status`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +53,19 @@ pub struct ApiError {
     pub message: String,
 }
 
+/// The wire format of an error: `{"error": {"message": "...", "status": 404}}`.
+#[derive(Debug, Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+/// Fields in sorted order: the JSON is byte-identical to the `json!` object it replaced.
+#[derive(Debug, Serialize)]
+struct ErrorDetail<'a> {
+    message: &'a str,
+    status: u16,
+}
+
 impl ApiError {
     /// An error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
@@ -73,14 +91,83 @@ impl ApiError {
         Self::new(ErrorKind::Internal, "internal error; see the daemon log")
     }
 
-    /// The JSON body: `{"error": {"status": 404, "message": "..."}}`.
+    /// The JSON body: `{"error": {"message": "...", "status": 404}}`.
     pub fn body(&self) -> String {
-        serde_json::json!({"error": {"status": self.kind.status().as_u16(), "message": self.message}}).to_string()
+        let body = ErrorBody {
+            error: ErrorDetail {
+                message: &self.message,
+                status: self.kind.status().as_u16(),
+            },
+        };
+        serde_json::to_string(&body).expect("a string and a number always serialize")
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.kind.status(), self.message)
+    }
+}
+
+/// Scoring errors: a full queue is 429, failed inputs or inference 503.
+impl From<engine::Error> for ApiError {
+    fn from(e: engine::Error) -> Self {
+        match e {
+            engine::Error::Overloaded { .. } => Self::new(ErrorKind::Overloaded, e.to_string()),
+            engine::Error::Failed(message) => {
+                Self::new(ErrorKind::Unavailable, format!("scoring failed: {message}"))
+            }
+        }
+    }
+}
+
+/// Link errors (inputs unreadable, model failing, build unable to compute links): 503.
+impl From<links::Error> for ApiError {
+    fn from(e: links::Error) -> Self {
+        Self::new(ErrorKind::Unavailable, format!("links failed: {e}"))
+    }
+}
+
+/// A blocking task that panicked or was cancelled: a bug, 500.
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self::internal(e)
+    }
+}
+
+/// A response the builder refused (a bad header value): a bug, 500.
+impl From<hyper::http::Error> for ApiError {
+    fn from(e: hyper::http::Error) -> Self {
+        Self::internal(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_body_and_mapping() {
+        let e = ApiError::not_found("no route /x");
+        assert_eq!(
+            e.body(),
+            r#"{"error":{"message":"no route /x","status":404}}"#
+        );
+        let queued = ApiError::from(engine::Error::Overloaded {
+            queued: 5,
+            limit: 4,
+        });
+        assert_eq!(queued.kind, ErrorKind::Overloaded);
+        assert!(queued.message.starts_with("the scoring queue is full"));
+        let failed = ApiError::from(engine::Error::Failed("chr1.bw: truncated".into()));
+        assert_eq!(
+            (failed.kind, failed.message.as_str()),
+            (ErrorKind::Unavailable, "scoring failed: chr1.bw: truncated")
+        );
+        let links = ApiError::from(links::Error::Failed("x.bw".into()));
+        assert_eq!(
+            (links.kind, links.message.as_str()),
+            (ErrorKind::Unavailable, "links failed: x.bw")
+        );
     }
 }

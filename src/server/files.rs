@@ -1,6 +1,16 @@
-//! HTTP byte ranges (RFC 9110 §14) for the track files that igv.js, JBrowse and UCSC read
-//! remotely: a single range `bytes=a-b`, `bytes=a-` or `bytes=-n`. A header with several ranges
-//! is answered with the whole file (a server may ignore Range), an unsatisfiable one with 416.
+//! Track files over HTTP: ETags, and byte ranges (RFC 9110 §14) for the files that igv.js,
+//! JBrowse and UCSC read remotely: a single range `bytes=a-b`, `bytes=a-` or `bytes=-n`. A
+//! header with several ranges is answered with the whole file (a server may ignore Range), an
+//! unsatisfiable one with 416.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use hyper::header;
+use hyper::{Method, Request, Response, StatusCode};
+
+use super::error::{ApiError, ErrorKind};
+use super::router::{full, RouteResult};
 
 /// What to send for a Range header and a file of `len` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +33,7 @@ pub enum RangeAnswer {
 /// # Examples
 ///
 /// ```
-/// use cistrack::server::range::{answer, RangeAnswer};
+/// use cistrack::server::files::{answer, RangeAnswer};
 /// assert_eq!(answer(Some("bytes=0-99"), 1000), RangeAnswer::Partial { start: 0, end: 99 });
 /// assert_eq!(answer(Some("bytes=-10"), 1000), RangeAnswer::Partial { start: 990, end: 999 });
 /// assert_eq!(answer(Some("bytes=2000-"), 1000), RangeAnswer::Unsatisfiable);
@@ -75,6 +85,79 @@ pub fn answer(header: Option<&str>, len: u64) -> RangeAnswer {
             }
         }
     }
+}
+
+/// Serves the file at `path`: 304 when `If-None-Match` names its ETag (and no Range is asked
+/// for), 206 for a satisfiable range, 416 with a JSON error for one outside the file, nothing
+/// but the headers for `HEAD`.
+pub(super) async fn serve_file<B>(
+    path: &Path,
+    range: Option<&str>,
+    req: &Request<B>,
+) -> RouteResult {
+    let meta = tokio::fs::metadata(path)
+        .await
+        .map_err(ApiError::internal)?;
+    let len = meta.len();
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let etag = format!("\"{len:x}-{modified:x}\"");
+    let mut builder = Response::builder()
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::ETAG, &etag)
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CACHE_CONTROL, "no-cache");
+    if range.is_none()
+        && req
+            .headers()
+            .get(header::IF_NONE_MATCH)
+            .is_some_and(|v| v.as_bytes() == etag.as_bytes())
+    {
+        return Ok(builder
+            .status(StatusCode::NOT_MODIFIED)
+            .body(full(Bytes::new()))?);
+    }
+    let (status, start, end) = match answer(range, len) {
+        RangeAnswer::Full => (StatusCode::OK, 0, len.saturating_sub(1)),
+        RangeAnswer::Partial { start, end } => {
+            builder = builder.header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}"));
+            (StatusCode::PARTIAL_CONTENT, start, end)
+        }
+        RangeAnswer::Unsatisfiable => {
+            let error = ApiError::new(
+                ErrorKind::RangeNotSatisfiable,
+                format!(
+                    "range {} is outside the file ({len} bytes)",
+                    range.unwrap_or("")
+                ),
+            );
+            return Ok(builder
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header(header::CONTENT_RANGE, format!("bytes */{len}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(full(Bytes::from(error.body())))?);
+        }
+    };
+    let count = if len == 0 { 0 } else { end - start + 1 };
+    builder = builder.status(status).header(header::CONTENT_LENGTH, count);
+    if req.method() == Method::HEAD || count == 0 {
+        return Ok(builder.body(full(Bytes::new()))?);
+    }
+    let path = path.to_path_buf();
+    let bytes = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(path)?;
+        f.seek(SeekFrom::Start(start))?;
+        let mut buf = vec![0u8; count as usize];
+        f.read_exact(&mut buf)?;
+        Ok(buf)
+    })
+    .await?
+    .map_err(ApiError::internal)?;
+    Ok(builder.body(full(Bytes::from(bytes)))?)
 }
 
 #[cfg(test)]

@@ -1,0 +1,79 @@
+//! The routes, one module each, and what they share: the view a request asks for, and how
+//! scores are rounded on the wire.
+
+pub(super) mod enhancers;
+pub(super) mod links;
+pub(super) mod meta;
+pub(super) mod tracks;
+
+use crate::genome::Region;
+
+use super::error::{ApiError, ErrorKind};
+use super::state::BuildState;
+
+/// The view of a request, from its `ref`, `start` and `end` (0-based, half-open), validated
+/// against the build.
+struct View<'q> {
+    /// `ref` as the client gave it (answers echo it).
+    contig: &'q str,
+    /// `start` as given.
+    start: u64,
+    /// `end` as given.
+    end: u64,
+    /// The region to answer for, `end` clipped to the contig length (browsers ask past contig
+    /// ends); `None` for a view wholly past the contig end.
+    region: Option<Region>,
+}
+
+impl<'q> View<'q> {
+    /// Checks the parameters in the order that decides which error a request with several
+    /// gets: `ref`, `start`, `end` present; the contig known; `start < end`; the size.
+    fn new(
+        b: &BuildState,
+        contig: Option<&'q str>,
+        start: Option<u64>,
+        end: Option<u64>,
+        max_region_bp: u64,
+    ) -> Result<Self, ApiError> {
+        let name = contig
+            .ok_or_else(|| ApiError::bad_request("missing query parameter ref (a contig name)"))?;
+        let start = start
+            .ok_or_else(|| ApiError::bad_request("missing query parameter start (0-based)"))?;
+        let end = end.ok_or_else(|| {
+            ApiError::bad_request("missing query parameter end (0-based, exclusive)")
+        })?;
+        let known = b
+            .build
+            .contigs()
+            .resolve(name)
+            .ok_or_else(|| ApiError::not_found(b.build.contigs().unknown(name).to_string()))?;
+        if start >= end {
+            return Err(ApiError::bad_request(format!(
+                "start {start} must be below end {end} (0-based, half-open)"
+            )));
+        }
+        if end - start > max_region_bp {
+            return Err(ApiError::new(
+                ErrorKind::RegionTooLarge,
+                format!("region of {} bp exceeds the limit of {max_region_bp} bp per request (cistrack serve --max-region)", end - start),
+            ));
+        }
+        let region = if start >= known.length {
+            None
+        } else {
+            let clipped = Region::new(&known.name, start, end.min(known.length));
+            Some(clipped.map_err(ApiError::internal)?)
+        };
+        Ok(Self {
+            contig: name,
+            start,
+            end,
+            region,
+        })
+    }
+}
+
+/// Scores are sent with four decimals.
+fn round4(x: f32) -> f64 {
+    (x as f64 * 10_000.0).round() / 10_000.0
+}

@@ -1,0 +1,264 @@
+//! `GET /v1/builds/{build}/enhancers?ref=&start=&end=`: window scores and called elements.
+//!
+//! Answer fields are declared in sorted order: serde_json (without `preserve_order`) wrote the
+//! `json!` objects these replaced with sorted keys, and the bytes stay the same.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::model::onnx::ActiveDevice;
+use crate::pipeline::engine::Mode;
+use crate::track::score::{call_elements, Element, WindowScore};
+
+use super::super::error::ApiError;
+use super::super::query::{self, EnhancersQuery, RequestedMode};
+use super::super::router::{json_ok, RouteResult};
+use super::super::state::{State, DEFAULT_DENSE_MAX_BP_CPU};
+use super::{round4, View};
+
+/// The answer. `skipped`, `windows_needed`, `windows_cached` and `elapsed_ms` are absent for a
+/// view wholly past the contig end, `windows` and `elements` when `include` leaves them out.
+#[derive(Debug, Serialize)]
+struct Answer<'a> {
+    build: &'a str,
+    complete: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    elapsed_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    elements: Option<Vec<ElementJson>>,
+    end: u64,
+    masked_modalities: Vec<&'static str>,
+    mode: &'static str,
+    model: ModelJson<'a>,
+    /// Cores still being computed, merged.
+    pending: Vec<(u64, u64)>,
+    /// `ref` as the client gave it.
+    #[serde(rename = "ref")]
+    contig: &'a str,
+    /// Cores of windows without sequence, merged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped: Option<Vec<(u64, u64)>>,
+    start: u64,
+    stride: u64,
+    threshold: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    windows: Option<Vec<WindowJson>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    windows_cached: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    windows_needed: Option<usize>,
+}
+
+/// The model that scored.
+#[derive(Debug, Serialize)]
+struct ModelJson<'a> {
+    name: &'a str,
+    sha256: &'a str,
+    version: &'a str,
+}
+
+/// One window, reported for its core.
+#[derive(Debug, Serialize)]
+struct WindowJson {
+    end: u64,
+    logit: f64,
+    probability: f64,
+    /// Attention share per modality: sequence, h3k27ac, accessibility.
+    shares: [f64; 3],
+    start: u64,
+}
+
+impl From<&WindowScore> for WindowJson {
+    fn from(w: &WindowScore) -> Self {
+        Self {
+            start: w.core_start0,
+            end: w.core_end0,
+            probability: round4(w.probability),
+            logit: round4(w.logit),
+            shares: w.modality_share.map(round4),
+        }
+    }
+}
+
+/// One called element.
+#[derive(Debug, Serialize)]
+struct ElementJson {
+    end: u64,
+    logit: f64,
+    mean_probability: f64,
+    /// `contig:start-end`, 1-based inclusive.
+    name: String,
+    peak_end: u64,
+    peak_start: u64,
+    probability: f64,
+    /// The peak probability × 1000, as BED scores go.
+    score: u32,
+    shares: Shares,
+    start: u64,
+    windows: usize,
+}
+
+/// The peak window's attention share per modality (keys: [`crate::model::Modality::as_str`]).
+#[derive(Debug, Serialize)]
+struct Shares {
+    accessibility: f64,
+    h3k27ac: f64,
+    sequence: f64,
+}
+
+impl From<&Element> for ElementJson {
+    fn from(e: &Element) -> Self {
+        let s = e.peak.modality_share;
+        Self {
+            start: e.start0,
+            end: e.end0,
+            name: format!("{}:{}-{}", e.contig, e.start0 + 1, e.end0),
+            score: (e.peak.probability as f64 * 1000.0)
+                .round()
+                .clamp(0.0, 1000.0) as u32,
+            probability: round4(e.peak.probability),
+            logit: round4(e.peak.logit),
+            mean_probability: round4(e.mean_probability),
+            windows: e.windows,
+            peak_start: e.peak.core_start0,
+            peak_end: e.peak.core_end0,
+            shares: Shares {
+                sequence: round4(s[0]),
+                h3k27ac: round4(s[1]),
+                accessibility: round4(s[2]),
+            },
+        }
+    }
+}
+
+/// Answers `/enhancers`.
+pub(in crate::server) async fn answer(state: &Arc<State>, build: &str, query: &str) -> RouteResult {
+    let b = state.build(build)?;
+    let q: EnhancersQuery = query::parse(query)?;
+    if let Some(stride) = q.stride {
+        if stride != state.config.stride {
+            return Err(ApiError::bad_request(format!("this daemon scores at stride {} bp (cistrack serve --stride); stride={stride} is not available", state.config.stride)));
+        }
+    }
+    let wait = state.config.wait(q.wait);
+    let view = View::new(
+        b,
+        q.contig.as_deref(),
+        q.start,
+        q.end,
+        state.config.max_region_bp,
+    )?;
+    let engine = state.engine(b, q.model.as_deref()).await?;
+    let _permit = state.admit()?;
+    let spec = engine.spec();
+    let mut answer = Answer {
+        build: b.build.name(),
+        contig: view.contig,
+        model: ModelJson {
+            name: &spec.name,
+            version: &spec.version,
+            sha256: &spec.sha256,
+        },
+        stride: engine.stride(),
+        threshold: spec.threshold,
+        masked_modalities: b
+            .build
+            .masked_modalities()
+            .iter()
+            .map(|m| m.as_str())
+            .collect(),
+        start: view.start,
+        end: view.end,
+        mode: Mode::Dense.as_str(),
+        complete: true,
+        pending: Vec::new(),
+        windows: Some(Vec::new()),
+        elements: Some(Vec::new()),
+        skipped: None,
+        windows_needed: None,
+        windows_cached: None,
+        elapsed_ms: None,
+    };
+    let Some(region) = view.region else {
+        return json_ok(&answer);
+    };
+    let dense_max = state.config.dense_max_bp.unwrap_or(match engine.device() {
+        ActiveDevice::Cpu => DEFAULT_DENSE_MAX_BP_CPU,
+        ActiveDevice::Cuda => state.config.max_region_bp,
+    });
+    let mode = match (q.mode, &b.candidates) {
+        (RequestedMode::Dense, _) => Mode::Dense,
+        (RequestedMode::Candidates, Some(_)) => Mode::Candidates,
+        (RequestedMode::Candidates, None) => {
+            return Err(ApiError::bad_request(format!(
+                "build {} has no candidate elements configured; use mode=dense",
+                b.build.name()
+            )))
+        }
+        (_, Some(_)) if region.len() > dense_max => Mode::Candidates,
+        _ => Mode::Dense,
+    };
+    let stride = engine.stride();
+    let contig = region.name().to_string();
+    let needed = |index: u64| match mode {
+        Mode::Dense => true,
+        Mode::Candidates => b
+            .candidates
+            .as_ref()
+            .is_some_and(|c| c.overlaps(&contig, index * stride, (index + 1) * stride)),
+    };
+    let started = Instant::now();
+    let scored = engine.view(&region, needed, Instant::now() + wait).await?;
+    answer.start = region.start0();
+    answer.end = region.end0();
+    answer.mode = mode.as_str();
+    answer.complete = scored.pending.is_empty();
+    answer.pending = scored.pending;
+    answer.skipped = Some(scored.skipped);
+    answer.windows_needed = Some(scored.needed);
+    answer.windows_cached = Some(scored.cached);
+    answer.elapsed_ms = Some(started.elapsed().as_millis() as u64);
+    answer.windows = q
+        .include
+        .windows
+        .then(|| scored.windows.iter().map(WindowJson::from).collect());
+    answer.elements = q.include.elements.then(|| {
+        call_elements(region.name(), &scored.windows, spec.threshold)
+            .iter()
+            .map(ElementJson::from)
+            .collect()
+    });
+    json_ok(&answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Modality;
+
+    #[test]
+    fn test_share_keys_are_the_modality_names() {
+        let shares = Shares {
+            sequence: 0.1,
+            h3k27ac: 0.2,
+            accessibility: 0.7,
+        };
+        let v = serde_json::to_value(&shares).unwrap();
+        for (i, m) in [
+            Modality::Sequence,
+            Modality::H3k27ac,
+            Modality::Accessibility,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            assert_eq!(v[m.as_str()], [0.1, 0.2, 0.7][i]);
+        }
+        assert_eq!(
+            serde_json::to_string(&shares).unwrap(),
+            r#"{"accessibility":0.7,"h3k27ac":0.2,"sequence":0.1}"#
+        );
+    }
+}

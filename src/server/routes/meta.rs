@@ -1,0 +1,164 @@
+//! `/healthz`, `/v1/builds` and `/v1/builds/{build}/refnames`.
+//!
+//! Answer fields are declared in sorted order: serde_json (without `preserve_order`) wrote the
+//! `json!` objects these replaced with sorted keys, and the bytes stay the same.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::super::router::{json_ok, RouteResult};
+use super::super::state::State;
+use super::round4;
+
+/// `GET /healthz`.
+#[derive(Debug, Serialize)]
+struct Health<'a> {
+    /// Build → model role → engine.
+    builds: BTreeMap<&'a str, BTreeMap<String, EngineHealth>>,
+    status: &'static str,
+    uptime_seconds: u64,
+    version: &'static str,
+}
+
+/// A started engine.
+#[derive(Debug, Serialize)]
+struct EngineHealth {
+    device: String,
+    model: String,
+    queued_windows: usize,
+}
+
+/// `GET /healthz`: status, version, per build the started models, their device and queue.
+pub(in crate::server) async fn healthz(state: &State) -> RouteResult {
+    let mut builds = BTreeMap::new();
+    for (name, b) in &state.builds {
+        let engines = b.engines.lock().await;
+        let models = engines
+            .iter()
+            .map(|(role, e)| {
+                let health = EngineHealth {
+                    device: e.device().to_string(),
+                    model: e.spec().id().to_string(),
+                    queued_windows: e.queued(),
+                };
+                (role.clone(), health)
+            })
+            .collect();
+        builds.insert(name.as_str(), models);
+    }
+    json_ok(&Health {
+        builds,
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: state.started.elapsed().as_secs(),
+    })
+}
+
+/// `GET /v1/builds`.
+#[derive(Debug, Serialize)]
+struct Builds<'a> {
+    builds: Vec<BuildInfo<'a>>,
+}
+
+/// One configured build.
+#[derive(Debug, Serialize)]
+struct BuildInfo<'a> {
+    /// Candidate elements (`null` without a candidates file).
+    candidates: Option<usize>,
+    contigs: usize,
+    contigs_without_sequence: usize,
+    default_model: &'a str,
+    description: Option<&'a str>,
+    /// The E2G model (`null` without one).
+    e2g: Option<E2gInfo>,
+    /// The link model's name (`null` without one).
+    links: Option<&'a str>,
+    masked_modalities: Vec<&'static str>,
+    /// Model role → model.
+    models: &'a BTreeMap<String, String>,
+    name: &'a str,
+    signals: Vec<&'static str>,
+    stride: u64,
+}
+
+/// A build's E2G model.
+#[derive(Debug, Serialize)]
+struct E2gInfo {
+    model: String,
+    threshold: f64,
+}
+
+/// `GET /v1/builds`: the configured builds.
+pub(in crate::server) fn builds(state: &State) -> RouteResult {
+    let builds = state
+        .builds
+        .values()
+        .map(|b| {
+            let c = b.build.config();
+            let links = b.link_engine();
+            BuildInfo {
+                name: b.build.name(),
+                description: c.description.as_deref(),
+                contigs: b.build.contigs().len(),
+                signals: b
+                    .build
+                    .signals()
+                    .iter()
+                    .map(|s| s.modality.as_str())
+                    .collect(),
+                masked_modalities: b
+                    .build
+                    .masked_modalities()
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect(),
+                models: &c.models,
+                default_model: &c.default_model,
+                stride: state.config.stride,
+                candidates: b.candidates.as_ref().map(|c| c.len()),
+                links: links.map(|l| l.model_name()),
+                e2g: links.and_then(|l| l.e2g()).map(|m| E2gInfo {
+                    model: m.id(),
+                    threshold: round4(m.threshold),
+                }),
+                contigs_without_sequence: b.build.contigs().sequence_less(),
+            }
+        })
+        .collect();
+    json_ok(&Builds { builds })
+}
+
+/// `GET /v1/builds/{build}/refnames`.
+#[derive(Debug, Serialize)]
+struct Refnames<'a> {
+    build: &'a str,
+    refnames: Vec<Refname<'a>>,
+}
+
+/// One contig.
+#[derive(Debug, Serialize)]
+struct Refname<'a> {
+    /// Other names that resolve to it.
+    aliases: Vec<&'a str>,
+    length: u64,
+    name: &'a str,
+}
+
+/// `GET /v1/builds/{build}/refnames`: contigs with lengths and aliases.
+pub(in crate::server) fn refnames(state: &State, build: &str) -> RouteResult {
+    let b = state.build(build)?;
+    let contigs = b.build.contigs();
+    let refnames = contigs
+        .iter()
+        .map(|c| Refname {
+            name: &c.name,
+            length: c.length,
+            aliases: contigs.names_of(&c.name).into_iter().skip(1).collect(),
+        })
+        .collect();
+    json_ok(&Refnames {
+        build: b.build.name(),
+        refnames,
+    })
+}

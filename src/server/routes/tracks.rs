@@ -1,0 +1,127 @@
+//! `GET/HEAD /v1/builds/{build}/tracks/{enhancers.bb,scores.bw,links.bb}`: track files
+//! exported from the cache, served with Range.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use hyper::header;
+use hyper::Request;
+
+use crate::track::export;
+use crate::track::links::LINK_ROLE;
+
+use super::super::error::ApiError;
+use super::super::files::serve_file;
+use super::super::query::{self, TrackQuery};
+use super::super::router::RouteResult;
+use super::super::state::{BuildState, State, TrackFiles};
+
+/// Answers `/tracks/{name}`.
+pub(in crate::server) async fn answer<B>(
+    state: &Arc<State>,
+    build: &str,
+    name: &str,
+    query: &str,
+    req: &Request<B>,
+) -> RouteResult {
+    let b = state.build(build)?;
+    let q: TrackQuery = query::parse(query)?;
+    let range_header = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let file = match name {
+        "enhancers.bb" | "scores.bw" => name,
+        "links.bb" => return links_track(state, b, range_header.as_deref(), req).await,
+        _ => {
+            return Err(ApiError::not_found(format!(
+                "no track {name:?}; tracks: enhancers.bb, scores.bw, links.bb"
+            )))
+        }
+    };
+    let engine = state.engine(b, q.model.as_deref()).await?;
+    let role = q
+        .model
+        .unwrap_or_else(|| b.build.config().default_model.clone());
+    let dir = b.track_dir.join(&role);
+    let starts_at_zero = starts_at_zero(range_header.as_deref());
+    {
+        // Rebuild stale files only when a reader starts from the header, and not too often, so a
+        // reader paging through a file sees one version.
+        let mut tracks = b.tracks.lock().await;
+        let generation = b.cache.generation();
+        let stale = tracks
+            .get(&role)
+            .is_none_or(|t| t.is_stale(generation, starts_at_zero, state.config.track_refresh));
+        if stale || !dir.join(file).exists() {
+            let (build_arc, cache, variant, stride, threshold, out) = (
+                b.build.clone(),
+                b.cache.clone(),
+                engine.variant().to_string(),
+                engine.stride(),
+                engine.spec().threshold,
+                dir.clone(),
+            );
+            let exported = tokio::task::spawn_blocking(move || {
+                export::export(&build_arc, &cache, &variant, stride, threshold, &out)
+            })
+            .await?
+            .map_err(ApiError::internal)?;
+            tracing::debug!(
+                build,
+                role,
+                windows = exported.windows,
+                elements = exported.elements,
+                "track files rebuilt"
+            );
+            tracks.insert(
+                role.clone(),
+                TrackFiles {
+                    generation,
+                    built: Instant::now(),
+                },
+            );
+        }
+    }
+    serve_file(&dir.join(file), range_header.as_deref(), req).await
+}
+
+/// `links.bb`, exported from the link engine's genes.
+async fn links_track<B>(
+    state: &Arc<State>,
+    b: &BuildState,
+    range_header: Option<&str>,
+    req: &Request<B>,
+) -> RouteResult {
+    let engine = b.links()?;
+    let dir = b.track_dir.join(LINK_ROLE);
+    let path = dir.join("links.bb");
+    let starts_at_zero = starts_at_zero(range_header);
+    {
+        let mut tracks = b.tracks.lock().await;
+        let generation = engine.generation();
+        let stale = tracks
+            .get(LINK_ROLE)
+            .is_none_or(|t| t.is_stale(generation, starts_at_zero, state.config.track_refresh));
+        if stale || !path.exists() {
+            let build = b.build.clone();
+            tokio::task::spawn_blocking(move || export::export_links(&build, &engine, &dir))
+                .await?
+                .map_err(ApiError::internal)?;
+            tracks.insert(
+                LINK_ROLE.to_string(),
+                TrackFiles {
+                    generation,
+                    built: Instant::now(),
+                },
+            );
+        }
+    }
+    serve_file(&path, range_header, req).await
+}
+
+/// Whether a reader starts from the file's header (no Range, or one from byte 0).
+fn starts_at_zero(range_header: Option<&str>) -> bool {
+    range_header.is_none_or(|r| r.trim().starts_with("bytes=0-"))
+}
