@@ -313,3 +313,43 @@ fn a_failing_model_worker_fails_its_views_and_then_recovers() {
     }
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
+
+#[test]
+fn concurrent_link_views_share_genes_and_batches() {
+    let (build, _) = setup();
+    let engine = cistrack::track::links::open(
+        build.clone(),
+        None,
+        Arc::new(Stats::default()),
+        &inputs_fingerprint(&build),
+        Device::Cpu,
+        2,
+        true,
+    )
+    .unwrap();
+    let contig = build.contigs().resolve("chr1").unwrap().clone();
+    // overlapping views of four requesters at once: every gene in reach of any of them is
+    // computed once, whoever computes it, and every requester gets the same answer
+    let views: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = [(0, 60_000), (0, 30_000), (20_000, 60_000), (0, 60_000)]
+            .into_iter()
+            .map(|(s, e)| {
+                let (engine, contig) = (&engine, &contig);
+                scope.spawn(move || engine.view(contig, s, e, None, || true).unwrap())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let genes = engine.genes_in_reach("chr1", 0, 60_000) as u64;
+    assert!(genes > 0);
+    assert_eq!(engine.generation(), genes, "each gene computed once");
+    let alone = engine.view(&contig, 0, 60_000, None, || true).unwrap();
+    assert_eq!(alone.computed, 0, "all from the cache now");
+    for v in [&views[0], &views[3]] {
+        assert!(v.pending.is_empty());
+        assert_eq!(v.genes.len(), alone.genes.len());
+        for (a, b) in v.genes.iter().zip(&alone.genes) {
+            assert_eq!(a, b);
+        }
+    }
+}

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
@@ -12,6 +12,7 @@ use cistrack::genome::{Build, Region};
 use cistrack::model::ModelSpec;
 use cistrack::pipeline::cache::{Cache, DiskStore, Stats, DEFAULT_DISK_MIB};
 use cistrack::pipeline::engine::{inputs_fingerprint, Engine, EngineOptions};
+use cistrack::pipeline::regions::for_each_piece;
 use cistrack::track::links;
 use cistrack::track::score::DEFAULT_STRIDE;
 
@@ -108,17 +109,10 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
         }
     }
     let link_regions = args.links.then(|| merged.clone());
-    // cut into pieces of at most 1,024 windows so progress moves and work can overlap
-    let piece = 1024 * args.stride;
-    let mut regions = Vec::new();
-    for (c, s, e) in merged {
-        let mut start = s;
-        while start < e {
-            let end = (start + piece).min(e);
-            regions.push(Region::new(&c, start, end)?);
-            start = end;
-        }
-    }
+    let regions = merged
+        .into_iter()
+        .map(|(c, s, e)| Region::new(&c, s, e))
+        .collect::<Result<Vec<_>, _>>()?;
     let total: u64 = regions
         .iter()
         .map(|r| r.end0().div_ceil(args.stride) - r.start0() / args.stride)
@@ -141,40 +135,14 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
     tracing::info!(build = build.name(), model = %spec.id(), regions = regions.len(), windows = total, cache = %path.display(), device = %engine.device(), "precomputing");
     let bar = super::progress_bar(total, "windows");
     let started = Instant::now();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let (scored, cached) = runtime.block_on(async {
-        let mut set = tokio::task::JoinSet::new();
-        let mut queue = regions.into_iter();
-        let (mut scored, mut cached) = (0usize, 0usize);
-        loop {
-            while set.len() < 4 {
-                let Some(region) = queue.next() else { break };
-                let engine = engine.clone();
-                set.spawn(async move {
-                    let view = engine
-                        .view(
-                            &region,
-                            |_| true,
-                            Instant::now() + Duration::from_secs(365 * 24 * 3600),
-                        )
-                        .await;
-                    (region, view)
-                });
-            }
-            let Some(done) = set.join_next().await else {
-                break;
-            };
-            let (region, view) = done.context("precompute task")?;
-            let view = view.with_context(|| format!("scoring {region}"))?;
-            scored += view.windows.len();
-            cached += view.cached;
-            bar.inc(view.needed as u64);
-        }
-        anyhow::Ok((scored, cached))
-    })?;
+    let (mut scored, mut cached) = (0usize, 0usize);
+    for_each_piece(&engine, &regions, |region, _, view| {
+        scored += view.windows.len();
+        cached += view.cached;
+        bar.inc(view.needed as u64);
+        tracing::trace!(region = %regions[region], windows = view.windows.len(), "piece done");
+    })
+    .context("precompute")?;
     bar.finish_and_clear();
     if let Some(link_regions) = link_regions {
         precompute_links(global, &build, &cache, &link_regions)?;

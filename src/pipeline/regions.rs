@@ -29,60 +29,71 @@ pub fn pieces(region: &Region, stride: u64) -> Vec<Region> {
     out
 }
 
-/// Scores every window of each region (FASTA names, bounds checked) and waits for all of them;
-/// `progress` is told how many windows each finished piece had. One result per region, in
-/// order.
+/// Scores every window of each region (FASTA names, bounds checked) and waits for all of them,
+/// handing each finished piece to `done` with the index of its region, in completion order
+/// (nothing is kept here: memory does not grow with the regions).
 ///
 /// # Errors
 ///
 /// [`Error::Failed`] when inputs could not be read or inference failed; the first error ends
 /// the run.
-pub fn score_regions(
+pub fn for_each_piece(
     engine: &Arc<Engine>,
     regions: &[Region],
-    progress: impl Fn(u64),
-) -> Result<Vec<ViewResult>, Error> {
+    mut done: impl FnMut(usize, usize, ViewResult),
+) -> Result<(), Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("cannot start an async runtime; this is a bug");
     let stride = engine.stride();
-    let work: Vec<(usize, Region)> = regions
+    let mut work = regions
         .iter()
         .enumerate()
         .flat_map(|(i, r)| pieces(r, stride).into_iter().map(move |p| (i, p)))
-        .collect();
-    let mut results: Vec<Option<ViewResult>> = vec![None; work.len()];
+        .enumerate();
     runtime.block_on(async {
         let mut set = tokio::task::JoinSet::new();
-        let mut queue = work.iter().cloned().enumerate();
         loop {
             while set.len() < IN_FLIGHT {
-                let Some((at, (_, piece))) = queue.next() else {
+                let Some((at, (region, piece))) = work.next() else {
                     break;
                 };
                 let engine = engine.clone();
                 set.spawn(async move {
                     // no deadline: a blocking caller waits for every window
                     let forever = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
-                    (at, engine.view(&piece, |_| true, forever).await)
+                    (at, region, engine.view(&piece, |_| true, forever).await)
                 });
             }
-            let Some(done) = set.join_next().await else {
-                break;
+            let Some(finished) = set.join_next().await else {
+                return Ok(());
             };
-            let (at, view) = done.expect("a scoring task panicked; this is a bug");
-            let view = view?;
-            progress(view.needed as u64);
-            results[at] = Some(view);
+            let (at, region, view) = finished.expect("a scoring task panicked; this is a bug");
+            done(region, at, view?);
         }
-        Ok::<(), Error>(())
+    })
+}
+
+/// Like [`for_each_piece`], keeping the results: one per region, its pieces merged in order.
+///
+/// # Errors
+///
+/// As [`for_each_piece`].
+pub fn score_regions(
+    engine: &Arc<Engine>,
+    regions: &[Region],
+    progress: impl Fn(u64),
+) -> Result<Vec<ViewResult>, Error> {
+    let mut finished: Vec<(usize, usize, ViewResult)> = Vec::new();
+    for_each_piece(engine, regions, |region, at, view| {
+        progress(view.needed as u64);
+        finished.push((region, at, view));
     })?;
-    // merge the pieces of each region
+    finished.sort_by_key(|(_, at, _)| *at);
     let mut merged: Vec<ViewResult> = regions.iter().map(|_| ViewResult::default()).collect();
-    for ((region, _), view) in work.iter().zip(results) {
-        let view = view.expect("every piece finished");
-        let into = &mut merged[*region];
+    for (region, _, view) in finished {
+        let into = &mut merged[region];
         into.windows.extend(view.windows);
         for (s, e) in view.skipped {
             push_merged(&mut into.skipped, s, e);

@@ -1,0 +1,223 @@
+//! A gene's inputs: its candidates (nearest first, within reach), their signals, contacts and
+//! sequence windows, read through the engine's reader and cached per element.
+
+use super::*;
+
+impl LinkEngine {
+    pub(super) fn disk_key(&self, key: &GeneKey) -> Vec<u8> {
+        format!("{}\t{}\t{}\t{}", self.namespace, key.0, key.1, key.2).into_bytes()
+    }
+
+    fn reader<'s>(&self, state: &'s mut State) -> Result<&'s mut InputReader, Error> {
+        if state.reader.is_none() {
+            state.reader = Some(
+                self.build
+                    .reader()
+                    .map_err(|e| Error::Failed(format!("{e:#}")))?,
+            );
+        }
+        Ok(state.reader.as_mut().expect("set above"))
+    }
+
+    /// One element's inputs: the zero-filled means of accessibility and H3K27ac over
+    /// `[start0, end0)`, each divided by its track's mean, and the sequence input of the window
+    /// centred on `centre` (its cached embedding, its one-hot, or masked when too much of it is
+    /// not A/C/G/T). Whatever is not cached is read in one span.
+    fn element(
+        &self,
+        state: &mut State,
+        contig: &Contig,
+        (start0, end0): (u64, u64),
+        centre: u64,
+    ) -> Result<((f64, f64), Sequence), Error> {
+        let signal_key = (contig.name.clone(), start0, end0);
+        let sequence_key = (contig.name.clone(), centre);
+        let signals = state.signals.get(&signal_key).copied();
+        let embedded = state.embeddings.get(&sequence_key).cloned();
+        if let (Some(v), Some(e)) = (signals, &embedded) {
+            return Ok((v, e.clone().map_or(Sequence::Masked, Sequence::Embedded)));
+        }
+        let length = self.settings.sequence_length;
+        let window0 = centre as i64 - (length / 2) as i64;
+        let mut lo = i64::MAX;
+        let mut hi = i64::MIN;
+        if signals.is_none() {
+            (lo, hi) = (start0 as i64, end0 as i64);
+        }
+        if embedded.is_none() {
+            (lo, hi) = (lo.min(window0), hi.max(window0 + length as i64));
+        }
+        let span = self.read_span(state, contig, lo, hi)?;
+        let signals = signals.unwrap_or_else(|| {
+            let part = (start0 as i64 - lo) as usize..(end0 as i64 - lo) as usize;
+            let v = self.signal_means(&span, part);
+            state.signals.put(signal_key, v);
+            v
+        });
+        let sequence = match embedded {
+            Some(e) => e.map_or(Sequence::Masked, Sequence::Embedded),
+            None => {
+                let at = (window0 - lo) as usize;
+                let bases = &span.sequence[at..at + length];
+                let other = bases
+                    .iter()
+                    .filter(|b| !matches!(b.to_ascii_uppercase(), b'A' | b'C' | b'G' | b'T'))
+                    .count();
+                if other as f64 > self.settings.max_n_fraction * length as f64 {
+                    state.embeddings.put(sequence_key, None);
+                    Sequence::Masked
+                } else {
+                    let mut one_hot = vec![0f32; 4 * length];
+                    one_hot_into(bases, &mut one_hot);
+                    Sequence::OneHot(one_hot.into()) // embedded in `run`, batched
+                }
+            }
+        };
+        Ok((signals, sequence))
+    }
+
+    /// `[lo, hi)` of `contig` through the state's reader; a failed read drops the reader, so
+    /// the next one opens the files again (a file replaced or repaired meanwhile is read).
+    fn read_span(
+        &self,
+        state: &mut State,
+        contig: &Contig,
+        lo: i64,
+        hi: i64,
+    ) -> Result<Span, Error> {
+        let mut span = Span::default();
+        let reader = self.reader(state)?;
+        if let Err(e) = reader.read_span(contig, lo, hi, &mut span) {
+            state.reader = None;
+            return Err(Error::Failed(format!("{e:#}")));
+        }
+        Ok(span)
+    }
+
+    /// Accessibility and H3K27ac over `part` of `span`: zero-filled means, each divided by its
+    /// track's mean (0 for a missing track).
+    fn signal_means(&self, span: &Span, part: std::ops::Range<usize>) -> (f64, f64) {
+        let mean = |values: &[f32], scale: f64| {
+            if scale > 0.0 {
+                values.iter().map(|&v| v.max(0.0) as f64).sum::<f64>() / values.len() as f64 / scale
+            } else {
+                0.0
+            }
+        };
+        (
+            mean(&span.accessibility[part.clone()], self.scales[0]),
+            mean(&span.h3k27ac[part], self.scales[1]),
+        )
+    }
+
+    /// An element's normalised signals only (for candidates the link model does not see).
+    fn signals(
+        &self,
+        state: &mut State,
+        contig: &Contig,
+        (start0, end0): (u64, u64),
+    ) -> Result<(f64, f64), Error> {
+        let key = (contig.name.clone(), start0, end0);
+        if let Some(v) = state.signals.get(&key) {
+            return Ok(*v);
+        }
+        let span = self.read_span(state, contig, start0 as i64, end0 as i64)?;
+        let v = self.signal_means(&span, 0..(end0 - start0) as usize);
+        state.signals.put(key, v);
+        Ok(v)
+    }
+
+    pub(super) fn prepare(
+        &self,
+        state: &mut State,
+        contig: &Contig,
+        tss: &Tss,
+    ) -> Result<Prepared, Error> {
+        let s = &self.settings.model;
+        let t = tss.position0;
+        let ((pa, ph), promoter_sequence) = self.element(
+            state,
+            contig,
+            (t.saturating_sub(s.promoter_window), t + s.promoter_window),
+            t,
+        )?;
+        let promoter_features = ElementFeatures::compute(0, 1.0, pa, ph).to_array();
+        let promoter_activity = (pa.max(0.0) * ph.max(0.0)).sqrt();
+        let (list, longest) = self
+            .candidates
+            .get(&contig.name)
+            .map_or((&[][..], 0), |(list, longest)| (list.as_slice(), *longest));
+        // A midpoint within the reach of the TSS needs a start within the reach plus the
+        // longest candidate before it, and no later than the reach after it.
+        let reach = self.reach;
+        let lo = t.saturating_sub(reach + longest);
+        let from = list.partition_point(|&(start, _)| start < lo);
+        let mut chosen: Vec<(u64, u64, u64)> = Vec::new(); // (distance, start, end)
+        for &(start, end) in &list[from..] {
+            if start > t + reach {
+                break;
+            }
+            let mid = (start + end) / 2;
+            let distance = mid.abs_diff(t);
+            let overlaps =
+                start < t + s.promoter_exclusion && end > t.saturating_sub(s.promoter_exclusion);
+            if distance <= reach && !overlaps {
+                chosen.push((distance, start, end));
+            }
+        }
+        chosen.sort_unstable();
+        if self.e2g.is_none() && reach == s.max_distance {
+            chosen.truncate(s.max_candidates); // the link model's inputs only
+        }
+        let positions = self
+            .tss_positions
+            .get(&contig.name)
+            .map_or(&[][..], Vec::as_slice);
+        let mut candidates = Vec::with_capacity(chosen.len());
+        for (rank, (distance, start, end)) in chosen.into_iter().enumerate() {
+            let attended = rank < s.max_candidates && distance <= s.max_distance;
+            let mid = (start + end) / 2;
+            let ((a, h), sequence) = if attended {
+                self.element(state, contig, (start, end), mid)?
+            } else {
+                (self.signals(state, contig, (start, end))?, Sequence::Masked)
+            };
+            let (contact, contact_source) = match self
+                .contacts
+                .as_ref()
+                .and_then(|table| table.get(&contig.name, mid, t))
+            {
+                Some(v) => (v, ContactSource::Hic),
+                None => (
+                    powerlaw_contact(distance, s.gamma, s.min_distance),
+                    ContactSource::Powerlaw,
+                ),
+            };
+            let features = ElementFeatures::compute(distance, contact, a, h).to_array();
+            // TSSs strictly between the element's midpoint and this TSS, this one excluded
+            let between = e2g::count_strictly_between(positions, mid.min(t), mid.max(t));
+            candidates.push(PreparedCandidate {
+                cand: Candidate {
+                    start0: start,
+                    end0: end,
+                    accessibility: a,
+                    h3k27ac: h,
+                },
+                distance,
+                contact,
+                contact_source,
+                features,
+                sequence,
+                attended,
+                tss_between: between as u32,
+            });
+        }
+        Ok(Prepared {
+            tss: tss.clone(),
+            promoter_features,
+            promoter_activity,
+            promoter_sequence,
+            candidates,
+        })
+    }
+}
