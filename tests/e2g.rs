@@ -236,3 +236,51 @@ fn a_contig_without_sequence_gets_links_from_signals() {
         helpers::assert_fails_with(&out, &[&needle]);
     }
 }
+
+#[test]
+fn scores_only_links_skip_the_link_model_and_keep_every_e2g_score() {
+    use std::sync::Arc;
+    let config = cistrack::config::Config::load(Path::new("examples/hg38.toml")).unwrap();
+    let build =
+        Arc::new(cistrack::genome::Build::open(config.build(Some("hg38")).unwrap()).unwrap());
+    let fingerprint = cistrack::pipeline::engine::inputs_fingerprint(&build);
+    let open = || {
+        cistrack::track::links::open(
+            build.clone(),
+            None,
+            Arc::new(cistrack::pipeline::cache::Stats::default()),
+            &fingerprint,
+            cistrack::model::Device::Cpu,
+            2,
+            true,
+        )
+        .unwrap()
+    };
+    let full = open();
+    let fast = open()
+        .scores_only()
+        .expect("link-e2g 0.1.0 does not use the link model");
+    assert_ne!(full.namespace(), fast.namespace(), "cached apart");
+    let contig = build.contigs().resolve("chr22").unwrap().clone();
+    let near: Vec<_> = full
+        .genes_on("chr22")
+        .iter()
+        .filter(|t| (17_200_000..17_800_000).contains(&t.position0))
+        .take(3)
+        .cloned()
+        .collect();
+    assert_eq!(near.len(), 3);
+    let a = full.genes(&contig, &near, || true).unwrap();
+    let b = fast.genes(&contig, &near, || true).unwrap();
+    let mut attended = 0;
+    for (g, h) in a.genes.iter().zip(&b.genes) {
+        assert_eq!((&g.id, g.links.len()), (&h.id, h.links.len()));
+        for (l, m) in g.links.iter().zip(&h.links) {
+            assert_eq!(l.score, m.score, "{} {}", g.id, l.element_start);
+            assert_eq!((l.abc_score, l.attended), (m.abc_score, m.attended));
+            assert_eq!(m.attention, 0.0);
+            attended += usize::from(l.attention > 0.0);
+        }
+    }
+    assert!(attended > 0, "the full engine ran the link model");
+}

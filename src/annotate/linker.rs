@@ -38,6 +38,8 @@ impl Linker {
             None => (None, Arc::new(Stats::default())),
         };
         let engine = links::open(build, disk, stats, &fingerprint, device, threads, true)?;
+        // the linked gene needs only each link's E2G score: skip the link model if it can
+        let engine = engine.scores_only().unwrap_or_else(|unchanged| unchanged);
         Ok(Some(Self { engine }))
     }
 

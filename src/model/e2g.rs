@@ -42,6 +42,9 @@ pub const FEATURE_NAMES: [&str; FEATURES] = [
 /// Number of features.
 pub const FEATURES: usize = 15;
 
+/// The features computed from the link model's outputs (the others need only the inputs).
+pub const LINK_MODEL_FEATURES: [&str; 3] = ["attention", "attention_x_activity", "expression"];
+
 /// The E2G features of every link of `gene`, in link order ([`FEATURE_NAMES`] order within).
 ///
 /// - `log_distance` = ln(1 + d / 1 kb), `d` = |element midpoint − TSS|;
@@ -333,6 +336,13 @@ impl E2gModel {
     /// The features the model uses, by name.
     pub fn feature_names(&self) -> Vec<&'static str> {
         self.terms.iter().map(|&(i, ..)| FEATURE_NAMES[i]).collect()
+    }
+
+    /// Whether a feature the model uses comes from the link model (attention, expression).
+    pub fn uses_link_model(&self) -> bool {
+        self.feature_names()
+            .iter()
+            .any(|n| LINK_MODEL_FEATURES.contains(n))
     }
 
     /// `name/version`.

@@ -154,6 +154,8 @@ pub struct LinkEngine {
     /// model's.
     reach: u64,
     scales: [f64; 2],
+    /// Only the E2G score is wanted: the link model is not run (see [`LinkEngine::scores_only`]).
+    scores_only: bool,
     state: Mutex<State>,
     shared: Mutex<Shared>,
     disk: Option<Arc<DiskStore>>,
@@ -282,6 +284,7 @@ impl LinkEngine {
             aliases,
             reach,
             scales,
+            scores_only: false,
             state: Mutex::new(State {
                 predictor,
                 reader: None,
@@ -331,6 +334,20 @@ impl LinkEngine {
         self.reach = reach.max(self.settings.model.max_distance);
         self.namespace = format!("{}:reach{}", self.namespace, self.reach);
         self
+    }
+
+    /// For callers that want only each link's E2G score (`annotate`'s linked gene): the link
+    /// model is not run when the build's E2G model does not use its outputs, so links carry no
+    /// attention (0) and genes no expression (0); results are cached under their own namespace.
+    /// The engine unchanged (`Err`) when there is no E2G model or it uses the link model's
+    /// outputs.
+    pub fn scores_only(mut self) -> Result<Self, Self> {
+        if self.e2g.as_ref().is_none_or(E2gModel::uses_link_model) {
+            return Err(self);
+        }
+        self.scores_only = true;
+        self.namespace = format!("{}:scores-only", self.namespace);
+        Ok(self)
     }
 
     /// Genes (TSS records) whose id is `query`, else whose name is, else whose id the build's

@@ -135,12 +135,12 @@ impl LinkEngine {
     ) -> Result<Prepared, Error> {
         let s = &self.settings.model;
         let t = tss.position0;
-        let ((pa, ph), promoter_sequence) = self.element(
-            state,
-            contig,
-            (t.saturating_sub(s.promoter_window), t + s.promoter_window),
-            t,
-        )?;
+        let promoter = (t.saturating_sub(s.promoter_window), t + s.promoter_window);
+        let ((pa, ph), promoter_sequence) = if self.scores_only {
+            (self.signals(state, contig, promoter)?, Sequence::Masked)
+        } else {
+            self.element(state, contig, promoter, t)?
+        };
         let promoter_features = ElementFeatures::compute(0, 1.0, pa, ph).to_array();
         let promoter_activity = (pa.max(0.0) * ph.max(0.0)).sqrt();
         let (list, longest) = self
@@ -177,7 +177,7 @@ impl LinkEngine {
         for (rank, (distance, start, end)) in chosen.into_iter().enumerate() {
             let attended = rank < s.max_candidates && distance <= s.max_distance;
             let mid = (start + end) / 2;
-            let ((a, h), sequence) = if attended {
+            let ((a, h), sequence) = if attended && !self.scores_only {
                 self.element(state, contig, (start, end), mid)?
             } else {
                 (self.signals(state, contig, (start, end))?, Sequence::Masked)

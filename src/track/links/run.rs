@@ -4,13 +4,38 @@
 use super::*;
 
 impl LinkEngine {
-    /// Embeds the one-hot windows of `prepared` (those not embedded yet), runs the gene graph.
+    /// The links of `prepared` genes: the link model's expression and attention (none in
+    /// scores-only mode), then ABC and the E2G score.
     pub(super) fn run(
         &self,
         state: &mut State,
         contig: &Contig,
         prepared: Vec<Prepared>,
     ) -> Result<Vec<GeneLinks>, Error> {
+        let (expression, attention) = if self.scores_only {
+            let c = prepared
+                .iter()
+                .map(|p| p.candidates.len())
+                .max()
+                .unwrap_or(0);
+            (
+                ndarray::Array1::zeros(prepared.len()),
+                ndarray::Array2::zeros((prepared.len(), c)),
+            )
+        } else {
+            self.link_model(state, contig, &prepared)?
+        };
+        self.assemble(contig, prepared, &expression, &attention)
+    }
+
+    /// Embeds the one-hot windows of `prepared` (those not embedded yet), runs the gene graph:
+    /// predicted expression per gene, attention per gene and attended candidate.
+    fn link_model(
+        &self,
+        state: &mut State,
+        contig: &Contig,
+        prepared: &[Prepared],
+    ) -> Result<(ndarray::Array1<f32>, ndarray::Array2<f32>), Error> {
         let dim = state.predictor.embedding_dim();
         let length = self.settings.sequence_length;
         // Windows (by centre) that still need the encoder.
@@ -22,7 +47,7 @@ impl LinkEngine {
                 }
             }
         };
-        for p in &prepared {
+        for p in prepared {
             centres(p.tss.position0, &p.promoter_sequence);
             for c in &p.candidates {
                 centres((c.cand.start0 + c.cand.end0) / 2, &c.sequence);
@@ -77,10 +102,20 @@ impl LinkEngine {
                 batch.candidate_mask[slot] = 1.0;
             }
         }
-        let (expression, attention) = state
+        state
             .predictor
             .predict_genes(&batch)
-            .map_err(|e| Error::Failed(e.to_string()))?;
+            .map_err(|e| Error::Failed(e.to_string()))
+    }
+
+    /// Genes from their prepared inputs and the link model's outputs.
+    fn assemble(
+        &self,
+        contig: &Contig,
+        prepared: Vec<Prepared>,
+        expression: &ndarray::Array1<f32>,
+        attention: &ndarray::Array2<f32>,
+    ) -> Result<Vec<GeneLinks>, Error> {
         Ok(prepared
             .into_iter()
             .enumerate()
