@@ -39,7 +39,7 @@ impl Linker {
         };
         let engine = links::open(build, disk, stats, &fingerprint, device, threads, true)?;
         // the linked gene needs only each link's E2G score: skip the link model if it can
-        let engine = engine.scores_only().unwrap_or_else(|unchanged| unchanged);
+        let engine = engine.scores_only();
         Ok(Some(Self { engine }))
     }
 

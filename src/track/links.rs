@@ -339,15 +339,19 @@ impl LinkEngine {
     /// For callers that want only each link's E2G score (`annotate`'s linked gene): the link
     /// model is not run when the build's E2G model does not use its outputs, so links carry no
     /// attention (0) and genes no expression (0); results are cached under their own namespace.
-    /// The engine unchanged (`Err`) when there is no E2G model or it uses the link model's
-    /// outputs.
-    pub fn scores_only(mut self) -> Result<Self, Self> {
-        if self.e2g.as_ref().is_none_or(E2gModel::uses_link_model) {
-            return Err(self);
+    /// The engine is unchanged when there is no E2G model or it uses the link model's outputs
+    /// (see [`LinkEngine::is_scores_only`]).
+    pub fn scores_only(mut self) -> Self {
+        if self.e2g.as_ref().is_some_and(|m| !m.uses_link_model()) {
+            self.scores_only = true;
+            self.namespace = format!("{}:scores-only", self.namespace);
         }
-        self.scores_only = true;
-        self.namespace = format!("{}:scores-only", self.namespace);
-        Ok(self)
+        self
+    }
+
+    /// Whether the link model is skipped ([`LinkEngine::scores_only`]).
+    pub fn is_scores_only(&self) -> bool {
+        self.scores_only
     }
 
     /// Genes (TSS records) whose id is `query`, else whose name is, else whose id the build's
