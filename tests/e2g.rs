@@ -257,9 +257,12 @@ fn scores_only_links_skip_the_link_model_and_keep_every_e2g_score() {
         .unwrap()
     };
     let full = open();
-    let fast = open()
-        .scores_only()
-        .expect("link-e2g 0.1.0 does not use the link model");
+    let fast = open().scores_only();
+    assert!(
+        fast.is_scores_only(),
+        "link-e2g 0.1.0 does not use the link model"
+    );
+    assert!(!full.is_scores_only());
     assert_ne!(full.namespace(), fast.namespace(), "cached apart");
     let contig = build.contigs().resolve("chr22").unwrap().clone();
     let near: Vec<_> = full
