@@ -83,7 +83,7 @@ links_run() {
 }
 links_cold=$(links_run)
 links_warm=$(links_run)
-genes=$(grep -v -e '^#' -e '^gene_id' "$tmp/links.tsv" | cut -f4 | sort -u | wc -l)
+genes=$(grep -v -e "^#" -e "^chrom" "$tmp/links.tsv" | cut -f4 | sort -u | wc -l)
 
 {
   echo "# The scoring core end to end, $(date -u +%Y-%m-%d)"

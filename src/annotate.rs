@@ -54,6 +54,8 @@ pub mod genes;
 pub mod input;
 pub mod linker;
 mod pipeline;
+mod progress;
+mod reader;
 pub mod reference;
 pub mod scorer;
 pub mod variant;

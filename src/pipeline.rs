@@ -15,7 +15,8 @@
 //! | [`inputs`] | reading a span of the build and encoding a window; windows cut by the caller |
 //! | [`batcher`] | the queue in front of the workers, the batch-size default, the no-lone-row rule |
 //! | [`workers`] | model worker threads (one ONNX Runtime session each) |
-//! | [`engine`] | views: cache first, then deduplicated tile jobs on the queue; caller-cut windows |
+//! | [`engine`] | views: cache first, then deduplicated tile jobs on the queue; single windows |
+//! | `jobs` | a tile job: the slots of one tile being computed, shared by its requesters |
 //! | [`cache`] | tiles and window scores in memory and on disk, keys and checksums |
 //! | [`regions`] | blocking driver for the CLI: score whole regions through an engine |
 
@@ -24,6 +25,7 @@ pub mod cache;
 pub mod engine;
 pub mod grid;
 pub mod inputs;
+mod jobs;
 pub mod regions;
 pub mod workers;
 

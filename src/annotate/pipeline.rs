@@ -1,9 +1,9 @@
 //! The threads and queues of an annotation run; see the module overview in [`super`].
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::io::{BufRead, BufWriter, Write};
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufWriter, Write};
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,8 +11,7 @@ use crossbeam_channel::{bounded, never, select, Receiver, Sender};
 
 use crate::genome::build::InputReader;
 use crate::genome::Build;
-use crate::io::text::{Ending, LineError, LineReader};
-use crate::io::{bed as bed_io, vcf as vcf_io};
+use crate::io::text::LineReader;
 use crate::model::ModelSpec;
 use crate::pipeline::cache::{window_namespace, Cache};
 use crate::pipeline::engine::{inputs_fingerprint, Engine, EngineOptions};
@@ -20,6 +19,8 @@ use crate::pipeline::grid::DEFAULT_STRIDE;
 
 use super::genes::NearestGenes;
 use super::linker::Linker;
+use super::progress::Progress;
+use super::reader::{read_bed, read_bed_header, read_vcf, read_vcf_header, Item, Lines, Source};
 use super::scorer::{Outcome, Prediction, Results, WindowCache, WindowScorer};
 use super::{
     bed, vcf, write_all, AnnotateOptions, Error, Format, Input, Summary, ITEM_QUEUE, MAX_IN_FLIGHT,
@@ -28,20 +29,6 @@ use super::{
 
 /// In-memory tier of annotation's cache, MiB (daemon tiles read while streaming).
 const MEMORY_MIB: usize = 64;
-
-type Lines = LineReader<Box<dyn BufRead + Send>>;
-
-/// From the reader thread to the encoder, in input order.
-enum Item {
-    /// A line written as it is (a BED comment or track line), terminator included.
-    Text(String),
-    /// A VCF record.
-    Vcf(vcf_io::Record, Ending),
-    /// A BED record.
-    Bed(bed_io::Record, Ending),
-    /// The input cannot go on: everything before is written, then this error ends the run.
-    Fatal(Error),
-}
 
 /// From the encoder to the collector, in input order.
 struct Planned {
@@ -55,95 +42,6 @@ enum Kind {
     Vcf(vcf::Pending),
     Bed(bed::Pending),
     Fatal(Error),
-}
-
-/// Names an input for error messages.
-#[derive(Debug, Clone)]
-struct Source {
-    name: String,
-    compressed: bool,
-    format: Format,
-}
-
-impl Source {
-    fn line_error(&self, error: LineError) -> Error {
-        match error {
-            LineError::NotUtf8 { line } => match self.format {
-                Format::Vcf => Error::Vcf {
-                    input: self.name.clone(),
-                    source: vcf_io::ParseError {
-                        line,
-                        kind: vcf_io::ParseErrorKind::NotUtf8,
-                    },
-                },
-                Format::Bed => Error::Bed {
-                    input: self.name.clone(),
-                    source: bed_io::ParseError {
-                        line,
-                        kind: bed_io::ParseErrorKind::NotUtf8,
-                    },
-                },
-            },
-            LineError::Io { line, source } if self.compressed => Error::Truncated {
-                input: self.name.clone(),
-                line,
-                source,
-            },
-            LineError::Io { line, source } => Error::Read {
-                input: self.name.clone(),
-                line,
-                source,
-            },
-        }
-    }
-
-    fn vcf_error(&self, source: vcf_io::ParseError) -> Error {
-        Error::Vcf {
-            input: self.name.clone(),
-            source,
-        }
-    }
-
-    fn bed_error(&self, source: bed_io::ParseError) -> Error {
-        Error::Bed {
-            input: self.name.clone(),
-            source,
-        }
-    }
-}
-
-/// Warns once when records are not sorted (which annotation does not need).
-#[derive(Default)]
-struct OrderCheck {
-    current: Option<(String, u64)>,
-    finished: HashSet<String>,
-    warned: bool,
-}
-
-impl OrderCheck {
-    fn check(&mut self, input: &str, contig: &str, position: u64, line: usize) {
-        if self.warned {
-            return;
-        }
-        let unsorted = match &mut self.current {
-            Some((current, last)) if current == contig => {
-                let before = position < *last;
-                *last = position;
-                before
-            }
-            current => {
-                if let Some((previous, _)) = current.take() {
-                    self.finished.insert(previous);
-                }
-                *current = Some((contig.to_string(), position));
-                self.finished.contains(contig)
-            }
-        };
-        if unsorted {
-            self.warned = true;
-            tracing::warn!("{input} is not sorted by position (line {line}, {contig}:{position}); that is fine: annotation keeps input order and needs no sorting, but reads the reference less efficiently");
-        }
-    }
 }
 
 /// Runs the pipeline (see [`super::annotate`]).
@@ -327,139 +225,6 @@ pub(super) fn run(
     result?;
     summary.elapsed = started.elapsed();
     Ok(summary)
-}
-
-fn read_vcf_header(lines: &mut Lines, source: &Source) -> Result<vcf_io::Header, Error> {
-    let mut parser = vcf_io::HeaderParser::new();
-    let mut line = String::new();
-    loop {
-        let ending = lines
-            .read_line(&mut line)
-            .map_err(|e| source.line_error(e))?;
-        let Some(ending) = ending else {
-            let number = lines.line_number();
-            return Err(source.vcf_error(vcf_io::ParseError {
-                line: number,
-                kind: if number == 0 {
-                    vcf_io::ParseErrorKind::EmptyInput
-                } else {
-                    vcf_io::ParseErrorKind::MissingHeaderLine
-                },
-            }));
-        };
-        if parser
-            .push(&line, ending, lines.line_number())
-            .map_err(|e| source.vcf_error(e))?
-        {
-            return Ok(parser.finish());
-        }
-    }
-}
-
-/// Reads the leading header lines of a BED stream; returns them and the item for the first
-/// line after them (a record, or the error that line gives), if any.
-fn read_bed_header(lines: &mut Lines, source: &Source) -> (String, Option<Item>) {
-    let mut leading = String::new();
-    let mut line = String::new();
-    loop {
-        match lines.read_line(&mut line) {
-            Ok(None) => return (leading, None),
-            Ok(Some(ending)) => {
-                if bed_io::line_kind(&line) == bed_io::LineKind::Header {
-                    leading.push_str(&line);
-                    leading.push_str(ending.as_str());
-                    continue;
-                }
-                let mut record = bed_io::Record::default();
-                let item = match record.parse_into(&line, lines.line_number()) {
-                    Ok(()) => Item::Bed(record, ending),
-                    Err(e) => Item::Fatal(source.bed_error(e)),
-                };
-                return (leading, Some(item));
-            }
-            Err(e) => return (leading, Some(Item::Fatal(source.line_error(e)))),
-        }
-    }
-}
-
-/// The reader thread for VCF data lines.
-fn read_vcf(mut lines: Lines, columns: usize, source: &Source, items: &Sender<Item>) {
-    let mut line = String::new();
-    let mut order = OrderCheck::default();
-    loop {
-        let item = match lines.read_line(&mut line) {
-            Ok(None) => return,
-            Ok(Some(ending)) => {
-                let number = lines.line_number();
-                let mut record = vcf_io::Record::default();
-                let parsed = if line.starts_with('#') {
-                    Err(vcf_io::ParseError {
-                        line: number,
-                        kind: vcf_io::ParseErrorKind::HeaderAfterColumns,
-                    })
-                } else {
-                    record.parse_into(&line, columns, number)
-                };
-                match parsed {
-                    Ok(()) => {
-                        order.check(&source.name, record.chrom(), record.position(), number);
-                        Item::Vcf(record, ending)
-                    }
-                    Err(e) => Item::Fatal(source.vcf_error(e)),
-                }
-            }
-            Err(e) => Item::Fatal(source.line_error(e)),
-        };
-        let fatal = matches!(item, Item::Fatal(_));
-        if items.send(item).is_err() || fatal {
-            return;
-        }
-    }
-}
-
-/// The reader thread for BED lines (after the leading header).
-fn read_bed(mut lines: Lines, first: Option<Item>, source: &Source, items: &Sender<Item>) {
-    let mut order = OrderCheck::default();
-    let mut check = |record: &bed_io::Record, number| {
-        order.check(&source.name, record.chrom(), record.start0(), number);
-    };
-    if let Some(item) = first {
-        if let Item::Bed(record, _) = &item {
-            check(record, lines.line_number());
-        }
-        let fatal = matches!(item, Item::Fatal(_));
-        if items.send(item).is_err() || fatal {
-            return;
-        }
-    } else {
-        return;
-    }
-    let mut line = String::new();
-    loop {
-        let item = match lines.read_line(&mut line) {
-            Ok(None) => return,
-            Ok(Some(ending)) => {
-                let number = lines.line_number();
-                if bed_io::line_kind(&line) == bed_io::LineKind::Header {
-                    Item::Text(format!("{line}{}", ending.as_str()))
-                } else {
-                    let mut record = bed_io::Record::default();
-                    match record.parse_into(&line, number) {
-                        Ok(()) => {
-                            check(&record, number);
-                            Item::Bed(record, ending)
-                        }
-                        Err(e) => Item::Fatal(source.bed_error(e)),
-                    }
-                }
-            }
-            Err(e) => Item::Fatal(source.line_error(e)),
-        };
-        let fatal = matches!(item, Item::Fatal(_));
-        if items.send(item).is_err() || fatal {
-            return;
-        }
-    }
 }
 
 enum Planner<'a> {
@@ -668,73 +433,6 @@ fn deliver(
         }
         _ => {
             early.insert(id, prediction);
-        }
-    }
-}
-
-/// The progress line on stderr (drawn only when stderr is a terminal).
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    bytes_read: Arc<AtomicU64>,
-    started: Instant,
-    last: std::sync::Mutex<Instant>,
-}
-
-impl Progress {
-    fn new(enabled: bool, size: Option<u64>, bytes_read: Arc<AtomicU64>) -> Self {
-        use std::io::IsTerminal;
-        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
-            let (bar, template) = match size {
-                Some(size) => (
-                    indicatif::ProgressBar::with_draw_target(
-                        Some(size),
-                        indicatif::ProgressDrawTarget::stderr(),
-                    ),
-                    "{spinner} annotating: {msg} [{elapsed_precise}] {bytes}/{total_bytes} read, ETA {eta}",
-                ),
-                None => (
-                    indicatif::ProgressBar::with_draw_target(
-                        None,
-                        indicatif::ProgressDrawTarget::stderr(),
-                    ),
-                    "{spinner} annotating: {msg} [{elapsed_precise}] {bytes} read",
-                ),
-            };
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(template)
-                    .expect("static progress template; this is a bug"),
-            );
-            bar
-        });
-        let now = Instant::now();
-        Self {
-            bar,
-            bytes_read,
-            started: now,
-            last: std::sync::Mutex::new(now),
-        }
-    }
-
-    fn update(&self, summary: &Summary, force: bool) {
-        let Some(bar) = &self.bar else { return };
-        let mut last = self.last.lock().expect("progress lock; this is a bug");
-        if !force && last.elapsed() < Duration::from_millis(100) {
-            return;
-        }
-        *last = Instant::now();
-        let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
-        bar.set_position(self.bytes_read.load(Ordering::Relaxed));
-        bar.set_message(format!(
-            "{} records ({:.0}/s), {} scored",
-            summary.records,
-            summary.records as f64 / seconds,
-            summary.scored
-        ));
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
         }
     }
 }

@@ -18,6 +18,7 @@
 //! shared store (Redis, an object store); see README.md.
 
 pub mod disk;
+pub mod key;
 pub mod tile;
 
 use std::num::NonZeroUsize;

@@ -29,6 +29,8 @@ use super::cache::{variant_id, Cache, Slot, Tile, TileKey, TILE_WINDOWS};
 use super::grid::Grid;
 use super::workers::{self, Shared};
 
+pub use super::cache::key::{add_file_identity, inputs_fingerprint, variant_for};
+use super::jobs::{JobState, TileJob};
 pub use super::workers::EngineStats;
 
 /// Which windows of a view to compute.
@@ -159,75 +161,6 @@ struct Inner {
     inflight: Mutex<HashMap<TileKey, Vec<Weak<TileJob>>>>,
     jobs_created: AtomicU64,
     max_queued: usize,
-}
-
-/// The computation of some slots of one tile, shared by every requester of that tile.
-struct TileJob {
-    key: TileKey,
-    slots: Vec<usize>,
-    state: Mutex<JobState>,
-    done: tokio::sync::watch::Sender<bool>,
-    cache: Arc<Cache>,
-}
-
-#[derive(Default)]
-struct JobState {
-    remaining: usize,
-    results: Vec<(usize, Slot)>,
-    error: Option<Arc<str>>,
-    merged: bool,
-}
-
-impl Sink for TileJob {
-    fn deliver(&self, slot: u64, value: Slot) {
-        self.record(slot as usize, value);
-    }
-
-    fn fail(&self, _slot: u64, message: &Arc<str>) {
-        TileJob::fail(self, message);
-    }
-}
-
-impl TileJob {
-    fn record(&self, slot: usize, value: Slot) {
-        let mut state = self
-            .state
-            .lock()
-            .expect("tile job lock poisoned; this is a bug");
-        state.results.push((slot, value));
-        state.remaining -= 1;
-        if state.remaining == 0 {
-            self.cache.merge(&self.key, &state.results, true);
-            state.merged = true;
-            drop(state);
-            self.done.send_replace(true);
-        }
-    }
-
-    fn fail(&self, message: &Arc<str>) {
-        let mut state = self
-            .state
-            .lock()
-            .expect("tile job lock poisoned; this is a bug");
-        if state.error.is_none() {
-            state.error = Some(message.clone());
-        }
-        drop(state);
-        self.done.send_replace(true);
-    }
-}
-
-impl Drop for TileJob {
-    fn drop(&mut self) {
-        let state = self
-            .state
-            .get_mut()
-            .expect("tile job lock poisoned; this is a bug");
-        if !state.merged && !state.results.is_empty() {
-            // Cancelled part-way: keep what was computed.
-            self.cache.merge(&self.key, &state.results, true);
-        }
-    }
 }
 
 impl Engine {
@@ -608,48 +541,6 @@ impl Drop for Engine {
             let _ = worker.join();
         }
     }
-}
-
-/// A fingerprint of everything outside the model that a score depends on: FASTA and signal
-/// paths, sizes and modification times, signal scales, stride.
-pub fn inputs_fingerprint(build: &Build) -> String {
-    use sha2::Digest;
-    let add = add_file_identity;
-    let mut h = sha2::Sha256::new();
-    add(&mut h, &build.config().fasta);
-    for s in build.signals() {
-        add(&mut h, s.track.path());
-        h.update(s.modality.as_str().as_bytes());
-        h.update(s.scale.to_le_bytes());
-    }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Feeds a file's path, size and modification time to a digest (what the cache namespaces
-/// use to notice that an input changed).
-pub fn add_file_identity(h: &mut sha2::Sha256, path: &std::path::Path) {
-    use sha2::Digest;
-    h.update(path.to_string_lossy().as_bytes());
-    if let Ok(meta) = std::fs::metadata(path) {
-        h.update(meta.len().to_le_bytes());
-        if let Ok(modified) = meta.modified() {
-            let nanos = modified
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
-            h.update(nanos.to_le_bytes());
-        }
-    }
-}
-
-/// The cache namespace an engine for `build`, `spec` and `stride` reads and writes.
-pub fn variant_for(build: &Build, spec: &ModelSpec, stride: u64) -> String {
-    variant_id(
-        build.name(),
-        &spec.id(),
-        &spec.sha256,
-        stride,
-        &inputs_fingerprint(build),
-    )
 }
 
 /// Waits helper for tests and the server: `deadline` from now.

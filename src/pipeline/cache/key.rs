@@ -1,0 +1,49 @@
+//! What a cache key names: the build, the model (id and sha256), the stride and a fingerprint of
+//! the inputs, so that a changed input or model never reads back stale scores.
+
+use crate::genome::Build;
+use crate::model::ModelSpec;
+
+use super::tile::variant_id;
+
+/// A fingerprint of everything outside the model that a score depends on: FASTA and signal
+/// paths, sizes and modification times, signal scales, stride.
+pub fn inputs_fingerprint(build: &Build) -> String {
+    use sha2::Digest;
+    let add = add_file_identity;
+    let mut h = sha2::Sha256::new();
+    add(&mut h, &build.config().fasta);
+    for s in build.signals() {
+        add(&mut h, s.track.path());
+        h.update(s.modality.as_str().as_bytes());
+        h.update(s.scale.to_le_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Feeds a file's path, size and modification time to a digest (what the cache namespaces
+/// use to notice that an input changed).
+pub fn add_file_identity(h: &mut sha2::Sha256, path: &std::path::Path) {
+    use sha2::Digest;
+    h.update(path.to_string_lossy().as_bytes());
+    if let Ok(meta) = std::fs::metadata(path) {
+        h.update(meta.len().to_le_bytes());
+        if let Ok(modified) = meta.modified() {
+            let nanos = modified
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            h.update(nanos.to_le_bytes());
+        }
+    }
+}
+
+/// The cache namespace an engine for `build`, `spec` and `stride` reads and writes.
+pub fn variant_for(build: &Build, spec: &ModelSpec, stride: u64) -> String {
+    variant_id(
+        build.name(),
+        &spec.id(),
+        &spec.sha256,
+        stride,
+        &inputs_fingerprint(build),
+    )
+}
