@@ -27,17 +27,41 @@ fn setup() -> (Arc<Build>, Arc<ModelSpec>) {
     (Arc::new(build), Arc::new(spec))
 }
 
-fn engine(build: &Arc<Build>, spec: &Arc<ModelSpec>, cache: Arc<Cache>) -> Engine {
-    let options = EngineOptions {
+fn options(build: &Arc<Build>, max_batch: Option<usize>) -> EngineOptions {
+    EngineOptions {
         stride: 200,
         device: Device::Cpu,
         workers: 1,
         intra_threads: 2,
-        max_batch: None,
+        max_batch,
         max_queued_windows: 100_000,
         fingerprint: inputs_fingerprint(build),
-    };
-    Engine::start(build.clone(), spec.clone(), cache, &options).unwrap()
+    }
+}
+
+fn engine(build: &Arc<Build>, spec: &Arc<ModelSpec>, cache: Arc<Cache>) -> Engine {
+    Engine::start(build.clone(), spec.clone(), cache, &options(build, None)).unwrap()
+}
+
+/// An engine with one worker around `predictor` (a wrapper of the real model), memory cache.
+fn engine_around(
+    build: &Arc<Build>,
+    spec: &Arc<ModelSpec>,
+    max_batch: usize,
+    predictor: Box<dyn cistrack::model::Predictor>,
+) -> Engine {
+    let cache = Arc::new(Cache::new(16, None, Arc::new(Stats::default())));
+    let options = options(build, Some(max_batch));
+    let device = cistrack::model::onnx::ActiveDevice::Cpu;
+    Engine::with_predictors(
+        build.clone(),
+        spec.clone(),
+        cache,
+        &options,
+        vec![predictor],
+        device,
+    )
+    .unwrap()
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -117,35 +141,14 @@ fn concurrent_identical_views_share_one_computation() {
 #[test]
 fn abandoned_views_stop_costing_compute_and_keep_partial_work() {
     let (build, spec) = setup();
-    let cache = Arc::new(Cache::new(16, None, Arc::new(Stats::default())));
     let (started_tx, started) = crossbeam_channel::unbounded();
     let (open, gate) = crossbeam_channel::bounded::<()>(0);
-    let inner = ort(&spec);
-    let device = inner.device();
-    let options = EngineOptions {
-        stride: 200,
-        device: Device::Cpu,
-        workers: 1,
-        intra_threads: 2,
-        max_batch: Some(4),
-        max_queued_windows: 100_000,
-        fingerprint: inputs_fingerprint(&build),
+    let gated = Gated {
+        inner: ort(&spec),
+        started: started_tx,
+        gate,
     };
-    let engine = Arc::new(
-        Engine::with_predictors(
-            build.clone(),
-            spec.clone(),
-            cache,
-            &options,
-            vec![Box::new(Gated {
-                inner,
-                started: started_tx,
-                gate,
-            })],
-            device,
-        )
-        .unwrap(),
-    );
+    let engine = Arc::new(engine_around(&build, &spec, 4, Box::new(gated)));
     let region = Region::new("chr1", 0, 60_000).unwrap(); // 300 windows
     let rt = runtime();
     // A requester that goes away (a client disconnecting) while the worker holds its first
@@ -257,31 +260,12 @@ impl cistrack::model::Predictor for Faulty {
 #[test]
 fn a_failing_model_worker_fails_its_views_and_then_recovers() {
     let (build, spec) = setup();
-    let cache = Arc::new(Cache::new(16, None, Arc::new(Stats::default())));
     let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let inner = ort(&spec);
-    let device = inner.device();
-    let options = EngineOptions {
-        stride: 200,
-        device: Device::Cpu,
-        workers: 1,
-        intra_threads: 2,
-        max_batch: Some(64),
-        max_queued_windows: 100_000,
-        fingerprint: inputs_fingerprint(&build),
+    let faulty = Faulty {
+        inner: ort(&spec),
+        calls: calls.clone(),
     };
-    let engine = Engine::with_predictors(
-        build.clone(),
-        spec.clone(),
-        cache,
-        &options,
-        vec![Box::new(Faulty {
-            inner,
-            calls: calls.clone(),
-        })],
-        device,
-    )
-    .unwrap();
+    let engine = engine_around(&build, &spec, 64, Box::new(faulty));
     let rt = runtime();
     let region = Region::new("chr1", 12_800, 25_600).unwrap(); // one tile, 64 windows, 1 batch
     let view = |region: &Region| {

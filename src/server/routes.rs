@@ -6,10 +6,20 @@ pub(super) mod links;
 pub(super) mod meta;
 pub(super) mod tracks;
 
+use serde::Serialize;
+
 use crate::genome::Region;
 
 use super::error::{ApiError, ErrorKind};
 use super::state::BuildState;
+
+/// A model as answers name it.
+#[derive(Debug, Serialize)]
+struct ModelJson<'a> {
+    name: &'a str,
+    sha256: &'a str,
+    version: &'a str,
+}
 
 /// The view of a request, from its `ref`, `start` and `end` (0-based, half-open), validated
 /// against the build.

@@ -16,7 +16,7 @@ use super::super::error::ApiError;
 use super::super::query::{self, EnhancersQuery, RequestedMode};
 use super::super::router::{json_ok, RouteResult};
 use super::super::state::{State, DEFAULT_DENSE_MAX_BP_CPU};
-use super::{round4, View};
+use super::{round4, ModelJson, View};
 
 /// The answer. `skipped`, `windows_needed`, `windows_cached` and `elapsed_ms` are absent for a
 /// view wholly past the contig end, `windows` and `elements` when `include` leaves them out.
@@ -49,14 +49,6 @@ struct Answer<'a> {
     windows_cached: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     windows_needed: Option<usize>,
-}
-
-/// The model that scored.
-#[derive(Debug, Serialize)]
-struct ModelJson<'a> {
-    name: &'a str,
-    sha256: &'a str,
-    version: &'a str,
 }
 
 /// One window, reported for its core.

@@ -16,7 +16,7 @@ use super::super::error::ApiError;
 use super::super::query::{self, LinksQuery, MinScore};
 use super::super::router::{json_ok, RouteResult};
 use super::super::state::State;
-use super::{round4, View};
+use super::{round4, ModelJson, View};
 
 /// The answer. `elapsed_ms` and `genes_computed` are absent for a view wholly past the contig
 /// end; `e2g` and `threshold` are `null` without an E2G model.
@@ -45,14 +45,6 @@ struct Answer<'a> {
     sequence_masked: bool,
     start: u64,
     threshold: Option<f64>,
-}
-
-/// The link model.
-#[derive(Debug, Serialize)]
-struct ModelJson<'a> {
-    name: &'a str,
-    sha256: &'a str,
-    version: &'a str,
 }
 
 /// The E2G model scoring the links.
