@@ -247,8 +247,7 @@ fn scores_only_links_skip_the_link_model_and_keep_every_e2g_score() {
     let open = || {
         cistrack::track::links::open(
             build.clone(),
-            None,
-            Arc::new(cistrack::pipeline::cache::Stats::default()),
+            Arc::new(cistrack::pipeline::cache::Cache::open(None, "hg38", 16).unwrap()),
             &fingerprint,
             cistrack::model::Device::Cpu,
             2,

@@ -303,8 +303,7 @@ fn concurrent_link_views_share_genes_and_batches() {
     let (build, _) = setup();
     let engine = cistrack::track::links::open(
         build.clone(),
-        None,
-        Arc::new(Stats::default()),
+        Arc::new(Cache::new(16, None, Arc::new(Stats::default()))),
         &inputs_fingerprint(&build),
         Device::Cpu,
         2,

@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use crate::genome::{Build, Contig};
-use crate::pipeline::cache::{DiskStore, Stats};
+use crate::pipeline::cache::Cache;
 use crate::pipeline::engine::inputs_fingerprint;
 use crate::track::links::{self, LinkEngine};
 
-/// Finds linked genes with the build's link model, with gene results cached in memory and,
-/// when given, in the build's score cache (shared with `cistrack serve`).
+/// Finds linked genes with the build's link model, with gene results cached in memory and in
+/// the build's cache (shared with `cistrack serve` when it has a disk tier).
 #[derive(Debug)]
 pub struct Linker {
     engine: LinkEngine,
@@ -26,18 +26,14 @@ impl Linker {
         build: &Build,
         device: crate::model::Device,
         threads: usize,
-        disk: Option<(Arc<DiskStore>, Arc<Stats>)>,
+        cache: Arc<Cache>,
     ) -> crate::Result<Option<Self>> {
         if !build.config().models.contains_key(links::LINK_ROLE) {
             return Ok(None);
         }
         let build = Arc::new(build.clone());
         let fingerprint = inputs_fingerprint(&build);
-        let (disk, stats) = match disk {
-            Some((d, s)) => (Some(d), s),
-            None => (None, Arc::new(Stats::default())),
-        };
-        let engine = links::open(build, disk, stats, &fingerprint, device, threads, true)?;
+        let engine = links::open(build, cache, &fingerprint, device, threads, true)?;
         // the linked gene needs only each link's E2G score: skip the link model if it can
         let engine = engine.scores_only();
         Ok(Some(Self { engine }))

@@ -153,12 +153,7 @@ pub(super) fn run(
             build.modality_mask(),
         ))
     });
-    let linker = Linker::open(
-        build,
-        options.device,
-        options.threads,
-        cache.disk_shared().map(|d| (d, cache.stats().clone())),
-    )?;
+    let linker = Linker::open(build, options.device, options.threads, cache.clone())?;
     let (mut scorer, results) = WindowScorer::new(&engine);
     if let Some(window_cache) = &window_cache {
         scorer = scorer.with_cache(window_cache.clone());

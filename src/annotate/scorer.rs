@@ -139,8 +139,8 @@ impl WindowCache {
             .lock()
             .expect("cache bookkeeping poisoned; this is a bug")
             .remove(&id);
-        if let (Some(digest), Some(disk)) = (digest, self.cache.disk()) {
-            disk.put_window(&self.namespace, &digest, score);
+        if let Some(digest) = digest {
+            self.cache.put_window(&self.namespace, &digest, score);
         }
     }
 
@@ -240,15 +240,9 @@ impl<'e> WindowScorer<'e> {
             &signals.accessibility,
             cache.mask,
         );
-        if let Some(disk) = cache.cache.disk() {
-            match disk.get_window(&cache.namespace, &digest, cache.cache.stats()) {
-                Ok(Some(score)) => {
-                    cache.window_hits.fetch_add(1, Ordering::Relaxed);
-                    return Some(score);
-                }
-                Ok(None) => {}
-                Err(e) => tracing::warn!("{e}; scoring without it"),
-            }
+        if let Some(score) = cache.cache.get_window(&cache.namespace, &digest) {
+            cache.window_hits.fetch_add(1, Ordering::Relaxed);
+            return Some(score);
         }
         cache
             .pending
@@ -261,8 +255,7 @@ impl<'e> WindowScorer<'e> {
     /// Queues one window for the model and returns its id. The window must hold at least one
     /// A/C/G/T base (the contract does not score all-N windows). `at` is the window's contig
     /// and 0-based start when it is a window of the reference genome itself (not an allele's
-    /// haplotype): such a window may be found in the daemon's tiles, and the model worker
-    /// reads it itself (the queue then holds its position, not its bases). Waits while
+    /// haplotype): such a window may be found in the daemon's tiles. Waits while
     /// [`MAX_WINDOWS_IN_FLIGHT`] windows are in flight.
     pub fn push(
         &mut self,
@@ -278,16 +271,11 @@ impl<'e> WindowScorer<'e> {
             let _ = self.results.send((id, Ok(score)));
             return id;
         }
-        let input = match at {
-            Some((contig, start0)) => Input::Genome {
-                contig: contig.clone(),
-                start0,
-            },
-            None => Input::Encoded(Box::new(EncodedWindow {
-                sequence: sequence.to_vec(),
-                signals: signals.clone(),
-            })),
-        };
+        // the window as the planner cut it (it has read it already: no second read)
+        let input = Input::Encoded(Box::new(EncodedWindow {
+            sequence: sequence.to_vec(),
+            signals: signals.clone(),
+        }));
         self.engine.submit(Arc::downgrade(&self.sink), id, input);
         id
     }

@@ -59,7 +59,7 @@ pub fn run(global: &GlobalArgs, args: ExportArgs) -> anyhow::Result<()> {
         path.display()
     );
     let stats = std::sync::Arc::new(Stats::default());
-    let cache = Cache::new(
+    let cache = std::sync::Arc::new(Cache::new(
         16,
         Some(DiskStore::open(
             &path,
@@ -67,7 +67,7 @@ pub fn run(global: &GlobalArgs, args: ExportArgs) -> anyhow::Result<()> {
             stats.clone(),
         )?),
         stats,
-    );
+    ));
     let variant = variant_for(&build, &spec, args.stride);
     let exported = export::export(&build, &cache, &variant, args.stride, threshold, &args.out)?;
     tracing::info!(
@@ -85,8 +85,7 @@ pub fn run(global: &GlobalArgs, args: ExportArgs) -> anyhow::Result<()> {
         let build = std::sync::Arc::new(build);
         let engine = links::open(
             build.clone(),
-            cache.disk_shared(),
-            cache.stats().clone(),
+            cache.clone(),
             &inputs_fingerprint(&build),
             global.device,
             global.threads(),

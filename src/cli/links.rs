@@ -13,7 +13,7 @@ use clap::Args;
 use cistrack::genome::genes::Tss;
 use cistrack::genome::{Build, Contig, Region};
 use cistrack::model::e2g::{self, GeneList, FEATURE_NAMES};
-use cistrack::pipeline::cache::{DiskStore, Stats, DEFAULT_DISK_MIB};
+use cistrack::pipeline::cache::{Cache, CacheSettings, DEFAULT_DISK_MIB};
 use cistrack::pipeline::engine::inputs_fingerprint;
 use cistrack::track::links::{self, LinkEngine};
 use cistrack::track::links_output::{write_links_biginteract, GeneLinks};
@@ -78,16 +78,14 @@ pub fn run(global: &GlobalArgs, args: LinksArgs) -> anyhow::Result<()> {
     );
     let build = Arc::new(Build::open(build_config)?);
     let cache_dir = args.cache_dir.clone().unwrap_or(config.cache_dir.clone());
-    let stats = Arc::new(Stats::default());
-    let disk = DiskStore::open(
-        &cache_dir.join(format!("{}.sqlite", build.name())),
-        DEFAULT_DISK_MIB * 1024 * 1024,
-        stats.clone(),
-    )?;
+    let settings = CacheSettings {
+        dir: cache_dir,
+        max_bytes: DEFAULT_DISK_MIB * 1024 * 1024,
+    };
+    let cache = Arc::new(Cache::open(Some(&settings), build.name(), 64)?);
     let engine = links::open(
         build.clone(),
-        Some(Arc::new(disk)),
-        stats,
+        cache,
         &inputs_fingerprint(&build),
         global.device,
         global.threads(),

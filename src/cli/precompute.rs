@@ -162,7 +162,7 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
 fn precompute_links(
     global: &GlobalArgs,
     build: &Arc<Build>,
-    cache: &Cache,
+    cache: &Arc<Cache>,
     regions: &[(String, u64, u64)],
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -173,8 +173,7 @@ fn precompute_links(
     );
     let engine = links::open(
         build.clone(),
-        cache.disk_shared(),
-        cache.stats().clone(),
+        cache.clone(),
         &inputs_fingerprint(build),
         global.device,
         global.threads(),

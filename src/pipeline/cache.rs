@@ -240,6 +240,68 @@ impl Cache {
     pub fn stats(&self) -> &Arc<Stats> {
         &self.stats
     }
+
+    /// The score of a window by the digest of its model input (windows off the grid: an
+    /// allele's haplotype), from the disk tier; `None` without one. A read error is logged and
+    /// counts as a miss.
+    pub fn get_window(&self, namespace: &str, digest: &WindowDigest) -> Option<Score> {
+        let disk = self.disk.as_ref()?;
+        disk.get_window(namespace, digest, &self.stats)
+            .unwrap_or_else(|e| {
+                tracing::warn!("{e}; scoring without it");
+                None
+            })
+    }
+
+    /// Stores a window score by digest (nothing without a disk tier).
+    pub fn put_window(&self, namespace: &str, digest: &WindowDigest, score: &Score) {
+        if let Some(disk) = &self.disk {
+            disk.put_window(namespace, digest, score);
+        }
+    }
+
+    /// A record of another kind (a gene's links) stored under `namespace` and `key`, from the
+    /// disk tier; `None` without one. A read error is logged and counts as a miss.
+    pub fn get_record(&self, namespace: &str, key: &str) -> Option<Vec<u8>> {
+        let disk = self.disk.as_ref()?;
+        disk.get_raw(&record_key(namespace, key), &self.stats)
+            .unwrap_or_else(|e| {
+                tracing::warn!("{e}; computing without it");
+                None
+            })
+    }
+
+    /// Stores a record (nothing without a disk tier).
+    pub fn put_record(&self, namespace: &str, key: &str, value: Vec<u8>) {
+        if let Some(disk) = &self.disk {
+            disk.put_raw(record_key(namespace, key), value);
+        }
+    }
+
+    /// Every record stored under `namespace`: `(key, value)`, keys without the namespace.
+    pub fn records(&self, namespace: &str) -> Vec<(String, Vec<u8>)> {
+        let Some(disk) = &self.disk else {
+            return Vec::new();
+        };
+        let prefix = record_key(namespace, "");
+        let prefix = String::from_utf8(prefix).expect("namespaces are text");
+        disk.scan_raw(&prefix, &self.stats)
+            .unwrap_or_else(|e| {
+                tracing::warn!("{e}");
+                Vec::new()
+            })
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let k = String::from_utf8(k).ok()?;
+                Some((k.strip_prefix(&prefix)?.to_string(), v))
+            })
+            .collect()
+    }
+}
+
+/// The on-disk key of a record: `namespace`, a tab, `key`.
+fn record_key(namespace: &str, key: &str) -> Vec<u8> {
+    format!("{namespace}\t{key}").into_bytes()
 }
 
 #[cfg(test)]

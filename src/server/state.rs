@@ -253,8 +253,7 @@ impl State {
                 Some(_) => {
                     let engine = links::open(
                         build.clone(),
-                        cache.disk_shared(),
-                        cache.stats().clone(),
+                        cache.clone(),
                         &fingerprint,
                         serve.device,
                         serve.intra_threads,

@@ -37,7 +37,7 @@ use queue::Shared;
 
 use super::link_inputs::{read_aliases, ContactTable};
 use super::links_output::{ContactSource, GeneLinks, Link};
-use crate::pipeline::cache::{DiskStore, Stats};
+use crate::pipeline::cache::Cache;
 
 /// The model role of a build's link model (`models.links` in its config).
 pub const LINK_ROLE: &str = "links";
@@ -158,8 +158,8 @@ pub struct LinkEngine {
     scores_only: bool,
     state: Mutex<State>,
     shared: Mutex<Shared>,
-    disk: Option<Arc<DiskStore>>,
-    stats: Arc<Stats>,
+    /// The build's cache: gene results are its records under [`LinkEngine::namespace`].
+    cache: Arc<Cache>,
 }
 
 /// What computing genes needs: the model, the readers, and the caches of element inputs. One
@@ -203,8 +203,7 @@ impl LinkEngine {
         e2g: Option<E2gModel>,
         identity: ((String, String), String),
         namespace: String,
-        disk: Option<Arc<DiskStore>>,
-        stats: Arc<Stats>,
+        cache: Arc<Cache>,
     ) -> Result<Self, Error> {
         let model_name = format!("{}/{}", identity.0 .0, identity.0 .1);
         let unsupported = |message: String| Error::Unsupported {
@@ -292,8 +291,7 @@ impl LinkEngine {
                 signals: LruCache::new(cap(200_000)),
             }),
             shared: Mutex::new(Shared::new(cap(20_000))),
-            disk,
-            stats,
+            cache,
         })
     }
 
@@ -396,7 +394,7 @@ impl LinkEngine {
 
     /// Every gene computed so far: those on disk, else those in memory.
     pub fn computed_genes(&self) -> Vec<GeneLinks> {
-        if self.disk.is_some() {
+        if self.cache.disk().is_some() {
             return self.stored_genes();
         }
         self.shared()
@@ -468,8 +466,7 @@ impl LinkEngine {
 /// lacks genes or candidates.
 pub fn open(
     build: Arc<Build>,
-    disk: Option<Arc<DiskStore>>,
-    stats: Arc<Stats>,
+    cache: Arc<Cache>,
     fingerprint: &str,
     device: crate::model::Device,
     threads: usize,
@@ -543,8 +540,7 @@ pub fn open(
         e2g,
         ((spec.name.clone(), spec.version.clone()), sha.clone()),
         namespace,
-        disk,
-        stats,
+        cache,
     )?)
 }
 

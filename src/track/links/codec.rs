@@ -6,16 +6,11 @@ use super::*;
 impl LinkEngine {
     /// Every gene result stored on disk under this engine's namespace.
     pub fn stored_genes(&self) -> Vec<GeneLinks> {
-        let Some(disk) = &self.disk else {
-            return Vec::new();
-        };
-        let prefix = format!("{}\t", self.namespace);
-        disk.scan_raw(&prefix, &self.stats)
-            .unwrap_or_default()
+        self.cache
+            .records(&self.namespace)
             .into_iter()
             .filter_map(|(key, value)| {
-                let key = String::from_utf8_lossy(&key).into_owned();
-                let contig = key.split('\t').nth(1)?.to_string();
+                let contig = key.split('\t').next()?.to_string();
                 decode_gene(&value, &contig)
             })
             .collect()

@@ -4,8 +4,9 @@
 use super::*;
 
 impl LinkEngine {
-    pub(super) fn disk_key(&self, key: &GeneKey) -> Vec<u8> {
-        format!("{}\t{}\t{}\t{}", self.namespace, key.0, key.1, key.2).into_bytes()
+    /// The key of a gene's record in the cache (under the engine's namespace).
+    pub(super) fn record_key(&self, key: &GeneKey) -> String {
+        format!("{}\t{}\t{}", key.0, key.1, key.2)
     }
 
     fn reader<'s>(&self, state: &'s mut State) -> Result<&'s mut InputReader, Error> {

@@ -101,16 +101,15 @@ impl LinkEngine {
             let mut shared = self.shared();
             keys.iter().map(|k| shared.genes.get(k).cloned()).collect()
         };
-        // the disk tier, outside any lock
-        if let Some(disk) = &self.disk {
+        // the cache's disk tier, outside any lock
+        if self.cache.disk().is_some() {
             for (i, key) in keys.iter().enumerate() {
                 if results[i].is_some() {
                     continue;
                 }
-                let found = disk
-                    .get_raw(&self.disk_key(key), &self.stats)
-                    .ok()
-                    .flatten()
+                let found = self
+                    .cache
+                    .get_record(&self.namespace, &self.record_key(key))
                     .and_then(|bytes| decode_gene(&bytes, &contig.name));
                 if let Some(g) = found {
                     let g = Arc::new(g);
@@ -243,9 +242,11 @@ impl LinkEngine {
             Ok(genes) => {
                 for (w, g) in batch.iter().zip(genes) {
                     let g = Arc::new(g);
-                    if let Some(disk) = &self.disk {
-                        disk.put_raw(self.disk_key(&w.key), encode_gene(&g));
-                    }
+                    self.cache.put_record(
+                        &self.namespace,
+                        &self.record_key(&w.key),
+                        encode_gene(&g),
+                    );
                     shared.genes.put(w.key.clone(), g.clone());
                     shared.inflight.remove(&w.key);
                     self.generation
