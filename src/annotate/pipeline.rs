@@ -216,6 +216,17 @@ pub(super) fn run(
         summary.windows_cached = window_cache.tile_hits.load(Ordering::Relaxed)
             + window_cache.window_hits.load(Ordering::Relaxed);
     }
+    let stats = engine.stats();
+    let (batches, rows) = (
+        stats.batches.load(Ordering::Relaxed),
+        stats.batch_rows.load(Ordering::Relaxed),
+    );
+    tracing::debug!(
+        batches,
+        windows = rows,
+        fill = rows as f64 / (batches.max(1) * batch_size as u64) as f64,
+        "model calls"
+    );
     drop(engine);
     result?;
     summary.elapsed = started.elapsed();
