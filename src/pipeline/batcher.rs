@@ -95,6 +95,16 @@ pub enum Input {
     Encoded(Box<EncodedWindow>),
 }
 
+impl Input {
+    /// The contig and window start of a genome window.
+    pub fn genome(&self) -> Option<(&Contig, i64)> {
+        match self {
+            Input::Genome { contig, start0 } => Some((contig, *start0)),
+            Input::Encoded(_) => None,
+        }
+    }
+}
+
 /// One window on the queue.
 pub struct Work {
     /// Its requester; dropped unscored when gone.

@@ -246,11 +246,7 @@ impl Cache {
     /// counts as a miss.
     pub fn get_window(&self, namespace: &str, digest: &WindowDigest) -> Option<Score> {
         let disk = self.disk.as_ref()?;
-        disk.get_window(namespace, digest, &self.stats)
-            .unwrap_or_else(|e| {
-                tracing::warn!("{e}; scoring without it");
-                None
-            })
+        or_miss(disk.get_window(namespace, digest, &self.stats))
     }
 
     /// Stores a window score by digest (nothing without a disk tier).
@@ -264,11 +260,7 @@ impl Cache {
     /// disk tier; `None` without one. A read error is logged and counts as a miss.
     pub fn get_record(&self, namespace: &str, key: &str) -> Option<Vec<u8>> {
         let disk = self.disk.as_ref()?;
-        disk.get_raw(&record_key(namespace, key), &self.stats)
-            .unwrap_or_else(|e| {
-                tracing::warn!("{e}; computing without it");
-                None
-            })
+        or_miss(disk.get_raw(&record_key(namespace, key), &self.stats))
     }
 
     /// Stores a record (nothing without a disk tier).
@@ -297,6 +289,14 @@ impl Cache {
             })
             .collect()
     }
+}
+
+/// A failed read of the disk tier, logged, as a miss (the value is computed again).
+fn or_miss<T>(read: Result<Option<T>, Error>) -> Option<T> {
+    read.unwrap_or_else(|e| {
+        tracing::warn!("{e}; computing it again");
+        None
+    })
 }
 
 /// The on-disk key of a record: `namespace`, a tab, `key`.

@@ -139,41 +139,26 @@ impl Worker {
                 Input::Genome { contig, start0 } => {
                     // consecutive windows of the contig (each within a window of the last)
                     // share one read
-                    let mut j = i + 1;
-                    while let Some(Input::Genome {
-                        contig: c,
-                        start0: s,
-                    }) = taken.get(j).map(|t| &t.input)
-                    {
-                        let Input::Genome {
-                            start0: previous, ..
-                        } = &taken[j - 1].input
-                        else {
-                            break;
-                        };
-                        if c.name != contig.name || *s <= *previous || *s - *previous > window {
+                    let (mut last, mut j) = (*start0, i + 1);
+                    while let Some((c, s)) = taken.get(j).and_then(|t| t.input.genome()) {
+                        if c.name != contig.name || s <= last || s - last > window {
                             break;
                         }
-                        j += 1;
+                        (last, j) = (s, j + 1);
                     }
-                    let Input::Genome { start0: last, .. } = &taken[j - 1].input else {
-                        unreachable!("the run holds genome windows only")
-                    };
                     if self.reader.is_none() {
                         self.reader = Some(shared.build.reader().map_err(|e| format!("{e:#}"))?);
                     }
                     let reader = self.reader.as_mut().expect("set above");
                     reader
-                        .read_span(contig, *start0, *last + window, &mut self.span)
+                        .read_span(contig, *start0, last + window, &mut self.span)
                         .map_err(|e| format!("{e:#}"))?;
                     for (k, t) in taken[i..j].iter().enumerate() {
-                        let Input::Genome { start0, .. } = &t.input else {
-                            unreachable!("the run holds genome windows only")
-                        };
+                        let (_, start0) = t.input.genome().expect("the run is genome windows");
                         let row = self.batch.push_row((i + k) as u64);
                         let known = encode_window(
                             &self.span,
-                            *start0,
+                            start0,
                             spec.window.bin_size,
                             &self.norms,
                             self.mask,

@@ -329,51 +329,27 @@ impl DiskStore {
     ///
     /// [`Error::Store`] when SQLite fails.
     pub fn scan(&self, variant: &str, stats: &Stats) -> Result<Vec<(String, u64, Tile)>, Error> {
-        self.flush();
-        let conn = self
-            .read
-            .lock()
-            .expect("cache read connection poisoned; this is a bug");
-        let store_error = |e: rusqlite::Error| Error::Store {
-            path: self.path.clone(),
-            message: e.to_string(),
-        };
-        let mut low = format!("{variant}\t").into_bytes();
-        let mut high = low.clone();
-        *high.last_mut().expect("non-empty") += 1; // '\t' + 1: the end of this prefix's key range
-        let mut stmt = conn
-            .prepare("SELECT key, value, crc FROM tiles WHERE key >= ?1 AND key < ?2")
-            .map_err(store_error)?;
-        let rows = stmt
-            .query_map(params![std::mem::take(&mut low), high], |r| {
-                Ok((
-                    r.get::<_, Vec<u8>>(0)?,
-                    r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })
-            .map_err(store_error)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (key, value, crc) = row.map_err(store_error)?;
-            let key = String::from_utf8_lossy(&key).into_owned();
-            let mut parts = key.split('\t').skip(1);
-            let (Some(contig), Some(Ok(tile))) =
-                (parts.next(), parts.next().map(str::parse::<u64>))
-            else {
-                continue;
-            };
-            match (crc32fast::hash(&value) as i64 == crc)
-                .then(|| Tile::decode(&value))
-                .flatten()
-            {
-                Some(t) => out.push((contig.to_string(), tile, t)),
-                None => {
-                    stats.corrupt_entries.fetch_add(1, Ordering::Relaxed);
+        let prefix = format!("{variant}\t");
+        let entries = self.scan_raw(&prefix, stats)?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|(key, value)| {
+                let key = String::from_utf8_lossy(&key);
+                let mut parts = key[prefix.len()..].split('\t');
+                let (Some(contig), Some(Ok(tile))) =
+                    (parts.next(), parts.next().map(str::parse::<u64>))
+                else {
+                    return None;
+                };
+                match Tile::decode(&value) {
+                    Some(t) => Some((contig.to_string(), tile, t)),
+                    None => {
+                        stats.corrupt_entries.fetch_add(1, Ordering::Relaxed);
+                        None
+                    }
                 }
-            }
-        }
-        Ok(out)
+            })
+            .collect())
     }
 
     /// Tiles and bytes per namespace.

@@ -217,22 +217,25 @@ impl LinkEngine {
             .tss_positions
             .get(&contig.name)
             .map_or(&[][..], Vec::as_slice);
+        // the link model sees the nearest candidates within its own reach
+        let attended =
+            |rank: usize, distance: u64| rank < s.max_candidates && distance <= s.max_distance;
+        // whose sequence window is read (and encoded) with its signals
+        let with_sequence = |rank, distance| attended(rank, distance) && !self.scores_only;
         // the elements read for their signals alone, read together
         let mut signals_only: Vec<(u64, u64)> = chosen
             .iter()
             .enumerate()
-            .filter(|&(rank, &(distance, _, _))| {
-                self.scores_only || rank >= s.max_candidates || distance > s.max_distance
-            })
+            .filter(|&(rank, &(distance, _, _))| !with_sequence(rank, distance))
             .map(|(_, &(_, start, end))| (start, end))
             .collect();
         signals_only.sort_unstable();
         self.prefetch_signals(state, contig, &signals_only)?;
         let mut candidates = Vec::with_capacity(chosen.len());
         for (rank, (distance, start, end)) in chosen.into_iter().enumerate() {
-            let attended = rank < s.max_candidates && distance <= s.max_distance;
+            let attended = attended(rank, distance);
             let mid = (start + end) / 2;
-            let ((a, h), sequence) = if attended && !self.scores_only {
+            let ((a, h), sequence) = if with_sequence(rank, distance) {
                 self.element(state, contig, (start, end), mid)?
             } else {
                 (self.signals(state, contig, (start, end))?, Sequence::Masked)
