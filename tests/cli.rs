@@ -414,6 +414,20 @@ fn bad_parameters_fail_clearly() {
         &out,
         &["only one of the -o/--windows outputs can be stdout"],
     );
+    // a cache folder that cannot be made: named, before any scoring
+    let out = cistrack(&fixture_args(&[
+        "score",
+        "--region",
+        "chr1:1-1000",
+        "--cache-dir",
+        "/dev/null/cache",
+        "-o",
+        "/dev/null",
+    ]));
+    assert_fails_with(
+        &out,
+        &["cache /dev/null/cache/fixture.sqlite", "cannot create"],
+    );
 }
 
 #[test]

@@ -23,7 +23,7 @@ impl Linker {
     ///
     /// Model errors, or a build without genes or candidates.
     pub fn open(
-        build: &Build,
+        build: &Arc<Build>,
         device: crate::model::Device,
         threads: usize,
         cache: Arc<Cache>,
@@ -31,7 +31,7 @@ impl Linker {
         if !build.config().models.contains_key(links::LINK_ROLE) {
             return Ok(None);
         }
-        let build = Arc::new(build.clone());
+        let build = build.clone();
         let fingerprint = inputs_fingerprint(&build);
         let engine = links::open(build, cache, &fingerprint, device, threads, true)?;
         // the linked gene needs only each link's E2G score: skip the link model if it can

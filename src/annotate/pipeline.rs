@@ -99,8 +99,9 @@ pub(super) fn run(
 
     let genes = NearestGenes::load(build)?;
     let cache = open_cache(build, options);
+    let shared_build = Arc::new(build.clone()); // for the engine and the linker
     let engine = Engine::start(
-        Arc::new(build.clone()),
+        shared_build.clone(),
         Arc::new(spec.clone()),
         cache.clone(),
         &EngineOptions {
@@ -153,7 +154,12 @@ pub(super) fn run(
             build.modality_mask(),
         ))
     });
-    let linker = Linker::open(build, options.device, options.threads, cache.clone())?;
+    let linker = Linker::open(
+        &shared_build,
+        options.device,
+        options.threads,
+        cache.clone(),
+    )?;
     let (mut scorer, results) = WindowScorer::new(&engine);
     if let Some(window_cache) = &window_cache {
         scorer = scorer.with_cache(window_cache.clone());
