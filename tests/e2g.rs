@@ -286,3 +286,107 @@ fn scores_only_links_skip_the_link_model_and_keep_every_e2g_score() {
     }
     assert!(attended > 0, "the full engine ran the link model");
 }
+
+/// annotate's linked gene (`Linker::top`, which reads the links of a whole 20-kb stretch once
+/// for all its records) is, for any interval, the gene of the best-scoring link whose element
+/// overlaps the interval in a link view of that interval alone (the first such link in view
+/// order on a tie): at element edges, inside elements, between them, across stretch
+/// boundaries and for intervals longer than a stretch, in unsorted order.
+#[test]
+fn the_linked_gene_is_the_best_overlapping_link_of_the_records_own_view() {
+    use std::sync::Arc;
+    let config = cistrack::config::Config::load(Path::new("examples/hg38.toml")).unwrap();
+    let build =
+        Arc::new(cistrack::genome::Build::open(config.build(Some("hg38")).unwrap()).unwrap());
+    let cache = || Arc::new(cistrack::pipeline::cache::Cache::open(None, "hg38", 64).unwrap());
+    let linker =
+        cistrack::annotate::linker::Linker::open(&build, cistrack::model::Device::Cpu, 2, cache())
+            .unwrap()
+            .expect("the demo build has a link model");
+    let engine = cistrack::track::links::open(
+        build.clone(),
+        cache(),
+        &cistrack::pipeline::engine::inputs_fingerprint(&build),
+        cistrack::model::Device::Cpu,
+        2,
+        true,
+    )
+    .unwrap()
+    .scores_only();
+    let contig = build.contigs().resolve("chr22").unwrap().clone();
+    let expected = |start0: u64, end0: u64| {
+        let end0 = end0.max(start0 + 1);
+        let view = engine.view(&contig, start0, end0, None, || true).unwrap();
+        let mut best: Option<(String, f32)> = None;
+        for g in &view.genes {
+            for l in &g.links {
+                if l.element_start < end0
+                    && l.element_end > start0
+                    && best.as_ref().is_none_or(|(_, s)| l.score > *s)
+                {
+                    best = Some((g.name.clone(), l.score));
+                }
+            }
+        }
+        best
+    };
+    // intervals around the elements of one stretch, and a few that cross stretches
+    let around = engine
+        .view(&contig, 17_530_000, 17_560_000, None, || true)
+        .unwrap();
+    let mut elements: Vec<(u64, u64)> = around
+        .genes
+        .iter()
+        .flat_map(|g| g.links.iter().map(|l| (l.element_start, l.element_end)))
+        .filter(|(s, e)| *s < 17_560_000 && *e > 17_530_000)
+        .collect();
+    elements.sort_unstable();
+    elements.dedup();
+    assert!(elements.len() >= 5, "{elements:?}");
+    let block = cistrack::annotate::linker::BLOCK;
+    // and every element in the locus that crosses a stretch boundary
+    let locus = engine
+        .view(&contig, 17_200_000, 17_800_000, None, || true)
+        .unwrap();
+    let crossing: Vec<(u64, u64)> = locus
+        .genes
+        .iter()
+        .flat_map(|g| g.links.iter().map(|l| (l.element_start, l.element_end)))
+        .filter(|(s, e)| s / block != (e - 1) / block)
+        .collect();
+    assert!(!crossing.is_empty());
+    elements.extend(crossing);
+    let mut intervals = Vec::new();
+    for &(s, e) in &elements {
+        intervals.extend([
+            (s - 1, s),
+            (s, s + 1),
+            ((s + e) / 2, (s + e) / 2 + 3),
+            (e - 1, e),
+            (e, e + 1),
+        ]);
+    }
+    intervals.extend([
+        (17_540_000 - 2, 17_540_000 + 2),
+        (17_535_000, 17_535_000 + block + 7_000),
+        (17_200_000, 17_200_001),
+        (17_547_710, 17_547_711),
+        (16_000_000, 16_000_001),
+    ]);
+    // unsorted: the stretch read changes back and forth
+    intervals.reverse();
+    let middle = intervals.len() / 2;
+    intervals.swap(0, middle);
+    let mut linked = 0;
+    for &(s, e) in &intervals {
+        let got = linker.top(&contig, s, e).unwrap();
+        assert_eq!(got, expected(s, e), "chr22:{s}-{e}");
+        linked += usize::from(got.is_some());
+    }
+    assert!(
+        linked * 2 > intervals.len(),
+        "{linked} of {}",
+        intervals.len()
+    );
+    assert!(linked < intervals.len(), "some intervals touch no element");
+}

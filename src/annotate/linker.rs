@@ -2,7 +2,7 @@
 //! the one whose promoter gives such an element the highest link score (the build's link
 //! model, see [`crate::track::links`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::genome::{Build, Contig};
 use crate::pipeline::cache::Cache;
@@ -14,6 +14,40 @@ use crate::track::links::{self, LinkEngine};
 #[derive(Debug)]
 pub struct Linker {
     engine: LinkEngine,
+    block: Mutex<Option<Block>>,
+}
+
+/// Records are looked up through the links of the [`BLOCK`]-aligned stretch they fall in, read
+/// once for all its records (sorted input: once per stretch).
+pub const BLOCK: u64 = 20_000;
+
+/// The links of one stretch of a contig: every link whose element overlaps it, in the order of
+/// the link view (genes by TSS, then each gene's links), so that the first best link wins as it
+/// does in a view of one record.
+#[derive(Debug)]
+struct Block {
+    contig: String,
+    start0: u64,
+    end0: u64,
+    genes: Vec<String>,
+    /// `(element_start, element_end, index in genes, score)`.
+    links: Vec<(u64, u64, usize, f32)>,
+}
+
+impl Block {
+    fn holds(&self, contig: &str, start0: u64, end0: u64) -> bool {
+        self.contig == contig && self.start0 <= start0 && end0 <= self.end0
+    }
+
+    fn top(&self, start0: u64, end0: u64) -> Option<(String, f32)> {
+        let mut best: Option<(usize, f32)> = None;
+        for &(s, e, gene, score) in &self.links {
+            if s < end0 && e > start0 && best.is_none_or(|(_, b)| score > b) {
+                best = Some((gene, score));
+            }
+        }
+        best.map(|(g, s)| (self.genes[g].clone(), s))
+    }
 }
 
 impl Linker {
@@ -36,7 +70,10 @@ impl Linker {
         let engine = links::open(build, cache, &fingerprint, device, threads, true)?;
         // the linked gene needs only each link's E2G score: skip the link model if it can
         let engine = engine.scores_only();
-        Ok(Some(Self { engine }))
+        Ok(Some(Self {
+            engine,
+            block: Mutex::new(None),
+        }))
     }
 
     /// Model name/version.
@@ -57,19 +94,46 @@ impl Linker {
         end0: u64,
     ) -> Result<Option<(String, f32)>, crate::Error> {
         let end0 = end0.max(start0 + 1);
+        let mut block = self
+            .block
+            .lock()
+            .expect("linked-gene block poisoned; this is a bug");
+        if !block
+            .as_ref()
+            .is_some_and(|b| b.holds(&contig.name, start0, end0))
+        {
+            *block = Some(self.block(contig, start0, end0)?);
+        }
+        Ok(block.as_ref().expect("just filled").top(start0, end0))
+    }
+
+    /// The links of the [`BLOCK`]-aligned stretch holding `[start0, end0)`.
+    fn block(&self, contig: &Contig, start0: u64, end0: u64) -> Result<Block, crate::Error> {
+        let start0 = start0 / BLOCK * BLOCK;
+        let end0 = end0.div_ceil(BLOCK) * BLOCK;
         let view = self.engine.view(contig, start0, end0, None, || true)?;
-        let mut best: Option<(&str, f32)> = None;
+        let mut genes = Vec::new();
+        let mut links = Vec::new();
         for g in &view.genes {
-            for l in &g.links {
-                if l.element_start < end0
-                    && l.element_end > start0
-                    && best.is_none_or(|(_, s)| l.score > s)
-                {
-                    best = Some((&g.name, l.score));
-                }
+            let at = genes.len();
+            let before = links.len();
+            links.extend(
+                g.links
+                    .iter()
+                    .filter(|l| l.element_start < end0 && l.element_end > start0)
+                    .map(|l| (l.element_start, l.element_end, at, l.score)),
+            );
+            if links.len() > before {
+                genes.push(g.name.clone());
             }
         }
-        Ok(best.map(|(n, s)| (n.to_string(), s)))
+        Ok(Block {
+            contig: contig.name.clone(),
+            start0,
+            end0,
+            genes,
+            links,
+        })
     }
 }
 

@@ -409,7 +409,8 @@ impl<'a> Planner<'a> {
                 Some(slot) => slot,
                 None => {
                     let start0 = candidate.reference_start0;
-                    signals.read_span(
+                    // the bases are the candidate's own (read once, above)
+                    signals.read_signals(
                         &contig,
                         start0,
                         start0 + self.window as i64,

@@ -299,6 +299,40 @@ impl InputReader {
         }
         span.sequence.extend_from_slice(&fetched);
         span.sequence.resize(len, b'N');
+        self.fill_signals(contig, start0, end0, span)
+    }
+
+    /// Reads only the signal values of `[start0, end0)` of `contig` into `span` (zero where
+    /// the interval passes the contig's ends), for a caller that has the bases already: the
+    /// span's sequence is left empty.
+    ///
+    /// # Errors
+    ///
+    /// As [`InputReader::read_span`], less the FASTA.
+    pub fn read_signals(
+        &mut self,
+        contig: &Contig,
+        start0: i64,
+        end0: i64,
+        span: &mut Span,
+    ) -> crate::Result<()> {
+        assert!(start0 < end0, "empty span; this is a bug");
+        span.contig.clone_from(&contig.name);
+        span.start0 = start0;
+        span.sequence.clear();
+        self.fill_signals(contig, start0, end0, span)
+    }
+
+    fn fill_signals(
+        &mut self,
+        contig: &Contig,
+        start0: i64,
+        end0: i64,
+        span: &mut Span,
+    ) -> crate::Result<()> {
+        let len = (end0 - start0) as usize;
+        let clip_start = start0.clamp(0, contig.length as i64);
+        let clip_end = end0.clamp(0, contig.length as i64);
         for buffer in [&mut span.h3k27ac, &mut span.accessibility] {
             buffer.clear();
             buffer.resize(len, 0.0);
