@@ -1,4 +1,4 @@
-//! Input extraction: read a span of the fixture build (htslib faidx + bigtools) and encode its
+//! Input extraction: read a span of the fixture build (`genome::fasta` + bigtools) and encode its
 //! windows into a batch, as `track::score` does. Throughput is in windows.
 
 use criterion::{Criterion, Throughput};

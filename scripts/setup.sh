@@ -25,10 +25,10 @@ done
 say() { printf '[setup] %s\n' "$*" >&2; }
 
 # --- 1. Debian packages ------------------------------------------------------------------
-# libclang-dev: rust-htslib's bindgen. tabix/samtools/bcftools: fixture and VCF tools used by tests.
+# tabix/samtools/bcftools: fixture and VCF tools used by tests (samtools faidx is the FASTA reader's oracle).
 # python3-pybigwig: Debian's pyBigWig is built with remote (HTTP) support, which the PyPI wheel lacks;
 # the server tests read bigBed/bigWig back over HTTP with it (/usr/bin/python3).
-APT_PACKAGES=(libclang-dev tabix samtools bcftools python3-pybigwig)
+APT_PACKAGES=(tabix samtools bcftools python3-pybigwig)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

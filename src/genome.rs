@@ -79,16 +79,17 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// htslib could not open the FASTA.
-    #[error("htslib could not open FASTA {}", .0.display())]
-    Open(PathBuf),
-    /// htslib failed to fetch a sequence that passed the checks.
-    #[error("htslib could not fetch {region} from {}", .path.display())]
+    /// A fetch that passed the checks failed: the file cannot be read, or does not match its
+    /// index.
+    #[error("cannot read {region} from {}", .path.display())]
     Fetch {
         /// The FASTA.
         path: PathBuf,
         /// The region.
         region: Region,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
     },
     /// An alias that names an unknown contig, or two contigs.
     #[error("alias {alias:?} -> {target:?}: {message}")]
@@ -149,43 +150,13 @@ impl Contigs {
     ///
     /// [`Error::Io`] or [`Error::BadIndex`] naming the file and line.
     pub fn from_fai(build: &str, path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut list = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            if line.is_empty() {
-                continue;
-            }
-            let bad = |message: &str| Error::BadIndex {
-                path: path.to_path_buf(),
-                line: i + 1,
-                message: message.into(),
-            };
-            let fields: Vec<&str> = line.split('\t').collect();
-            if fields.len() < 5 {
-                return Err(bad("expected 5 tab-separated fields (name, length, offset, line bases, line width)"));
-            }
-            let length: u64 = fields[1]
-                .parse()
-                .map_err(|_| bad("length is not a number"))?;
-            for f in &fields[2..5] {
-                f.parse::<u64>()
-                    .map_err(|_| bad("offset or line size is not a number"))?;
-            }
-            list.push(Contig {
-                name: fields[0].to_string(),
-                length,
-            });
-        }
-        if list.is_empty() {
-            return Err(Error::BadIndex {
-                path: path.to_path_buf(),
-                line: 0,
-                message: "no sequences".into(),
-            });
-        }
+        let list = fasta::read_fai(path)?
+            .into_iter()
+            .map(|e| Contig {
+                name: e.name,
+                length: e.length,
+            })
+            .collect();
         Ok(Self::new(build, list))
     }
 

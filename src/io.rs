@@ -2,6 +2,7 @@
 
 pub mod bbi;
 pub mod bed;
+pub mod bgzf;
 pub mod text;
 pub mod vcf;
 

@@ -161,7 +161,7 @@ fn golden_files_are_complete() {
     }
 }
 
-/// Rust's encoding (htslib + bigtools + `model::encode`) of the golden windows equals the
+/// Rust's encoding (`genome::fasta` + bigtools + `model::encode`) of the golden windows equals the
 /// Python reference's (pyBigWig + numpy), masks applied.
 #[test]
 fn rust_encoding_matches_python_reference() {

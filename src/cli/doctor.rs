@@ -197,7 +197,7 @@ fn check_build(
         ),
     )?;
     if let Err(e) = build.reader() {
-        report.line(2, Status::Fail, "fasta (htslib)", format!("{e:#}"))?;
+        report.line(2, Status::Fail, "fasta", format!("{e:#}"))?;
     }
     for signal in build.signals() {
         let scale = match signal.scale_source {
