@@ -282,24 +282,21 @@ impl InputReader {
         end0: i64,
         span: &mut Span,
     ) -> crate::Result<()> {
-        assert!(start0 < end0, "empty span; this is a bug");
+        self.read_signals(contig, start0, end0, span)?;
         let len = (end0 - start0) as usize;
         let clip_start = start0.clamp(0, contig.length as i64);
         let clip_end = end0.clamp(0, contig.length as i64);
-        span.contig.clone_from(&contig.name);
-        span.start0 = start0;
-        span.sequence.clear();
         span.sequence.resize((clip_start - start0) as usize, b'N');
-        let mut fetched = Vec::new();
         if clip_start < clip_end && self.contigs.has_sequence(&contig.name) {
+            let mut fetched = Vec::new();
             self.fasta.fetch_into(
                 &Region::new(&contig.name, clip_start as u64, clip_end as u64)?,
                 &mut fetched,
             )?;
+            span.sequence.extend_from_slice(&fetched);
         }
-        span.sequence.extend_from_slice(&fetched);
         span.sequence.resize(len, b'N');
-        self.fill_signals(contig, start0, end0, span)
+        Ok(())
     }
 
     /// Reads only the signal values of `[start0, end0)` of `contig` into `span` (zero where
@@ -320,16 +317,6 @@ impl InputReader {
         span.contig.clone_from(&contig.name);
         span.start0 = start0;
         span.sequence.clear();
-        self.fill_signals(contig, start0, end0, span)
-    }
-
-    fn fill_signals(
-        &mut self,
-        contig: &Contig,
-        start0: i64,
-        end0: i64,
-        span: &mut Span,
-    ) -> crate::Result<()> {
         let len = (end0 - start0) as usize;
         let clip_start = start0.clamp(0, contig.length as i64);
         let clip_end = end0.clamp(0, contig.length as i64);
