@@ -34,7 +34,7 @@ pub struct ServeArgs {
     /// Keep scores in memory only
     #[arg(long)]
     pub no_disk_cache: bool,
-    /// In-memory cache per build, MiB
+    /// In-memory cache per build, MiB: 3/4 score tiles, 1/4 link results and element inputs
     #[arg(long, default_value_t = DEFAULT_MEMORY_MIB, value_name = "MIB")]
     pub memory_cache: usize,
     /// On-disk cache limit per build, MiB (least recently used tiles are evicted)

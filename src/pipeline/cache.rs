@@ -1,4 +1,5 @@
-//! The per-build score cache: an in-memory LRU of tiles over a persistent SQLite store.
+//! The per-build cache: in memory, an LRU of score tiles and a byte-bounded LRU of records
+//! (gene results, element embeddings and signals), over a persistent SQLite store.
 //!
 //! A *tile* holds [`TILE_WINDOWS`] consecutive windows of a global grid (window `i` of a contig
 //! has the core `[i·stride, (i+1)·stride)`), so requests for overlapping views share tiles.
@@ -21,6 +22,7 @@ pub mod disk;
 pub mod key;
 pub mod tile;
 
+use std::any::Any;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -54,9 +56,44 @@ impl CacheSettings {
     }
 }
 
+/// The part of the memory tier given to records ([`Cache::get_record`]): one in this many
+/// bytes; tiles get the rest.
+pub const RECORD_MEMORY_SHARE: usize = 4;
+
+/// Records in memory: values of any type by namespace and key, least recently used first out
+/// once their bytes pass the limit.
+struct Records {
+    entries: LruCache<Vec<u8>, (Arc<dyn Any + Send + Sync>, usize)>,
+    bytes: usize,
+    limit: usize,
+}
+
+impl Records {
+    fn get<T: Any + Send + Sync>(&mut self, key: &[u8]) -> Option<Arc<T>> {
+        let (value, _) = self.entries.get(key)?;
+        value.clone().downcast::<T>().ok()
+    }
+
+    fn put(&mut self, key: Vec<u8>, value: Arc<dyn Any + Send + Sync>, bytes: usize) {
+        // the key and the LRU's node count too
+        let bytes = bytes + key.len() + 64;
+        if let Some((_, old)) = self.entries.put(key, (value, bytes)) {
+            self.bytes -= old;
+        }
+        self.bytes += bytes;
+        while self.bytes > self.limit {
+            match self.entries.pop_lru() {
+                Some((_, (_, b))) => self.bytes -= b,
+                None => break,
+            }
+        }
+    }
+}
+
 /// The two tiers of one build's cache.
 pub struct Cache {
     memory: Mutex<LruCache<TileKey, Arc<Tile>>>,
+    records: Mutex<Records>,
     disk: Option<Arc<DiskStore>>,
     generation: AtomicU64,
     /// Counters.
@@ -70,13 +107,20 @@ impl std::fmt::Debug for Cache {
 }
 
 impl Cache {
-    /// A cache with `memory_mib` of tiles in memory over an optional disk store.
+    /// A cache with `memory_mib` in memory (tiles, and one [`RECORD_MEMORY_SHARE`]th for
+    /// records) over an optional disk store.
     pub fn new(memory_mib: usize, disk: Option<DiskStore>, stats: Arc<Stats>) -> Self {
+        let record_mib = memory_mib / RECORD_MEMORY_SHARE;
         // A tile in memory costs its slots plus the LRU's key and node: about 2 KiB.
-        let capacity =
-            NonZeroUsize::new((memory_mib * 1024 / 2).max(16)).expect("positive; this is a bug");
+        let capacity = NonZeroUsize::new(((memory_mib - record_mib) * 1024 / 2).max(16))
+            .expect("positive; this is a bug");
         Self {
             memory: Mutex::new(LruCache::new(capacity)),
+            records: Mutex::new(Records {
+                entries: LruCache::unbounded(),
+                bytes: 0,
+                limit: record_mib.max(1) << 20,
+            }),
             disk: disk.map(Arc::new),
             generation: AtomicU64::new(0),
             stats,
@@ -218,12 +262,15 @@ impl Cache {
             .collect()
     }
 
-    /// Drops the in-memory tier (the disk tier is kept).
+    /// Drops the in-memory tier, tiles and records (the disk tier is kept).
     pub fn clear_memory(&self) {
         self.memory
             .lock()
             .expect("cache lock poisoned; this is a bug")
             .clear();
+        let mut records = self.records();
+        records.entries.clear();
+        records.bytes = 0;
     }
 
     /// The disk tier.
@@ -256,22 +303,80 @@ impl Cache {
         }
     }
 
-    /// A record of another kind (a gene's links) stored under `namespace` and `key`, from the
-    /// disk tier; `None` without one. A read error is logged and counts as a miss.
-    pub fn get_record(&self, namespace: &str, key: &str) -> Option<Vec<u8>> {
-        let disk = self.disk.as_ref()?;
-        or_miss(disk.get_raw(&record_key(namespace, key), &self.stats))
+    fn records(&self) -> std::sync::MutexGuard<'_, Records> {
+        self.records
+            .lock()
+            .expect("cache lock poisoned; this is a bug")
     }
 
-    /// Stores a record (nothing without a disk tier).
-    pub fn put_record(&self, namespace: &str, key: &str, value: Vec<u8>) {
-        if let Some(disk) = &self.disk {
-            disk.put_raw(record_key(namespace, key), value);
+    /// A record (a gene's links, an element's embedding or signals) stored under `namespace`
+    /// and `key`: from memory, else decoded from the disk tier by `decode` (and then kept in
+    /// memory, at the bytes `size` gives). A disk read error is logged and counts as a miss, as
+    /// does a value `decode` rejects or one of another type under the same key.
+    pub fn get_record<T: Any + Send + Sync>(
+        &self,
+        namespace: &str,
+        key: &str,
+        decode: impl FnOnce(&[u8]) -> Option<T>,
+        size: impl FnOnce(&T) -> usize,
+    ) -> Option<Arc<T>> {
+        let full = record_key(namespace, key);
+        if let Some(value) = self.records().get::<T>(&full) {
+            return Some(value);
         }
+        let disk = self.disk.as_ref()?;
+        let value = decode(&or_miss(disk.get_raw(&full, &self.stats))?)?;
+        let bytes = size(&value);
+        let value = Arc::new(value);
+        self.records().put(full, value.clone(), bytes);
+        Some(value)
     }
 
-    /// Every record stored under `namespace`: `(key, value)`, keys without the namespace.
-    pub fn records(&self, namespace: &str) -> Vec<(String, Vec<u8>)> {
+    /// A record in memory only (no disk read): see [`Cache::get_record`].
+    pub fn get_memory_record<T: Any + Send + Sync>(
+        &self,
+        namespace: &str,
+        key: &str,
+    ) -> Option<Arc<T>> {
+        self.records().get::<T>(&record_key(namespace, key))
+    }
+
+    /// Keeps a record in memory (`bytes`: what it holds), and with `encoded` also on the disk
+    /// tier (nothing there without one).
+    pub fn put_record<T: Any + Send + Sync>(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: Arc<T>,
+        bytes: usize,
+        encoded: Option<Vec<u8>>,
+    ) {
+        let full = record_key(namespace, key);
+        if let (Some(disk), Some(encoded)) = (&self.disk, encoded) {
+            disk.put_raw(full.clone(), encoded);
+        }
+        self.records().put(full, value, bytes);
+    }
+
+    /// Every record of type `T` in memory under `namespace` (least recently used last).
+    pub fn memory_records<T: Any + Send + Sync>(&self, namespace: &str) -> Vec<Arc<T>> {
+        let prefix = record_key(namespace, "");
+        self.records()
+            .entries
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .filter_map(|(_, (v, _))| v.clone().downcast::<T>().ok())
+            .collect()
+    }
+
+    /// Bytes of records in memory.
+    pub fn memory_record_bytes(&self) -> usize {
+        self.records().bytes
+    }
+
+    /// Every record stored on disk under `namespace`: `(key, encoded value)`, keys without the
+    /// namespace.
+    pub fn stored_records(&self, namespace: &str) -> Vec<(String, Vec<u8>)> {
         let Some(disk) = &self.disk else {
             return Vec::new();
         };
@@ -460,5 +565,83 @@ mod tests {
         );
         assert_eq!(stats.disk_hits.load(Ordering::Relaxed), 1);
         assert!(cache.get_memory(&key(1)).is_some(), "promoted to memory");
+    }
+
+    /// Records: memory first, then the disk tier (decoded once, then kept in memory), bounded
+    /// in bytes with the least recently used out first, typed (a value of another type under a
+    /// key is a miss), listed per namespace.
+    #[test]
+    fn test_records_in_memory_and_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Arc::new(Stats::default());
+        let disk = DiskStore::open(&dir.path().join("r.sqlite"), 1 << 30, stats.clone()).unwrap();
+        // 4 MiB: 1 MiB of records
+        let cache = Cache::new(4, Some(disk), stats.clone());
+        let text = |v: &String| v.len();
+        cache.put_record(
+            "genes",
+            "a",
+            Arc::new("alpha".to_string()),
+            5,
+            Some(b"alpha".to_vec()),
+        );
+        cache.put_record("elements", "x", Arc::new((1.5f64, 2.0f64)), 16, None);
+        assert_eq!(
+            *cache
+                .get_memory_record::<(f64, f64)>("elements", "x")
+                .unwrap(),
+            (1.5, 2.0)
+        );
+        assert!(
+            cache.get_memory_record::<String>("elements", "x").is_none(),
+            "another type is a miss"
+        );
+        assert!(cache.get_memory_record::<String>("genes", "x").is_none());
+        cache.disk().unwrap().flush();
+        cache.clear_memory();
+        assert_eq!(cache.memory_record_bytes(), 0);
+        assert!(cache.get_memory_record::<String>("genes", "a").is_none());
+        let decoded = std::cell::Cell::new(0);
+        let decode = |b: &[u8]| {
+            decoded.set(decoded.get() + 1);
+            String::from_utf8(b.to_vec()).ok()
+        };
+        assert_eq!(
+            *cache.get_record("genes", "a", decode, text).unwrap(),
+            "alpha"
+        );
+        assert_eq!(
+            *cache.get_record("genes", "a", decode, text).unwrap(),
+            "alpha"
+        );
+        assert_eq!(decoded.get(), 1, "decoded once, then from memory");
+        assert!(
+            cache.get_record("elements", "x", decode, text).is_none(),
+            "memory only"
+        );
+        assert_eq!(
+            cache.stored_records("genes"),
+            [("a".to_string(), b"alpha".to_vec())]
+        );
+
+        // 1 MiB of 100-kB records keeps the last ten or so, the oldest out first
+        for i in 0..40 {
+            cache.put_record(
+                "big",
+                &i.to_string(),
+                Arc::new(vec![0u8; 10]),
+                100_000,
+                None,
+            );
+        }
+        assert!(cache.memory_record_bytes() <= 1 << 20);
+        let kept = cache.memory_records::<Vec<u8>>("big").len();
+        assert!((8..=10).contains(&kept), "{kept}");
+        assert!(cache.get_memory_record::<Vec<u8>>("big", "39").is_some());
+        assert!(cache.get_memory_record::<Vec<u8>>("big", "0").is_none());
+        assert!(
+            cache.get_memory_record::<String>("genes", "a").is_none(),
+            "evicted too"
+        );
     }
 }

@@ -12,10 +12,7 @@
 //! is encoded when at most `max_n_fraction` of it is not A/C/G/T, otherwise masked.
 
 use std::collections::HashMap;
-use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
-
-use lru::LruCache;
 
 use crate::genome::build::{InputReader, Span};
 use crate::genome::genes::{read_intervals, read_tss, Tss};
@@ -158,18 +155,23 @@ pub struct LinkEngine {
     scores_only: bool,
     state: Mutex<State>,
     shared: Mutex<Shared>,
+    /// Namespace of element embeddings and signals (records of the cache, memory only): the
+    /// build's inputs and the link model's encoder, not the E2G model or the reach.
+    elements: String,
     /// The build's cache: gene results are its records under [`LinkEngine::namespace`].
     cache: Arc<Cache>,
 }
 
-/// What computing genes needs: the model, the readers, and the caches of element inputs. One
-/// requester at a time holds it (the *combiner*, see [`LinkEngine::genes`]).
+/// What computing genes needs: the model and the readers. One requester at a time holds it
+/// (the *combiner*, see [`LinkEngine::genes`]). Element embeddings and signals, like gene
+/// results, are records of the build's [`Cache`] (memory only, under `elements`).
 struct State {
     predictor: LinkPredictor,
     reader: Option<InputReader>,
-    embeddings: LruCache<(String, u64), Option<Arc<[f32]>>>, // None: masked
-    signals: LruCache<(String, u64, u64), (f64, f64)>,
 }
+
+/// An element's cached sequence input: its embedding, or `None` when masked.
+type Embedding = Option<Arc<[f32]>>;
 
 /// A gene's cache key: FASTA contig, TSS, gene id.
 type GeneKey = (String, u64, String);
@@ -202,7 +204,7 @@ impl LinkEngine {
         predictor: LinkPredictor,
         e2g: Option<E2gModel>,
         identity: ((String, String), String),
-        namespace: String,
+        (namespace, elements): (String, String),
         cache: Arc<Cache>,
     ) -> Result<Self, Error> {
         let model_name = format!("{}/{}", identity.0 .0, identity.0 .1);
@@ -267,11 +269,11 @@ impl LinkEngine {
         };
         let scale = |m: Modality| build.signal(m).map_or(0.0, |s| s.scale);
         let scales = [scale(Modality::Accessibility), scale(Modality::H3k27ac)];
-        let cap = |n: usize| NonZeroUsize::new(n).expect("non-zero");
         Ok(Self {
             build,
             settings,
             namespace,
+            elements,
             model_name,
             identity,
             generation: Default::default(),
@@ -287,10 +289,8 @@ impl LinkEngine {
             state: Mutex::new(State {
                 predictor,
                 reader: None,
-                embeddings: LruCache::new(cap(20_000)),
-                signals: LruCache::new(cap(200_000)),
             }),
-            shared: Mutex::new(Shared::new(cap(20_000))),
+            shared: Mutex::new(Shared::default()),
             cache,
         })
     }
@@ -397,10 +397,10 @@ impl LinkEngine {
         if self.cache.disk().is_some() {
             return self.stored_genes();
         }
-        self.shared()
-            .genes
-            .iter()
-            .map(|(_, g)| (**g).clone())
+        self.cache
+            .memory_records::<GeneLinks>(&self.namespace)
+            .into_iter()
+            .map(|g| (*g).clone())
             .collect()
     }
 
@@ -520,6 +520,13 @@ pub fn open(
     let e2g_id = e2g.as_ref().map_or("attention".to_string(), |m| {
         format!("{}:{}", m.id(), short(&m.sha256))
     });
+    let elements = format!(
+        "{}:{}:{}:{}:elements",
+        build.name(),
+        spec.id(),
+        short(&spec.encoder.sha256),
+        short(&link_inputs)
+    );
     let namespace = format!(
         "{}:{}:{}{}:{}:{e2g_id}:links2",
         build.name(),
@@ -539,7 +546,7 @@ pub fn open(
         predictor,
         e2g,
         ((spec.name.clone(), spec.version.clone()), sha.clone()),
-        namespace,
+        (namespace, elements),
         cache,
     )?)
 }

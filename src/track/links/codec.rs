@@ -7,7 +7,7 @@ impl LinkEngine {
     /// Every gene result stored on disk under this engine's namespace.
     pub fn stored_genes(&self) -> Vec<GeneLinks> {
         self.cache
-            .records(&self.namespace)
+            .stored_records(&self.namespace)
             .into_iter()
             .filter_map(|(key, value)| {
                 let contig = key.split('\t').next()?.to_string();
@@ -15,6 +15,14 @@ impl LinkEngine {
             })
             .collect()
     }
+}
+
+/// What a gene result holds in memory, about (for the cache's byte bound).
+pub(super) fn gene_bytes(g: &GeneLinks) -> usize {
+    std::mem::size_of::<GeneLinks>()
+        + g.links.len() * std::mem::size_of::<Link>()
+        + g.id.len()
+        + g.name.len()
 }
 
 /// Serialises a gene result (JSON: compact, versioned by the namespace's model sha256s).

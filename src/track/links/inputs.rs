@@ -14,6 +14,37 @@ impl LinkEngine {
         format!("{}\t{}\t{}", key.0, key.1, key.2)
     }
 
+    /// The cached signals of element `[start0, end0)` of `contig`.
+    fn cached_signals(&self, contig: &str, start0: u64, end0: u64) -> Option<(f64, f64)> {
+        self.cache
+            .get_memory_record::<(f64, f64)>(&self.elements, &signal_key(contig, start0, end0))
+            .map(|v| *v)
+    }
+
+    fn keep_signals(&self, contig: &str, start0: u64, end0: u64, v: (f64, f64)) {
+        let key = signal_key(contig, start0, end0);
+        self.cache
+            .put_record(&self.elements, &key, Arc::new(v), 16, None);
+    }
+
+    /// The cached sequence input of the element window centred on `centre`.
+    pub(super) fn cached_embedding(&self, contig: &str, centre: u64) -> Option<Embedding> {
+        self.cache
+            .get_memory_record::<Embedding>(&self.elements, &embedding_key(contig, centre))
+            .map(|e| (*e).clone())
+    }
+
+    pub(super) fn keep_embedding(&self, contig: &str, centre: u64, e: Embedding) {
+        let bytes = 16 + e.as_ref().map_or(0, |e| 4 * e.len());
+        self.cache.put_record(
+            &self.elements,
+            &embedding_key(contig, centre),
+            Arc::new(e),
+            bytes,
+            None,
+        );
+    }
+
     fn reader<'s>(&self, state: &'s mut State) -> Result<&'s mut InputReader, Error> {
         if state.reader.is_none() {
             state.reader = Some(
@@ -36,10 +67,8 @@ impl LinkEngine {
         (start0, end0): (u64, u64),
         centre: u64,
     ) -> Result<((f64, f64), Sequence), Error> {
-        let signal_key = (contig.name.clone(), start0, end0);
-        let sequence_key = (contig.name.clone(), centre);
-        let signals = state.signals.get(&signal_key).copied();
-        let embedded = state.embeddings.get(&sequence_key).cloned();
+        let signals = self.cached_signals(&contig.name, start0, end0);
+        let embedded = self.cached_embedding(&contig.name, centre);
         if let (Some(v), Some(e)) = (signals, &embedded) {
             return Ok((v, e.clone().map_or(Sequence::Masked, Sequence::Embedded)));
         }
@@ -57,7 +86,7 @@ impl LinkEngine {
         let signals = signals.unwrap_or_else(|| {
             let part = (start0 as i64 - lo) as usize..(end0 as i64 - lo) as usize;
             let v = self.signal_means(&span, part);
-            state.signals.put(signal_key, v);
+            self.keep_signals(&contig.name, start0, end0, v);
             v
         });
         let sequence = match embedded {
@@ -70,7 +99,7 @@ impl LinkEngine {
                     .filter(|b| !matches!(b.to_ascii_uppercase(), b'A' | b'C' | b'G' | b'T'))
                     .count();
                 if other as f64 > self.settings.max_n_fraction * length as f64 {
-                    state.embeddings.put(sequence_key, None);
+                    self.keep_embedding(&contig.name, centre, None);
                     Sequence::Masked
                 } else {
                     let mut one_hot = vec![0f32; 4 * length];
@@ -123,13 +152,12 @@ impl LinkEngine {
         contig: &Contig,
         (start0, end0): (u64, u64),
     ) -> Result<(f64, f64), Error> {
-        let key = (contig.name.clone(), start0, end0);
-        if let Some(v) = state.signals.get(&key) {
-            return Ok(*v);
+        if let Some(v) = self.cached_signals(&contig.name, start0, end0) {
+            return Ok(v);
         }
         let span = self.read_span(state, contig, start0 as i64, end0 as i64)?;
         let v = self.signal_means(&span, 0..(end0 - start0) as usize);
-        state.signals.put(key, v);
+        self.keep_signals(&contig.name, start0, end0, v);
         Ok(v)
     }
 
@@ -146,7 +174,7 @@ impl LinkEngine {
         let missing: Vec<(u64, u64)> = intervals
             .iter()
             .copied()
-            .filter(|&(s, e)| !state.signals.contains(&(contig.name.clone(), s, e)))
+            .filter(|&(s, e)| self.cached_signals(&contig.name, s, e).is_none())
             .collect();
         let mut i = 0;
         while i < missing.len() {
@@ -163,7 +191,7 @@ impl LinkEngine {
                 let span = self.read_span(state, contig, lo as i64, hi as i64)?;
                 for &(s, e) in &missing[i..j] {
                     let v = self.signal_means(&span, (s - lo) as usize..(e - lo) as usize);
-                    state.signals.put((contig.name.clone(), s, e), v);
+                    self.keep_signals(&contig.name, s, e, v);
                 }
             }
             i = j;
@@ -278,4 +306,12 @@ impl LinkEngine {
             candidates,
         })
     }
+}
+
+fn signal_key(contig: &str, start0: u64, end0: u64) -> String {
+    format!("signals\t{contig}\t{start0}\t{end0}")
+}
+
+fn embedding_key(contig: &str, centre: u64) -> String {
+    format!("embedding\t{contig}\t{centre}")
 }

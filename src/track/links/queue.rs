@@ -4,33 +4,21 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError, Weak};
 use std::time::Duration;
 
-use lru::LruCache;
-
 use crate::genome::genes::Tss;
 use crate::genome::Contig;
 
-use super::codec::{decode_gene, encode_gene};
+use super::codec::{decode_gene, encode_gene, gene_bytes};
 use super::{Error, GeneKey, GeneLinks, LinkEngine, LinksView, Prepared, State, GENE_BATCH};
 
-/// What requesters share, each briefly: finished genes, genes being computed, genes waiting.
+/// What requesters share, each briefly: genes being computed, genes waiting (finished genes
+/// are records of the build's cache).
+#[derive(Default)]
 pub(super) struct Shared {
-    pub(super) genes: LruCache<GeneKey, Arc<GeneLinks>>,
     /// One slot per gene wanted and not finished; requesters of the same gene share it (they
     /// hold it; a slot nobody holds any more is a gene nobody waits for).
     inflight: HashMap<GeneKey, Weak<GeneSlot>>,
     /// Genes to compute, from every requester, first come first served.
     waiting: VecDeque<Wanted>,
-}
-
-impl Shared {
-    /// Empty, keeping up to `genes` finished genes in memory.
-    pub(super) fn new(genes: std::num::NonZeroUsize) -> Self {
-        Self {
-            genes: LruCache::new(genes),
-            inflight: HashMap::new(),
-            waiting: VecDeque::new(),
-        }
-    }
 }
 
 /// A gene to compute.
@@ -97,27 +85,18 @@ impl LinkEngine {
             .iter()
             .map(|t| (contig.name.clone(), t.position0, t.id.clone()))
             .collect();
-        let mut results: Vec<Option<Arc<GeneLinks>>> = {
-            let mut shared = self.shared();
-            keys.iter().map(|k| shared.genes.get(k).cloned()).collect()
-        };
-        // the cache's disk tier, outside any lock
-        if self.cache.disk().is_some() {
-            for (i, key) in keys.iter().enumerate() {
-                if results[i].is_some() {
-                    continue;
-                }
-                let found = self
-                    .cache
-                    .get_record(&self.namespace, &self.record_key(key))
-                    .and_then(|bytes| decode_gene(&bytes, &contig.name));
-                if let Some(g) = found {
-                    let g = Arc::new(g);
-                    self.shared().genes.put(key.clone(), g.clone());
-                    results[i] = Some(g);
-                }
-            }
-        }
+        // the cache (memory, then disk), outside any lock of the engine
+        let mut results: Vec<Option<Arc<GeneLinks>>> = keys
+            .iter()
+            .map(|key| {
+                self.cache.get_record(
+                    &self.namespace,
+                    &self.record_key(key),
+                    |bytes| decode_gene(bytes, &contig.name),
+                    gene_bytes,
+                )
+            })
+            .collect();
         // the rest: join a gene already queued, or queue it
         let mut slots: Vec<(usize, Arc<GeneSlot>)> = Vec::new();
         {
@@ -126,8 +105,10 @@ impl LinkEngine {
                 if results[i].is_some() {
                     continue;
                 }
-                if let Some(g) = shared.genes.get(key) {
-                    results[i] = Some(g.clone());
+                // finished since the lookup above (a gene is stored before its slot is
+                // released, both under this lock)
+                if let Some(g) = self.memory_gene(key) {
+                    results[i] = Some(g);
                     continue;
                 }
                 let slot = match shared.inflight.get(key).and_then(Weak::upgrade) {
@@ -192,6 +173,12 @@ impl LinkEngine {
         })
     }
 
+    /// A finished gene in the cache's memory.
+    fn memory_gene(&self, key: &GeneKey) -> Option<Arc<GeneLinks>> {
+        self.cache
+            .get_memory_record(&self.namespace, &self.record_key(key))
+    }
+
     pub(super) fn shared(&self) -> MutexGuard<'_, Shared> {
         self.shared
             .lock()
@@ -245,9 +232,10 @@ impl LinkEngine {
                     self.cache.put_record(
                         &self.namespace,
                         &self.record_key(&w.key),
-                        encode_gene(&g),
+                        g.clone(),
+                        gene_bytes(&g),
+                        Some(encode_gene(&g)),
                     );
-                    shared.genes.put(w.key.clone(), g.clone());
                     shared.inflight.remove(&w.key);
                     self.generation
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -67,9 +67,7 @@ impl LinkEngine {
                 .map_err(|e| Error::Failed(e.to_string()))?;
             for (i, (centre, _)) in chunk.iter().enumerate() {
                 let e: Arc<[f32]> = out.row(i).to_vec().into();
-                state
-                    .embeddings
-                    .put((contig.name.clone(), *centre), Some(e.clone()));
+                self.keep_embedding(&contig.name, *centre, Some(e.clone()));
                 embedded.insert(*centre, e);
             }
         }
