@@ -21,9 +21,9 @@ region=${REGION:-chr22:17,200,001-17,800,000}
 snps=../shared/data/hg38/variants/common_snps.hg38.chr22.vcf.gz
 threads=${THREADS:-$(nproc)}
 tmp=$(mktemp -d)
-daemon=
+source scripts/daemon.sh
 cleanup() {
-  [[ -n $daemon ]] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
+  stop_daemon
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -34,8 +34,6 @@ ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 
 runs=${RUNS:-3}
 median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
-port=$((20000 + RANDOM % 20000))
-base="http://127.0.0.1:$port/v1/builds/hg38"
 # seconds of one request
 fetch() { curl -fsS -o "$tmp/answer.json" -w '%{time_total}' "$1"; }
 for run in $(seq "$runs"); do
@@ -57,20 +55,15 @@ for run in $(seq "$runs"); do
   echo "$annotate_windows / ($t1 - $t0)" | bc -l >> "$tmp/annotate"
 
   rm -rf "$tmp/dcache"
-  "$bin" -q --config "$cfg" serve --device cpu --threads "$threads" --bind "127.0.0.1:$port" \
-    --cache-dir "$tmp/dcache" > "$tmp/daemon.log" 2>&1 &
-  daemon=$!
-  for _ in $(seq 1 300); do
-    curl -fs "http://127.0.0.1:$port/healthz" > /dev/null 2>&1 && break
-    sleep 0.2
-  done
+  start_daemon "$tmp/daemon.log" --device cpu --threads "$threads" --cache-dir "$tmp/dcache"
+  base="$daemon_url/v1/builds/hg38"
   dense_s=$(fetch "$base/enhancers?ref=chr22&start=17200000&end=17300000&mode=dense&wait=120000")
   dense_windows=$(python3 -c "import json; print(len(json.load(open('$tmp/answer.json'))['windows']))")
   echo "$dense_windows / $dense_s" | bc -l >> "$tmp/dense"
   view="$base/enhancers?ref=chr22&start=17000000&end=18000000&wait=120000"
   fetch "$view" > /dev/null # fills the cache
   for _ in $(seq 1 21); do fetch "$view"; echo; done >> "$tmp/warm"
-  kill "$daemon"; wait "$daemon" 2>/dev/null || true; daemon=
+  stop_daemon
 done
 floor_wps=$(median < "$tmp/floor")
 score_wps=$(median < "$tmp/score")

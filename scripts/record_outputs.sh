@@ -19,9 +19,9 @@ py=.venv/bin/python
 vars=../shared/data/hg38/variants
 mkdir -p "$out"
 tmp=$(mktemp -d)
-daemon=
+source scripts/daemon.sh
 cleanup() {
-  [[ -n $daemon ]] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
+  stop_daemon
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -74,15 +74,8 @@ c links --cache-dir "$tmp/lcache" --region chr22:18,400,001-18,500,000 --min-sco
   -o "$out/links.bedpe"
 
 echo "daemon" >&2
-port=$((20000 + RANDOM % 20000))
-"$bin" -q --config "$cfg" serve --device cpu --bind "127.0.0.1:$port" --cache-dir "$tmp/dcache" \
-  --workers 1 --threads 2 > "$tmp/daemon.log" 2>&1 &
-daemon=$!
-base="http://127.0.0.1:$port"
-for _ in $(seq 1 300); do
-  curl -fs "$base/healthz" > /dev/null 2>&1 && break
-  sleep 0.2
-done
+start_daemon "$tmp/daemon.log" --device cpu --cache-dir "$tmp/dcache" --workers 1 --threads 2
+base=$daemon_url
 # GET PATH NAME: the JSON answer without run-dependent fields, waiting for complete views
 get() {
   local path=$1 name=$2

@@ -14,7 +14,7 @@ use crate::genome::Build;
 use crate::io::text::LineReader;
 use crate::model::ModelSpec;
 use crate::pipeline::cache::{window_namespace, Cache};
-use crate::pipeline::engine::{inputs_fingerprint, Engine, EngineOptions};
+use crate::pipeline::engine::{Engine, EngineOptions};
 use crate::pipeline::grid::DEFAULT_STRIDE;
 
 use super::genes::NearestGenes;
@@ -104,15 +104,13 @@ pub(super) fn run(
         shared_build.clone(),
         Arc::new(spec.clone()),
         cache.clone(),
-        &EngineOptions {
-            stride: DEFAULT_STRIDE,
-            device: options.device,
-            workers: 1,
-            intra_threads: options.threads,
-            max_batch: options.batch_size,
-            max_queued_windows: usize::MAX,
-            fingerprint: inputs_fingerprint(build),
-        },
+        &EngineOptions::command(
+            build,
+            DEFAULT_STRIDE,
+            options.device,
+            options.threads,
+            options.batch_size,
+        ),
     )?;
     let (device, batch_size) = (engine.device(), engine.max_batch());
     let masked = build.masked_modalities();

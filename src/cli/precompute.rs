@@ -117,15 +117,8 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
         .iter()
         .map(|r| r.end0().div_ceil(args.stride) - r.start0() / args.stride)
         .sum();
-    let options = EngineOptions {
-        stride: args.stride,
-        device: global.device,
-        workers: 1,
-        intra_threads: global.threads(),
-        max_batch: None,
-        max_queued_windows: usize::MAX,
-        fingerprint: inputs_fingerprint(&build),
-    };
+    let options =
+        EngineOptions::command(&build, args.stride, global.device, global.threads(), None);
     let engine = Arc::new(Engine::start(
         build.clone(),
         spec.clone(),

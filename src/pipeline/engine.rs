@@ -87,6 +87,28 @@ pub struct EngineOptions {
     pub fingerprint: String,
 }
 
+impl EngineOptions {
+    /// A one-process command's engine (`score`, `annotate`, `precompute`): one model worker
+    /// with `threads` intra-op threads, no queue limit, the build's input fingerprint.
+    pub fn command(
+        build: &Build,
+        stride: u64,
+        device: Device,
+        threads: usize,
+        max_batch: Option<usize>,
+    ) -> Self {
+        Self {
+            stride,
+            device,
+            workers: 1,
+            intra_threads: threads,
+            max_batch,
+            max_queued_windows: usize::MAX,
+            fingerprint: inputs_fingerprint(build),
+        }
+    }
+}
+
 /// Makes the predictors of an engine's workers and says where they run: ONNX Runtime sessions
 /// ([`ort_predictors`]) in every command, wrappers of them in tests (a gate, injected faults).
 pub type PredictorFactory = Arc<

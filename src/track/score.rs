@@ -12,7 +12,7 @@ use crate::genome::{Build, Region};
 use crate::model::onnx::ActiveDevice;
 use crate::model::{Device, Modality, ModelSpec};
 use crate::pipeline::cache::{Cache, CacheSettings};
-use crate::pipeline::engine::{inputs_fingerprint, Engine, EngineOptions};
+use crate::pipeline::engine::{Engine, EngineOptions};
 use crate::pipeline::regions::score_regions;
 
 pub use crate::pipeline::grid::DEFAULT_STRIDE;
@@ -120,15 +120,13 @@ pub fn score_region(
         build.clone(),
         spec.clone(),
         cache.clone(),
-        &EngineOptions {
-            stride: options.stride,
-            device: options.device,
-            workers: 1,
-            intra_threads: options.threads,
-            max_batch: options.batch_size,
-            max_queued_windows: usize::MAX,
-            fingerprint: inputs_fingerprint(build),
-        },
+        &EngineOptions::command(
+            build,
+            options.stride,
+            options.device,
+            options.threads,
+            options.batch_size,
+        ),
     )?);
     let window_count = engine.grid().count(region);
     let masked = build.masked_modalities();
