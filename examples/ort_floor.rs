@@ -3,9 +3,11 @@
 //! that `benches/pipeline_e2e.sh` can report `score`'s windows/s as a ratio of it.
 //!
 //! ```text
-//! cargo run --release --example ort_floor -- examples/hg38.toml chr22:17,200,001-17,800,000 [BATCH] [THREADS]
+//! cargo run --release --example ort_floor -- examples/hg38.toml chr22:17,200,001-17,800,000 [BATCH] [THREADS] [DEVICE]
 //! ```
-//! Prints `windows=N seconds=S windows_per_s=R batch=B threads=T`.
+//! DEVICE is `cpu` (the default) or `cuda` (benches/cuda_e2e.sh); one batch is run untimed first
+//! (session warm-up: CUDA loads its kernels and picks convolution algorithms on the first call).
+//! Prints `windows=N seconds=S windows_per_s=R batch=B threads=T device=D`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,7 +15,7 @@ use std::time::Instant;
 use cistrack::config::Config;
 use cistrack::genome::build::Span;
 use cistrack::genome::Build;
-use cistrack::model::onnx::{OrtPredictor, SessionOptions};
+use cistrack::model::onnx::{ActiveDevice, OrtPredictor, SessionOptions};
 use cistrack::model::{Batch, Device, ModelSpec, Predictor};
 use cistrack::pipeline::batcher::{batch_size, pad_lone_row};
 use cistrack::pipeline::grid::{Grid, DEFAULT_STRIDE};
@@ -22,12 +24,17 @@ use cistrack::pipeline::inputs::{encode_window, normalisers};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(config), Some(region)) = (args.first(), args.get(1)) else {
-        eprintln!("usage: ort_floor CONFIG REGION [BATCH] [THREADS]");
+        eprintln!("usage: ort_floor CONFIG REGION [BATCH] [THREADS] [DEVICE]");
         std::process::exit(2);
     };
     let threads = match args.get(3) {
         Some(t) => t.parse()?,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let device = match args.get(4).map(String::as_str) {
+        None | Some("cpu") => Device::Cpu,
+        Some("cuda") => Device::Cuda,
+        Some(other) => return Err(format!("DEVICE must be cpu or cuda, not {other:?}").into()),
     };
     let config = Config::load(config.as_ref())?;
     let build = Arc::new(Build::open(config.build(None)?)?);
@@ -36,10 +43,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut predictor = OrtPredictor::new(
         &spec,
         SessionOptions {
-            device: Device::Cpu,
+            device,
             intra_threads: threads,
         },
     )?;
+    if device == Device::Cuda && predictor.device() != ActiveDevice::Cuda {
+        return Err("the CUDA execution provider did not load (see `cistrack doctor`)".into());
+    }
     let requested = args
         .get(2)
         .filter(|b| !b.is_empty())
@@ -76,14 +86,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             batches.push(batch);
         }
     }
+    if let Some(first) = batches.first() {
+        predictor.predict(first)?; // warm-up, untimed
+    }
     let started = Instant::now();
     for batch in &batches {
         predictor.predict(batch)?;
     }
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "windows={windows} seconds={seconds:.3} windows_per_s={:.1} batch={batch_size} threads={threads}",
-        windows as f64 / seconds
+        "windows={windows} seconds={seconds:.3} windows_per_s={:.1} batch={batch_size} threads={threads} device={}",
+        windows as f64 / seconds,
+        predictor.device()
     );
     Ok(())
 }
