@@ -263,6 +263,8 @@ impl From<crate::track::Error> for Error {
 pub struct AnnotateOptions {
     /// Windows per model call; `None` picks the device's default (as `cistrack score`).
     pub batch_size: Option<usize>,
+    /// Model workers (`None`: 1 on the CPU, 4 with CUDA).
+    pub workers: Option<usize>,
     /// ONNX Runtime intra-op threads.
     pub threads: usize,
     /// Requested device.
@@ -285,6 +287,7 @@ impl Default for AnnotateOptions {
     fn default() -> Self {
         Self {
             batch_size: None,
+            workers: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             device: Device::Auto,
             threshold: None,

@@ -52,6 +52,10 @@ pub struct GlobalArgs {
     /// ONNX Runtime threads [default: all cores]
     #[arg(long, global = true, env = "CISTRACK_THREADS", value_name = "N")]
     pub threads: Option<usize>,
+    /// Model workers, one ONNX Runtime session each [default: 1 on the CPU, 4 with CUDA]
+    #[arg(long, global = true, env = "CISTRACK_WORKERS", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub workers: Option<u64>,
     /// More log output on stderr (-v: debug, -vv: trace); RUST_LOG overrides
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
@@ -69,6 +73,11 @@ impl GlobalArgs {
     pub fn load_config(&self) -> anyhow::Result<Config> {
         let path = self.config.as_ref().context("no builds config: pass --config FILE or set CISTRACK_CONFIG (examples/hg38.toml is one)")?;
         Ok(Config::load(path)?)
+    }
+
+    /// Model workers asked for (`None`: the device's default).
+    pub fn workers(&self) -> Option<usize> {
+        self.workers.map(|n| n as usize)
     }
 
     /// ONNX Runtime threads to use.

@@ -31,7 +31,7 @@ fn options(build: &Arc<Build>, max_batch: Option<usize>) -> EngineOptions {
     EngineOptions {
         stride: 200,
         device: Device::Cpu,
-        workers: 1,
+        workers: Some(1),
         intra_threads: 2,
         max_batch,
         max_queued_windows: 100_000,

@@ -108,6 +108,7 @@ pub(super) fn run(
             build,
             DEFAULT_STRIDE,
             options.device,
+            options.workers,
             options.threads,
             options.batch_size,
         ),

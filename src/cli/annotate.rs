@@ -100,6 +100,7 @@ pub fn run(global: &GlobalArgs, args: AnnotateArgs) -> anyhow::Result<()> {
     };
     let options = AnnotateOptions {
         batch_size: args.batch_size,
+        workers: global.workers(),
         threads: global.threads(),
         device: global.device,
         threshold: args.threshold,

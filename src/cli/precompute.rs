@@ -117,8 +117,14 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
         .iter()
         .map(|r| r.end0().div_ceil(args.stride) - r.start0() / args.stride)
         .sum();
-    let options =
-        EngineOptions::command(&build, args.stride, global.device, global.threads(), None);
+    let options = EngineOptions::command(
+        &build,
+        args.stride,
+        global.device,
+        global.workers(),
+        global.threads(),
+        None,
+    );
     let engine = Arc::new(Engine::start(
         build.clone(),
         spec.clone(),

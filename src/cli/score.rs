@@ -85,6 +85,7 @@ pub fn run(global: &GlobalArgs, args: ScoreArgs) -> anyhow::Result<()> {
     let options = ScoreOptions {
         stride: args.stride,
         batch_size: args.batch_size,
+        workers: global.workers(),
         threads: global.threads(),
         device: global.device,
         progress: !global.quiet,

@@ -43,9 +43,6 @@ pub struct ServeArgs {
     /// Distance between window centres, bp
     #[arg(long, default_value_t = DEFAULT_STRIDE, value_name = "BP")]
     pub stride: u64,
-    /// Model worker threads per build and model (one ONNX Runtime session each)
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub workers: usize,
     /// Maximum windows per model call [default: 4 on the CPU, 128 with CUDA]
     #[arg(long, value_name = "N")]
     pub max_batch: Option<usize>,
@@ -99,7 +96,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         disk_cache_mib: args.disk_cache,
         stride: args.stride,
         device: global.device,
-        workers: args.workers.max(1),
+        workers: global.workers(),
         intra_threads: global.threads(),
         max_batch: args.max_batch,
         max_region_bp: args.max_region,

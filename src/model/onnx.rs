@@ -184,7 +184,12 @@ pub fn check_cuda(spec: &ModelSpec) -> Result<(), String> {
 
 #[cfg(feature = "cuda")]
 fn cuda_session(builder: SessionBuilder, bytes: &[u8]) -> Result<Session, String> {
-    let provider = ort::ep::CUDA::default().build().error_on_failure();
+    // Heuristic convolution algorithms: the default exhaustive search benchmarks every cuDNN
+    // algorithm again for each new input shape, and a daemon's batches come in many sizes.
+    let provider = ort::ep::CUDA::default()
+        .with_conv_algorithm_search(ort::ep::cuda::ConvAlgorithmSearch::Heuristic)
+        .build()
+        .error_on_failure();
     let builder = builder
         .with_execution_providers([provider])
         .map_err(|e| e.to_string())?;

@@ -75,8 +75,9 @@ pub struct EngineOptions {
     pub stride: u64,
     /// Requested device.
     pub device: Device,
-    /// Model worker threads (one ONNX Runtime session each).
-    pub workers: usize,
+    /// Model worker threads (one ONNX Runtime session each); `None`: 1 on the CPU,
+    /// [`CUDA_WORKERS`] with CUDA.
+    pub workers: Option<usize>,
     /// ONNX Runtime intra-op threads per worker.
     pub intra_threads: usize,
     /// Maximum windows per model call; `None`: 4 on CPU, 128 on CUDA.
@@ -88,19 +89,21 @@ pub struct EngineOptions {
 }
 
 impl EngineOptions {
-    /// A one-process command's engine (`score`, `annotate`, `precompute`): one model worker
-    /// with `threads` intra-op threads, no queue limit, the build's input fingerprint.
+    /// A one-process command's engine (`score`, `annotate`, `precompute`): the device's
+    /// number of model workers with `threads` intra-op threads, no queue limit, the build's
+    /// input fingerprint.
     pub fn command(
         build: &Build,
         stride: u64,
         device: Device,
+        workers: Option<usize>,
         threads: usize,
         max_batch: Option<usize>,
     ) -> Self {
         Self {
             stride,
             device,
-            workers: 1,
+            workers,
             intra_threads: threads,
             max_batch,
             max_queued_windows: usize::MAX,
@@ -117,7 +120,14 @@ pub type PredictorFactory = Arc<
         + Sync,
 >;
 
-/// One ONNX Runtime session per worker (checksum and graph checks included).
+/// Model workers of a CUDA engine when none are asked for. A worker reads and encodes its batch
+/// on its own CPU thread, then waits for the GPU: on the CPU one session with every core is
+/// fastest (benches/README.md), on a GPU one worker leaves the GPU idle while it encodes, and
+/// several keep it fed (`benches/cuda_e2e.py` measured 1 against 4 on an H200).
+pub const CUDA_WORKERS: usize = 4;
+
+/// One ONNX Runtime session per worker (checksum and graph checks included); as many workers as
+/// asked, else 1 on the CPU and [`CUDA_WORKERS`] when the first session runs on CUDA.
 ///
 /// # Errors
 ///
@@ -126,18 +136,24 @@ pub fn ort_predictors(
     spec: &ModelSpec,
     options: &EngineOptions,
 ) -> crate::Result<(Vec<Box<dyn Predictor>>, ActiveDevice)> {
-    let mut predictors: Vec<Box<dyn Predictor>> = Vec::new();
-    let mut device = ActiveDevice::Cpu;
-    for _ in 0..options.workers.max(1) {
-        let p = OrtPredictor::new(
+    let session = || {
+        OrtPredictor::new(
             spec,
             SessionOptions {
                 device: options.device,
                 intra_threads: options.intra_threads,
             },
-        )?;
-        device = p.device();
-        predictors.push(Box::new(p));
+        )
+    };
+    let first = session()?;
+    let device = first.device();
+    let count = options.workers.unwrap_or(match device {
+        ActiveDevice::Cpu => 1,
+        ActiveDevice::Cuda => CUDA_WORKERS,
+    });
+    let mut predictors: Vec<Box<dyn Predictor>> = vec![Box::new(first)];
+    for _ in 1..count.max(1) {
+        predictors.push(Box::new(session()?));
     }
     Ok((predictors, device))
 }
@@ -237,7 +253,8 @@ impl Engine {
         .into();
         let shared = Arc::new(Shared::new(build, spec));
         let (queue, receiving) = Queue::new();
-        let threads = workers::spawn(&shared, &receiving, predictors, max_batch);
+        let warm_up = device == ActiveDevice::Cuda;
+        let threads = workers::spawn(&shared, &receiving, predictors, max_batch, warm_up);
         let inner = Arc::new(Inner {
             shared,
             grid,

@@ -64,11 +64,14 @@ impl Shared {
 }
 
 /// Starts one worker thread per predictor, taking up to `max_batch` windows per model call.
+/// With `warm_up` (CUDA), each worker first runs one full batch of empty windows, so that the
+/// first request does not wait while CUDA loads its kernels and sets up the session's buffers.
 pub(crate) fn spawn(
     shared: &Arc<Shared>,
     queue: &Receiving,
     predictors: Vec<Box<dyn Predictor>>,
     max_batch: usize,
+    warm_up: bool,
 ) -> Vec<std::thread::JoinHandle<()>> {
     predictors
         .into_iter()
@@ -77,7 +80,7 @@ pub(crate) fn spawn(
             let (shared, queue) = (shared.clone(), queue.clone());
             std::thread::Builder::new()
                 .name(format!("model-worker-{i}"))
-                .spawn(move || run(&shared, &queue, predictor, max_batch))
+                .spawn(move || run(&shared, &queue, predictor, max_batch, warm_up))
                 .expect("cannot spawn a model worker thread; this is a bug")
         })
         .collect()
@@ -92,7 +95,13 @@ struct Worker {
     mask: [f32; 3],
 }
 
-fn run(shared: &Shared, queue: &Receiving, predictor: Box<dyn Predictor>, max_batch: usize) {
+fn run(
+    shared: &Shared,
+    queue: &Receiving,
+    predictor: Box<dyn Predictor>,
+    max_batch: usize,
+    warm_up: bool,
+) {
     let mut worker = Worker {
         predictor,
         reader: None,
@@ -102,6 +111,20 @@ fn run(shared: &Shared, queue: &Receiving, predictor: Box<dyn Predictor>, max_ba
         norms: normalisers(&shared.build, &shared.spec),
         mask: shared.build.modality_mask(),
     };
+    if warm_up {
+        let started = Instant::now();
+        for key in 0..max_batch.max(2) as u64 {
+            worker.batch.push_row(key); // all-zero rows: N bases, no signal
+        }
+        match worker.predictor.predict(&worker.batch) {
+            Ok(_) => tracing::debug!(
+                seconds = started.elapsed().as_secs_f64(),
+                "model worker warmed up"
+            ),
+            Err(e) => tracing::warn!("model worker warm-up failed: {e}"),
+        }
+        worker.batch.clear();
+    }
     while let Some(taken) = queue.take(max_batch, &shared.stats.windows_cancelled) {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             worker.process(shared, &taken)

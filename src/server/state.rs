@@ -53,8 +53,8 @@ pub struct ServeConfig {
     pub stride: u64,
     /// Requested device.
     pub device: Device,
-    /// Model workers per build and model.
-    pub workers: usize,
+    /// Model workers per build and model (`None`: 1 on the CPU, 4 with CUDA).
+    pub workers: Option<usize>,
     /// ONNX Runtime intra-op threads per worker.
     pub intra_threads: usize,
     /// Maximum windows per model call (`None`: 4 on CPU, 128 on CUDA).
@@ -86,7 +86,7 @@ impl Default for ServeConfig {
             disk_cache_mib: DEFAULT_DISK_MIB,
             stride: DEFAULT_STRIDE,
             device: Device::Auto,
-            workers: 1,
+            workers: None,
             intra_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             max_batch: None,
             max_region_bp: DEFAULT_MAX_REGION_BP,

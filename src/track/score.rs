@@ -28,6 +28,8 @@ pub struct ScoreOptions {
     pub stride: u64,
     /// Windows per model call; `None` picks the device's default.
     pub batch_size: Option<usize>,
+    /// Model workers (`None`: 1 on the CPU, 4 with CUDA).
+    pub workers: Option<usize>,
     /// ONNX Runtime intra-op threads.
     pub threads: usize,
     /// Requested device.
@@ -43,6 +45,7 @@ impl Default for ScoreOptions {
         Self {
             stride: DEFAULT_STRIDE,
             batch_size: None,
+            workers: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             device: Device::Auto,
             progress: false,
@@ -124,6 +127,7 @@ pub fn score_region(
             build,
             options.stride,
             options.device,
+            options.workers,
             options.threads,
             options.batch_size,
         ),
