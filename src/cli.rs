@@ -215,6 +215,25 @@ mod tests {
     }
 
     #[test]
+    fn test_workers_is_global_and_positive() {
+        let cli = Cli::try_parse_from(["cistrack", "serve", "--workers", "2"]).unwrap();
+        assert_eq!(cli.global.workers(), Some(2));
+        let cli = Cli::try_parse_from([
+            "cistrack",
+            "--workers",
+            "3",
+            "score",
+            "--region",
+            "chr1:1-10",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.workers(), Some(3));
+        let cli = Cli::try_parse_from(["cistrack", "score", "--region", "chr1:1-10"]).unwrap();
+        assert_eq!(cli.global.workers(), None, "the device picks");
+        assert!(Cli::try_parse_from(["cistrack", "serve", "--workers", "0"]).is_err());
+    }
+
+    #[test]
     fn test_try_parse_from() {
         let cli = Cli::try_parse_from([
             "cistrack",

@@ -101,6 +101,39 @@ fn dense_view_equals_the_cli_pipeline() {
 }
 
 #[test]
+fn workers_default_to_one_on_the_cpu_and_several_give_the_same_scores() {
+    let (build, spec) = setup();
+    let region = Region::new("chr2", 20_000, 40_000).unwrap();
+    let scores = |workers: Option<usize>| {
+        let cache = Arc::new(Cache::new(16, None, Arc::new(Stats::default())));
+        let options = EngineOptions {
+            workers,
+            max_batch: Some(4),
+            ..options(&build, None)
+        };
+        let engine = Engine::start(build.clone(), spec.clone(), cache, &options).unwrap();
+        let view = runtime()
+            .block_on(engine.view(&region, |_| true, deadline_in(Duration::from_secs(120))))
+            .unwrap();
+        (engine.workers(), view.windows)
+    };
+    let (one, expected) = scores(None);
+    assert_eq!(
+        one, 1,
+        "the CPU default is one worker with every intra-op thread"
+    );
+    let (three, windows) = scores(Some(3));
+    assert_eq!(three, 3);
+    assert_eq!(windows.len(), expected.len());
+    for (a, b) in windows.iter().zip(&expected) {
+        assert_eq!(
+            (a.core_start0, a.probability),
+            (b.core_start0, b.probability)
+        );
+    }
+}
+
+#[test]
 fn concurrent_identical_views_share_one_computation() {
     let (build, spec) = setup();
     let cache = Arc::new(Cache::new(16, None, Arc::new(Stats::default())));
