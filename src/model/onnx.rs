@@ -153,6 +153,14 @@ pub(crate) fn open_verified_session(
                 b.with_intra_threads(options.intra_threads.max(1))
                     .map_err(Into::into)
             })
+            .and_then(|b| {
+                // Idle intra-op threads sleep instead of spinning: between model calls the same
+                // cores read and encode windows (the model workers, annotate's encoder and
+                // writer), and spinning threads took their time. On 2 busy cores: annotate on
+                // chr22 common SNPs 8.4-10.8 s instead of 11.8-14.9 s, the floor 117-133
+                // windows/s instead of 84-100 (benches/README.md).
+                b.with_intra_op_spinning(false).map_err(Into::into)
+            })
             .map_err(|e| load_error(e.to_string()))
     };
     let cpu = || -> Result<Session, Error> {
