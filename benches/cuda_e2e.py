@@ -24,6 +24,7 @@ Each number is the median of --runs runs. Writes a Markdown table to --out (and 
 """
 
 import argparse
+import json
 import os
 import platform
 import random
@@ -111,7 +112,6 @@ def get(url, timeout=300):
 
 def daemon(args, device, batch, workers, tmp):
     """Cold dense view windows/s and warm p50 (ms) from a fresh daemon with an empty cache."""
-    import json
     port = random.randint(20000, 40000)
     cache = Path(tmp) / f"cache-{device}-{batch}-{workers}-{port}"
     log = open(Path(tmp) / f"daemon-{device}-{batch}-{workers}.log", "w")

@@ -108,8 +108,7 @@ fn workers_default_to_one_on_the_cpu_and_several_give_the_same_scores() {
         let cache = Arc::new(Cache::new(16, None, Arc::new(Stats::default())));
         let options = EngineOptions {
             workers,
-            max_batch: Some(4),
-            ..options(&build, None)
+            ..options(&build, Some(4))
         };
         let engine = Engine::start(build.clone(), spec.clone(), cache, &options).unwrap();
         let view = runtime()
