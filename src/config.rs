@@ -48,12 +48,13 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The TOML is invalid or does not match the schema.
-    #[error("invalid config {}: {message}", .path.display())]
+    #[error("invalid config {}", .path.display())]
     Parse {
         /// The file.
         path: PathBuf,
-        /// toml's message, with line and column.
-        message: String,
+        /// toml's error, with line and column.
+        #[source]
+        source: toml::de::Error,
     },
     /// A value that parses but makes no sense.
     #[error("config {}: build {build}: {message}", .path.display())]
@@ -254,9 +255,9 @@ impl Config {
     ///
     /// As [`Config::load`].
     pub fn from_toml(path: &Path, text: &str) -> Result<Self, Error> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| Error::Parse {
+        let raw: RawConfig = toml::from_str(text).map_err(|source| Error::Parse {
             path: path.into(),
-            message: e.to_string().trim_end().to_string(),
+            source,
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let resolve = |p: &Path| {
@@ -429,9 +430,12 @@ mod tests {
         let p = Path::new("/cfg/builds.toml");
         let err = Config::from_toml(p, "[builds.x]\nfasta = 3\n").unwrap_err();
         assert!(matches!(err, Error::Parse { .. }));
-        assert!(err.to_string().contains("line 2"), "{err}");
+        assert!(crate::error::chain(&err).contains("line 2"), "{err:?}");
         let err = Config::from_toml(p, "[builds.x]\nfasta = \"a.fa\"\nfoo = 1\n").unwrap_err();
-        assert!(err.to_string().contains("unknown field `foo`"), "{err}");
+        assert!(
+            crate::error::chain(&err).contains("unknown field `foo`"),
+            "{err:?}"
+        );
         let err = Config::from_toml(
             p,
             "[builds.x]\nfasta = \"a.fa\"\n[builds.x.signals.h3k4me3]\nbigwig = \"a.bw\"\n",

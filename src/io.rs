@@ -8,21 +8,26 @@ pub mod vcf;
 
 use std::path::PathBuf;
 
-/// Errors reading or writing track files.
+pub use crate::error::Cause;
+
+/// Errors reading or writing track files. The display names the file (and region); the cause
+/// is the [`source`](std::error::Error::source) (print the chain with `{:#}` in anyhow, or
+/// [`crate::error::chain`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file that cannot be opened as the expected format.
-    #[error("cannot open {kind} {}: {message}", .path.display())]
+    #[error("cannot open {kind} {}", .path.display())]
     Open {
         /// Format name.
         kind: &'static str,
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: Cause,
     },
     /// A read that failed after the file was opened (truncated or changed file).
-    #[error("cannot read {}:{contig}:{start0}-{end0}: {message}", .path.display())]
+    #[error("cannot read {}:{contig}:{start0}-{end0}", .path.display())]
     Read {
         /// The file.
         path: PathBuf,
@@ -33,7 +38,8 @@ pub enum Error {
         /// 0-based end.
         end0: u32,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: Cause,
     },
     /// A contig the file does not have.
     #[error("{} has no contig {name:?} (looked for {}); its contigs: {}", .path.display(), .tried.join(", "), .available)]
@@ -48,11 +54,12 @@ pub enum Error {
         available: String,
     },
     /// A write failure.
-    #[error("cannot write {}: {message}", .path.display())]
+    #[error("cannot write {}", .path.display())]
     Write {
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: Cause,
     },
 }

@@ -9,7 +9,7 @@ pub mod output;
 pub mod score;
 
 /// Errors in track parameters and output.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A stride outside `1..=window`.
     #[error(
@@ -28,11 +28,12 @@ pub enum Error {
     #[error("--threshold {0} is not a probability between 0 and 1")]
     InvalidThreshold(f64),
     /// Writing text output failed.
-    #[error("cannot write {target}: {message}")]
+    #[error("cannot write {target}")]
     Write {
         /// File name or `stdout`.
         target: String,
-        /// The I/O message.
-        message: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
     },
 }

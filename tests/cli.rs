@@ -590,7 +590,7 @@ fn bad_models_fail_clearly() {
     );
     // not JSON
     std::fs::write(model.join("model.json"), "{").unwrap();
-    assert_fails_with(&run(), &["model.json", "invalid JSON"]);
+    assert_fails_with(&run(), &["is not a valid model.json", "EOF while parsing"]);
     // a missing model file
     std::fs::write(model.join("model.json"), &json_text).unwrap();
     std::fs::remove_file(model.join("model.onnx")).unwrap();

@@ -281,7 +281,7 @@ impl cistrack::model::Predictor for Faulty {
         match self.calls.fetch_add(1, Ordering::SeqCst) {
             0 => Err(cistrack::model::Error::Inference {
                 model: "test".into(),
-                message: "injected failure".into(),
+                source: "injected failure".into(),
             }),
             1 => panic!("injected panic"),
             _ => self.inner.predict(batch),
@@ -304,9 +304,12 @@ fn a_failing_model_worker_fails_its_views_and_then_recovers() {
         rt.block_on(engine.view(region, |_| true, deadline_in(Duration::from_secs(120))))
     };
     let first = view(&region).expect_err("the injected error fails the view");
-    assert!(first.to_string().contains("injected failure"), "{first}");
+    // the view's error keeps the model's error as its cause
+    let text = cistrack::error::chain(&first);
+    assert!(text.contains("injected failure"), "{text}");
     let second = view(&region).expect_err("the injected panic fails the view");
-    assert!(second.to_string().contains("panicked"), "{second}");
+    let text = cistrack::error::chain(&second);
+    assert!(text.contains("panicked"), "{text}");
     // The worker survived both and the failed tile is computed again, correctly.
     let third = view(&region).unwrap();
     assert!(third.pending.is_empty());

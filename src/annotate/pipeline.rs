@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, never, select, Receiver, Sender};
 
+use crate::error::chain;
 use crate::genome::build::InputReader;
 use crate::genome::Build;
 use crate::io::text::LineReader;
@@ -307,7 +308,7 @@ enum Event {
 fn open_cache(build: &Build, options: &AnnotateOptions) -> Arc<Cache> {
     let settings = options.cache.as_ref();
     let cache = Cache::open(settings, build.name(), MEMORY_MIB).unwrap_or_else(|e| {
-        tracing::warn!("{e}; annotating without the score cache");
+        tracing::warn!("{}; annotating without the score cache", chain(&e));
         Cache::open(None, build.name(), MEMORY_MIB).expect("a memory cache always opens")
     });
     if let Some(s) = settings {

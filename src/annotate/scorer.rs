@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::error::{shared, SharedCause};
 use crate::genome::Contig;
 use crate::pipeline::batcher::{Input, Sink};
 use crate::pipeline::cache::{Cache, Score, Slot, Tile, TileKey, WindowDigest, TILE_WINDOWS};
@@ -41,7 +42,7 @@ pub struct Prediction {
 }
 
 /// A window's result as the collector receives it: its id and its score, or why it failed.
-pub type Outcome = (u64, Result<Score, Arc<str>>);
+pub type Outcome = (u64, Result<Score, SharedCause>);
 
 /// Windows pushed and not yet received by the collector, at most: [`WindowScorer::push`]
 /// waits beyond (about 3.6 kB each for the enhancer models' 2-kb windows).
@@ -76,13 +77,15 @@ impl Sink for ToCollector {
         let outcome = match slot {
             Slot::Scored(score) => Ok(score),
             // the planners queue only windows with a base; the contract skips the rest
-            _ => Err("a window without A/C/G/T bases reached the model; this is a bug".into()),
+            _ => Err(shared(
+                "a window without A/C/G/T bases reached the model; this is a bug",
+            )),
         };
         let _ = self.0.send((tag, outcome));
     }
 
-    fn fail(&self, tag: u64, message: &Arc<str>) {
-        let _ = self.0.send((tag, Err(message.clone())));
+    fn fail(&self, tag: u64, cause: &SharedCause) {
+        let _ = self.0.send((tag, Err(cause.clone())));
     }
 }
 

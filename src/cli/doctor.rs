@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use cistrack::config::{BuildConfig, Config};
+use cistrack::error::chain;
 use cistrack::genome::build::ScaleSource;
 use cistrack::genome::{genes, Build};
 use cistrack::model::onnx::{self, OrtPredictor, SessionOptions};
@@ -103,7 +104,7 @@ pub fn run(global: &GlobalArgs, _args: DoctorArgs) -> anyhow::Result<ExitCode> {
                 Some(config)
             }
             Err(e) => {
-                report.line(0, Status::Fail, "config", format!("{e:#}"))?;
+                report.line(0, Status::Fail, "config", chain(&e))?;
                 None
             }
         },
@@ -182,7 +183,7 @@ fn check_build(
     report.text(format!("build {}{description}", config.name))?;
     let build = match Build::open(config) {
         Ok(build) => build,
-        Err(e) => return report.line(2, Status::Fail, "inputs", format!("{e:#}")),
+        Err(e) => return report.line(2, Status::Fail, "inputs", chain(&e)),
     };
     let contigs = build.contigs();
     let total: u64 = contigs.iter().map(|c| c.length).sum();
@@ -197,7 +198,7 @@ fn check_build(
         ),
     )?;
     if let Err(e) = build.reader() {
-        report.line(2, Status::Fail, "fasta", format!("{e:#}"))?;
+        report.line(2, Status::Fail, "fasta", chain(&e))?;
     }
     for signal in build.signals() {
         let scale = match signal.scale_source {
@@ -241,7 +242,7 @@ fn check_build(
                 );
                 report.line(2, Status::Ok, "genes", detail)?
             }
-            Err(e) => report.line(2, Status::Fail, "genes", e)?,
+            Err(e) => report.line(2, Status::Fail, "genes", chain(&e))?,
         },
     }
     match &config.candidates {
@@ -253,7 +254,7 @@ fn check_build(
                 "candidates",
                 format!("{}: {} elements", path.display(), iv.len()),
             )?,
-            Err(e) => report.line(2, Status::Fail, "candidates", e)?,
+            Err(e) => report.line(2, Status::Fail, "candidates", chain(&e))?,
         },
     }
     if config.models.is_empty() {
@@ -279,7 +280,7 @@ fn check_build(
                             m.max_distance / 1000
                         ),
                     )?,
-                    Err(e) => report.line(2, Status::Fail, &what, format!("{e:#}"))?,
+                    Err(e) => report.line(2, Status::Fail, &what, chain(&e))?,
                 }
                 continue;
             }
@@ -310,7 +311,7 @@ fn check_build(
                     &what,
                     format!("{}: sha256 ok (not run: no ONNX Runtime)", spec.id()),
                 )?,
-                Err(e) => report.line(2, Status::Fail, &what, e)?,
+                Err(e) => report.line(2, Status::Fail, &what, chain(&e))?,
             }
             continue;
         }

@@ -59,11 +59,12 @@ pub fn run(global: &GlobalArgs, args: ModelsArgs) -> anyhow::Result<()> {
         "model", "kind", "role", "parameters", "threshold"
     )?;
     let mut failures = 0;
-    let fail = |out: &mut dyn Write, path: &std::path::Path, e: &dyn std::fmt::Display| {
+    let fail = |out: &mut dyn Write, path: &std::path::Path, e: &dyn std::error::Error| {
         writeln!(
             out,
-            "{:<28} FAIL: {e}",
-            path.strip_prefix(&dir).unwrap_or(path).display()
+            "{:<28} FAIL: {}",
+            path.strip_prefix(&dir).unwrap_or(path).display(),
+            cistrack::error::chain(e)
         )
     };
     for path in found {

@@ -107,9 +107,9 @@ impl Build {
                     return Err(crate::io::Error::Open {
                         kind: "bigWig",
                         path: signal.bigwig.clone(),
-                        message: format!(
+                        source: format!(
                             "its summary has no covered bases or a non-positive mean, so its normalisation scale is unknown; set `scale` for signal {modality} in the config"
-                        ),
+                        ).into(),
                     }
                     .into())
                 }
@@ -128,11 +128,12 @@ impl Build {
                 return Err(crate::io::Error::Open {
                     kind: "bigWig",
                     path: signal.bigwig.clone(),
-                    message: format!(
+                    source: format!(
                         "none of its contigs ({}) is a contig of build {} or an alias of one",
                         track.contig_sample(6),
                         config.name
-                    ),
+                    )
+                    .into(),
                 }
                 .into());
             }

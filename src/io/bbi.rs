@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use bigtools::beddata::BedParserStreamingIterator;
 use bigtools::{BedEntry, BigBedWrite, BigWigRead, BigWigWrite, Value};
 
-use super::Error;
+use super::{Cause, Error};
 
 /// A bigWig signal track: path, contig lengths and its total summary.
 #[derive(Debug, Clone)]
@@ -39,7 +39,7 @@ impl SignalTrack {
         let summary = bw.get_summary().map_err(|e| Error::Open {
             kind: "bigWig",
             path: path.into(),
-            message: e.to_string(),
+            source: e.into(),
         })?;
         Ok(Self {
             path: path.into(),
@@ -102,21 +102,27 @@ impl SignalTrack {
 }
 
 fn open_bigwig(path: &Path) -> Result<BigWigRead<BufReader<File>>, Error> {
-    let open_error = |message: String| Error::Open {
+    let open_error = |source: Cause| Error::Open {
         kind: "bigWig",
         path: path.into(),
-        message,
+        source,
     };
-    let file = File::open(path).map_err(|e| open_error(e.to_string()))?;
+    let file = File::open(path).map_err(|e| open_error(e.into()))?;
     BigWigRead::open(BufReader::with_capacity(1 << 16, file)).map_err(|e| {
         open_error(match e {
             bigtools::BigWigReadOpenError::NotABigWig => "not a bigWig file".into(),
             bigtools::BigWigReadOpenError::InvalidChroms => "invalid contig list".into(),
-            bigtools::BigWigReadOpenError::IoError(e) => {
-                format!("not a bigWig file or truncated ({e})")
-            }
+            bigtools::BigWigReadOpenError::IoError(source) => Box::new(NotABigWig { source }),
         })
     })
+}
+
+/// A read error while opening: the file is not a bigWig, or is cut short.
+#[derive(Debug, thiserror::Error)]
+#[error("not a bigWig file or truncated")]
+struct NotABigWig {
+    #[source]
+    source: std::io::Error,
 }
 
 /// A per-thread bigWig reader.
@@ -141,19 +147,19 @@ impl SignalReader {
     ) -> Result<(), Error> {
         debug_assert_eq!(out.len(), (end0 - start0) as usize);
         out.fill(0.0);
-        let read_error = |message: String| Error::Read {
+        let read_error = |e: bigtools::BBIReadError| Error::Read {
             path: self.path.clone(),
             contig: contig.into(),
             start0,
             end0,
-            message,
+            source: e.into(),
         };
         let intervals = self
             .bw
             .get_interval(contig, start0, end0)
-            .map_err(|e| read_error(e.to_string()))?;
+            .map_err(read_error)?;
         for value in intervals {
-            let value = value.map_err(|e| read_error(e.to_string()))?;
+            let value = value.map_err(read_error)?;
             if value.value.is_nan() {
                 continue;
             }
@@ -186,14 +192,11 @@ pub fn write_bigbed(
     let path_buf = path.to_path_buf();
     let autosql = autosql.to_string();
     run_writer(path, move || {
-        let mut writer =
-            BigBedWrite::create_file(&path_buf, chrom_sizes).map_err(|e| e.to_string())?;
+        let mut writer = BigBedWrite::create_file(&path_buf, chrom_sizes)?;
         writer.autosql = Some(autosql);
         writer.options.max_zooms = 6;
         let data = BedParserStreamingIterator::wrap_infallible_iter(records.into_iter(), false);
-        writer
-            .write(data, writer_runtime()?)
-            .map_err(|e| e.to_string())
+        Ok(writer.write(data, writer_runtime()?)?)
     })
 }
 
@@ -212,13 +215,10 @@ pub fn write_bigwig(
     }
     let path_buf = path.to_path_buf();
     run_writer(path, move || {
-        let mut writer =
-            BigWigWrite::create_file(&path_buf, chrom_sizes).map_err(|e| e.to_string())?;
+        let mut writer = BigWigWrite::create_file(&path_buf, chrom_sizes)?;
         writer.options.max_zooms = 6;
         let data = BedParserStreamingIterator::wrap_infallible_iter(values.into_iter(), false);
-        writer
-            .write(data, writer_runtime()?)
-            .map_err(|e| e.to_string())
+        Ok(writer.write(data, writer_runtime()?)?)
     })
 }
 
@@ -337,37 +337,42 @@ fn write_empty(
     u32le(&mut out, kind.magic());
     std::fs::write(path, out).map_err(|e| Error::Write {
         path: path.into(),
-        message: e.to_string(),
+        source: e.into(),
     })
 }
 
-fn writer_runtime() -> Result<tokio::runtime::Runtime, String> {
+/// The writer's tokio runtime could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the writer runtime")]
+struct RuntimeError(#[source] std::io::Error);
+
+fn writer_runtime() -> Result<tokio::runtime::Runtime, RuntimeError> {
     tokio::runtime::Builder::new_current_thread()
         .build()
-        .map_err(|e| format!("cannot start the writer runtime: {e}"))
+        .map_err(RuntimeError)
 }
 
 fn run_writer(
     path: &Path,
-    job: impl FnOnce() -> Result<(), String> + Send + 'static,
+    job: impl FnOnce() -> Result<(), Cause> + Send + 'static,
 ) -> Result<(), Error> {
     let result = std::thread::Builder::new()
         .name("bbi-writer".into())
         .spawn(job)
         .map_err(|e| Error::Write {
             path: path.into(),
-            message: e.to_string(),
+            source: e.into(),
         })?
         .join()
         .map_err(|_| Error::Write {
             path: path.into(),
-            message: "the writer thread panicked".into(),
+            source: "the writer thread panicked".into(),
         })?;
-    result.map_err(|message| {
+    result.map_err(|source| {
         let _ = std::fs::remove_file(path);
         Error::Write {
             path: path.into(),
-            message,
+            source,
         }
     })
 }
@@ -429,6 +434,73 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Error::Read { .. }), "{err}");
         assert!(err.to_string().contains("trunc.bw:chr2:0-40000"), "{err}");
+    }
+
+    #[test]
+    fn test_open_errors_keep_their_cause() {
+        use std::error::Error as _;
+        let dir = tempfile::tempdir().unwrap();
+        // missing: the cause is the std::io::Error, not a copy of its text
+        let missing = dir.path().join("none.bw");
+        let err = SignalTrack::open(&missing).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("cannot open bigWig {}", missing.display())
+        );
+        let cause = err.source().expect("a cause");
+        let io = cause
+            .downcast_ref::<std::io::Error>()
+            .expect("an io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        assert_eq!(
+            crate::error::chain(&err),
+            format!("cannot open bigWig {}: {io}", missing.display())
+        );
+        // garbage: a description as the cause
+        let garbage = dir.path().join("garbage.bw");
+        std::fs::write(&garbage, [0u8; 4096]).unwrap();
+        let err = SignalTrack::open(&garbage).unwrap_err();
+        assert!(matches!(err, Error::Open { .. }), "{err}");
+        assert_eq!(
+            crate::error::chain(&err),
+            format!(
+                "cannot open bigWig {}: not a bigWig file",
+                garbage.display()
+            )
+        );
+        // too short for a header: the description, then the read error under it
+        let short = dir.path().join("short.bw");
+        std::fs::write(&short, [0x26, 0xFC, 0x8F, 0x88]).unwrap();
+        let err = SignalTrack::open(&short).unwrap_err();
+        let described = err.source().expect("a cause");
+        assert_eq!(described.to_string(), "not a bigWig file or truncated");
+        let io = described
+            .source()
+            .and_then(|e| e.downcast_ref::<std::io::Error>())
+            .expect("the read error");
+        assert_eq!(io.kind(), std::io::ErrorKind::UnexpectedEof);
+        assert_eq!(
+            crate::error::chain(&err),
+            format!(
+                "cannot open bigWig {}: not a bigWig file or truncated: {io}",
+                short.display()
+            )
+        );
+    }
+
+    #[test]
+    fn test_read_error_keeps_its_cause() {
+        let track = SignalTrack::open(&fixture("h3k27ac.bw")).unwrap();
+        let err = track
+            .reader()
+            .unwrap()
+            .read_into("chrZ", 0, 1000, &mut [0.0; 1000])
+            .unwrap_err();
+        let cause = std::error::Error::source(&err).expect("bigtools' error");
+        assert!(cause.is::<bigtools::BBIReadError>(), "{cause:?}");
+        let text = crate::error::chain(&err);
+        assert!(text.starts_with("cannot read "), "{text}");
+        assert!(text.ends_with(&format!(":chrZ:0-1000: {cause}")), "{text}");
     }
 
     #[test]

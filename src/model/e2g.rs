@@ -260,8 +260,10 @@ impl E2gModel {
             path: path.clone(),
             message,
         };
-        let raw: RawModel =
-            serde_json::from_value(json).map_err(|e| spec(format!("E2G model: {e}")))?;
+        let raw: RawModel = serde_json::from_value(json).map_err(|source| Error::Json {
+            path: path.clone(),
+            source,
+        })?;
         if raw.kind != KIND || raw.schema_version != 1 {
             return Err(spec(format!(
                 "kind {:?} schema {} is not an E2G model of schema 1",
@@ -483,7 +485,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = |edit: &dyn Fn(&mut serde_json::Value)| {
             write_model(dir.path(), |v| edit(v));
-            E2gModel::load(dir.path()).unwrap_err().to_string()
+            crate::error::chain(&E2gModel::load(dir.path()).unwrap_err())
         };
         let e = err(&|v| v["features"][1] = "hic_magic".into());
         assert!(

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::error::Cause;
+
 /// Errors loading or running models.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -21,6 +23,15 @@ pub enum Error {
         path: PathBuf,
         /// What is wrong.
         message: String,
+    },
+    /// `model.json` is not JSON, or its JSON does not have the fields of its kind of model.
+    #[error("{} is not a valid model.json", .path.display())]
+    Json {
+        /// The model.json.
+        path: PathBuf,
+        /// serde_json's error, with line and column or the field.
+        #[source]
+        source: serde_json::Error,
     },
     /// `model.onnx` does not have the sha256 that `model.json` records.
     #[error("{} has sha256 {actual} but model.json records {expected}: the file was changed or is incomplete", .path.display())]
@@ -47,28 +58,31 @@ pub enum Error {
         searched: Vec<PathBuf>,
     },
     /// The library exists but cannot be used.
-    #[error("cannot use ONNX Runtime library {}: {message}", .path.display())]
+    #[error("cannot use ONNX Runtime library {}", .path.display())]
     Library {
         /// The library.
         path: PathBuf,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: Cause,
     },
     /// ONNX Runtime refused the model.
-    #[error("ONNX Runtime cannot load {}: {message}", .path.display())]
+    #[error("ONNX Runtime cannot load {}", .path.display())]
     Load {
         /// The ONNX file.
         path: PathBuf,
-        /// ONNX Runtime's message.
-        message: String,
+        /// ONNX Runtime's error.
+        #[source]
+        source: Cause,
     },
     /// Inference failed.
-    #[error("inference with model {model} failed: {message}")]
+    #[error("inference with model {model} failed")]
     Inference {
         /// Model name and version.
         model: String,
-        /// ONNX Runtime's message.
-        message: String,
+        /// ONNX Runtime's error, or what is wrong with its output.
+        #[source]
+        source: Cause,
     },
     /// A model role the build does not configure.
     #[error("build {build} has no model {role:?} (configured: {})", if .available.is_empty() { "none; add a [builds.NAME.models] table".to_string() } else { .available.join(", ") })]
@@ -83,4 +97,18 @@ pub enum Error {
     /// All model workers have stopped.
     #[error("model workers stopped: {0}")]
     WorkersGone(String),
+}
+
+/// Test helper for the model.json loaders: a missing field is serde's error (the cause of
+/// [`Error::Json`]); a value that parses but makes no sense is the spec's own message
+/// ([`Error::Spec`]). Either way the printed chain names the problem (`needle`).
+#[cfg(test)]
+pub(crate) fn assert_load_error(err: &Error, needle: &str) {
+    if needle.starts_with("missing field") {
+        assert!(matches!(err, Error::Json { .. }), "{err}");
+    } else {
+        assert!(matches!(err, Error::Spec { .. }), "{err}");
+    }
+    let text = crate::error::chain(err);
+    assert!(text.contains(needle), "{text} should contain {needle}");
 }

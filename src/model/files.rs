@@ -11,16 +11,16 @@ use super::Error;
 ///
 /// # Errors
 ///
-/// [`Error::Io`], or [`Error::Spec`] when it is not JSON.
+/// [`Error::Io`], or [`Error::Json`] when it is not JSON.
 pub fn read_model_json(dir: &Path) -> Result<(PathBuf, serde_json::Value), Error> {
     let path = dir.join("model.json");
     let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
         path: path.clone(),
         source,
     })?;
-    let json = serde_json::from_str(&text).map_err(|e| Error::Spec {
+    let json = serde_json::from_str(&text).map_err(|source| Error::Json {
         path: path.clone(),
-        message: format!("invalid JSON: {e}"),
+        source,
     })?;
     Ok((path, json))
 }

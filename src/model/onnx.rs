@@ -7,6 +7,8 @@ use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::session::Session;
 use ort::value::{Outlet, TensorRef, ValueType};
 
+use crate::error::{chain, context, Cause};
+
 use super::{
     runtime, Batch, Device, Dim, Error, ModelSpec, Predictions, Predictor, TensorSpec,
     ENHANCER_INPUTS, ENHANCER_OUTPUTS,
@@ -139,9 +141,9 @@ pub(crate) fn open_verified_session(
             actual,
         });
     }
-    let load_error = |message: String| Error::Load {
+    let load_error = |e: ort::Error| Error::Load {
         path: path.to_path_buf(),
-        message,
+        source: e.into(),
     };
     let builder = || -> Result<SessionBuilder, Error> {
         Session::builder(&runtime.environment)
@@ -161,13 +163,10 @@ pub(crate) fn open_verified_session(
                 // windows/s instead of 84-100 (benches/README.md).
                 b.with_intra_op_spinning(false).map_err(Into::into)
             })
-            .map_err(|e| load_error(e.to_string()))
+            .map_err(load_error)
     };
-    let cpu = || -> Result<Session, Error> {
-        builder()?
-            .commit_from_memory(&bytes)
-            .map_err(|e| load_error(e.to_string()))
-    };
+    let cpu =
+        || -> Result<Session, Error> { builder()?.commit_from_memory(&bytes).map_err(load_error) };
     Ok(match options.device {
         Device::Cpu => (cpu()?, ActiveDevice::Cpu, None),
         Device::Auto | Device::Cuda => match cuda_session(builder()?, &bytes) {
@@ -183,7 +182,7 @@ pub(crate) fn open_verified_session(
 ///
 /// Why CUDA is not usable (library, provider or driver message).
 pub fn check_cuda(spec: &ModelSpec) -> Result<(), String> {
-    let runtime = runtime::init().map_err(|e| e.to_string())?;
+    let runtime = runtime::init().map_err(|e| chain(&e))?;
     let bytes =
         std::fs::read(&spec.onnx_path).map_err(|e| format!("{}: {e}", spec.onnx_path.display()))?;
     let builder = Session::builder(&runtime.environment).map_err(|e| e.to_string())?;
@@ -211,8 +210,8 @@ fn cuda_session(_builder: SessionBuilder, _bytes: &[u8]) -> Result<Session, Stri
 }
 
 /// A borrowed f32 tensor of `shape` over `data`.
-pub(crate) fn tensor(shape: Vec<usize>, data: &[f32]) -> Result<TensorRef<'_, f32>, String> {
-    TensorRef::from_array_view((shape, data)).map_err(|e| e.to_string())
+pub(crate) fn tensor(shape: Vec<usize>, data: &[f32]) -> ort::Result<TensorRef<'_, f32>> {
+    TensorRef::from_array_view((shape, data))
 }
 
 fn sha256_bytes(bytes: &[u8]) -> String {
@@ -323,11 +322,11 @@ impl Predictor for OrtPredictor {
             return Ok(Predictions::default());
         }
         let (w, b) = (batch.window(), batch.bins());
-        let infer_error = |message: String| Error::Inference {
+        let infer_error = |source: Cause| Error::Inference {
             model: self.model.clone(),
-            message,
+            source,
         };
-        let inputs = (|| -> Result<_, String> {
+        let inputs = (|| -> Result<_, ort::Error> {
             Ok(ort::inputs![
                 "sequence" => tensor(vec![n, 4, w], &batch.sequence[..n * 4 * w])?,
                 "h3k27ac" => tensor(vec![n, b], &batch.h3k27ac[..n * b])?,
@@ -335,25 +334,24 @@ impl Predictor for OrtPredictor {
                 "modality_mask" => tensor(vec![n, 3], &batch.modality_mask[..n * 3])?,
             ])
         })()
-        .map_err(infer_error)?;
+        .map_err(|e| infer_error(e.into()))?;
         let model = self.model.clone();
-        let infer_error = |message: String| Error::Inference {
+        let infer_error = |source: Cause| Error::Inference {
             model: model.clone(),
-            message,
+            source,
         };
         let outputs = self
             .session
             .run(inputs)
-            .map_err(|e| infer_error(e.to_string()))?;
+            .map_err(|e| infer_error(e.into()))?;
         let extract = |name: &str, per_row: usize| -> Result<Vec<f32>, Error> {
             let (_, data) = outputs[name]
                 .try_extract_tensor::<f32>()
-                .map_err(|e| infer_error(format!("output {name}: {e}")))?;
+                .map_err(|e| infer_error(context(format!("output {name}"), e)))?;
             if data.len() != n * per_row {
-                return Err(infer_error(format!(
-                    "output {name} has {} values for {n} windows",
-                    data.len()
-                )));
+                return Err(infer_error(
+                    format!("output {name} has {} values for {n} windows", data.len()).into(),
+                ));
             }
             Ok(data.to_vec())
         };

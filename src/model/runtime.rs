@@ -11,7 +11,7 @@
 
 use std::ffi::CStr;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use super::Error;
 
@@ -31,7 +31,7 @@ pub struct RuntimeInfo {
     pub environment: ort::environment::Environment,
 }
 
-static RUNTIME: OnceLock<Result<RuntimeInfo, String>> = OnceLock::new();
+static RUNTIME: OnceLock<Result<RuntimeInfo, Arc<Error>>> = OnceLock::new();
 
 /// Finds, checks and initialises ONNX Runtime once per process.
 ///
@@ -40,20 +40,17 @@ static RUNTIME: OnceLock<Result<RuntimeInfo, String>> = OnceLock::new();
 /// [`Error::LibraryNotFound`] or [`Error::Library`] (wrong file, too old, failed to start).
 pub fn init() -> Result<&'static RuntimeInfo, Error> {
     let result = RUNTIME.get_or_init(|| {
-        let path = locate().map_err(|e| e.to_string())?;
-        let version = probe_version(&path).map_err(|e| e.to_string())?;
-        let library_error = |message: String| {
-            Error::Library {
-                path: path.clone(),
-                message,
-            }
-            .to_string()
+        let path = locate()?;
+        let version = probe_version(&path)?;
+        let library_error = |source: crate::error::Cause| Error::Library {
+            path: path.clone(),
+            source,
         };
-        ort::init_from(&path).map_err(|e| library_error(e.to_string()))?;
+        ort::init_from(&path).map_err(|e| library_error(e.into()))?;
         let environment = ort::init()
             .with_name("cistrack")
             .build()
-            .map_err(|e| library_error(e.to_string()))?;
+            .map_err(|e| library_error(e.into()))?;
         tracing::debug!(path = %path.display(), %version, "loaded ONNX Runtime");
         Ok(RuntimeInfo {
             path,
@@ -61,11 +58,10 @@ pub fn init() -> Result<&'static RuntimeInfo, Error> {
             environment,
         })
     });
-    // NOTE: the OnceLock keeps the message, not the error, because the error holds no Clone
-    // source; every later call reports the same failure.
-    result.as_ref().map_err(|message| Error::Library {
+    // NOTE: the OnceLock keeps the first failure, shared; every later call reports it again.
+    result.as_ref().map_err(|e| Error::Library {
         path: PathBuf::from("ONNX Runtime"),
-        message: message.clone(),
+        source: Box::new(e.clone()),
     })
 }
 
@@ -81,7 +77,7 @@ pub fn locate() -> Result<PathBuf, Error> {
         if !path.is_file() {
             return Err(Error::Library {
                 path,
-                message: "ORT_DYLIB_PATH names a file that does not exist".into(),
+                source: "ORT_DYLIB_PATH names a file that does not exist".into(),
             });
         }
         return Ok(path);
@@ -125,14 +121,13 @@ fn candidates() -> Vec<PathBuf> {
 /// [`Error::Library`] when the file cannot be loaded, is not ONNX Runtime, or is older than
 /// 1.[`MIN_MINOR_VERSION`].
 pub fn probe_version(path: &Path) -> Result<String, Error> {
-    let library_error = |message: String| Error::Library {
+    let library_error = |source: crate::error::Cause| Error::Library {
         path: path.into(),
-        message,
+        source,
     };
     // SAFETY: loading a shared library runs its initialisers; this is the library we are about
     // to use anyway, and we only call its documented entry point.
-    let library =
-        unsafe { libloading::Library::new(path) }.map_err(|e| library_error(e.to_string()))?;
+    let library = unsafe { libloading::Library::new(path) }.map_err(|e| library_error(e.into()))?;
     type GetApiBase = unsafe extern "C" fn() -> *const ort::sys::OrtApiBase;
     // SAFETY: the symbol has this signature in every ONNX Runtime release.
     let get_api_base = unsafe { library.get::<GetApiBase>(b"OrtGetApiBase\0") }.map_err(|_| {
@@ -153,9 +148,10 @@ pub fn probe_version(path: &Path) -> Result<String, Error> {
         .and_then(|m| m.parse().ok())
         .unwrap_or(0);
     if minor < MIN_MINOR_VERSION {
-        return Err(library_error(format!(
-            "version {version} is too old; cistrack needs 1.{MIN_MINOR_VERSION} or later"
-        )));
+        return Err(library_error(
+            format!("version {version} is too old; cistrack needs 1.{MIN_MINOR_VERSION} or later")
+                .into(),
+        ));
     }
     Ok(version)
 }
@@ -193,8 +189,8 @@ mod tests {
         .expect("zlib is part of every Debian system");
         let err = probe_version(Path::new(zlib)).unwrap_err();
         assert!(
-            err.to_string().contains("not an ONNX Runtime library"),
-            "{err}"
+            crate::error::chain(&err).contains("not an ONNX Runtime library"),
+            "{err:?}"
         );
     }
 }

@@ -118,9 +118,9 @@ impl ModelSpec {
     /// [`Error::Io`] or [`Error::Spec`] naming the file and the field.
     pub fn load(dir: &Path) -> Result<Self, Error> {
         let (path, json) = read_model_json(dir)?;
-        let raw: RawSpec = serde_json::from_value(json.clone()).map_err(|e| Error::Spec {
+        let raw: RawSpec = serde_json::from_value(json.clone()).map_err(|source| Error::Json {
             path: path.clone(),
-            message: e.to_string(),
+            source,
         })?;
         let spec_error = |message: String| Error::Spec {
             path: path.clone(),
@@ -373,11 +373,7 @@ mod tests {
         for (edit, needle) in cases {
             let d = write_spec(dir.path(), edit);
             let err = ModelSpec::load(&d).unwrap_err();
-            assert!(matches!(err, Error::Spec { .. }), "{err}");
-            assert!(
-                err.to_string().contains(needle),
-                "{err} should contain {needle}"
-            );
+            crate::model::error::assert_load_error(&err, needle);
         }
     }
 

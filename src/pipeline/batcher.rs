@@ -23,6 +23,7 @@ use std::sync::{Arc, Weak};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 
+use crate::error::SharedCause;
 use crate::genome::Contig;
 use crate::model::onnx::ActiveDevice;
 use crate::model::Batch;
@@ -78,7 +79,7 @@ pub trait Sink: Send + Sync {
     /// Window `tag` is done: scored, or skipped (no A/C/G/T base).
     fn deliver(&self, tag: u64, slot: Slot);
     /// Reading inputs or inference failed for a batch holding window `tag`.
-    fn fail(&self, tag: u64, message: &Arc<str>);
+    fn fail(&self, tag: u64, cause: &SharedCause);
 }
 
 /// What a worker must do to get a window's model input.

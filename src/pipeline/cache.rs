@@ -29,6 +29,8 @@ use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 
+use crate::error::chain;
+
 pub use disk::{DiskStore, Error, Stats, VariantStats};
 pub use tile::{
     variant_id, window_namespace, RawEntry, Score, Slot, Tile, TileKey, WindowDigest, TILE_WINDOWS,
@@ -204,7 +206,7 @@ impl Cache {
                 None
             }
             Err(e) => {
-                tracing::warn!("{e}");
+                tracing::warn!("{}", chain(&e));
                 None
             }
         }
@@ -248,7 +250,7 @@ impl Cache {
         if let Some(disk) = &self.disk {
             match disk.scan(variant, &self.stats) {
                 Ok(tiles) => return tiles,
-                Err(e) => tracing::warn!("{e}; exporting what is in memory"),
+                Err(e) => tracing::warn!("{}; exporting what is in memory", chain(&e)),
             }
         }
         let memory = self
@@ -384,7 +386,7 @@ impl Cache {
         let prefix = String::from_utf8(prefix).expect("namespaces are text");
         disk.scan_raw(&prefix, &self.stats)
             .unwrap_or_else(|e| {
-                tracing::warn!("{e}");
+                tracing::warn!("{}", chain(&e));
                 Vec::new()
             })
             .into_iter()
@@ -399,7 +401,7 @@ impl Cache {
 /// A failed read of the disk tier, logged, as a miss (the value is computed again).
 fn or_miss<T>(read: Result<Option<T>, Error>) -> Option<T> {
     read.unwrap_or_else(|e| {
-        tracing::warn!("{e}; computing it again");
+        tracing::warn!("{}; computing it again", chain(&e));
         None
     })
 }

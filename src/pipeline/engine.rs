@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use crate::error::SharedCause;
 use crate::genome::{Build, Region};
 use crate::model::onnx::{ActiveDevice, OrtPredictor, SessionOptions};
 use crate::model::{Device, ModelSpec, Predictor};
@@ -64,8 +65,8 @@ pub enum Error {
         limit: usize,
     },
     /// Reading inputs or inference failed for some windows.
-    #[error("{0}")]
-    Failed(Arc<str>),
+    #[error("scoring failed")]
+    Failed(#[source] SharedCause),
 }
 
 /// How to run an engine.

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use super::batcher::Sink;
 use super::cache::{Cache, Slot, TileKey};
+use crate::error::SharedCause;
 
 /// The computation of some slots of one tile, shared by every requester of that tile.
 pub(super) struct TileJob {
@@ -22,7 +23,7 @@ pub(super) struct TileJob {
 pub(super) struct JobState {
     pub(super) remaining: usize,
     pub(super) results: Vec<(usize, Slot)>,
-    pub(super) error: Option<Arc<str>>,
+    pub(super) error: Option<SharedCause>,
     pub(super) merged: bool,
 }
 
@@ -31,8 +32,8 @@ impl Sink for TileJob {
         self.record(slot as usize, value);
     }
 
-    fn fail(&self, _slot: u64, message: &Arc<str>) {
-        TileJob::fail(self, message);
+    fn fail(&self, _slot: u64, cause: &SharedCause) {
+        TileJob::fail(self, cause);
     }
 }
 
@@ -52,13 +53,13 @@ impl TileJob {
         }
     }
 
-    fn fail(&self, message: &Arc<str>) {
+    fn fail(&self, cause: &SharedCause) {
         let mut state = self
             .state
             .lock()
             .expect("tile job lock poisoned; this is a bug");
         if state.error.is_none() {
-            state.error = Some(message.clone());
+            state.error = Some(cause.clone());
         }
         drop(state);
         self.done.send_replace(true);

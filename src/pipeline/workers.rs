@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::error::{chain, Cause, SharedCause};
 use crate::genome::build::{InputReader, Span};
 use crate::genome::Build;
 use crate::model::encode::Normaliser;
@@ -121,7 +122,7 @@ fn run(
                 seconds = started.elapsed().as_secs_f64(),
                 "model worker warmed up"
             ),
-            Err(e) => tracing::warn!("model worker warm-up failed: {e}"),
+            Err(e) => tracing::warn!("model worker warm-up failed: {}", chain(&e)),
         }
         worker.batch.clear();
     }
@@ -129,12 +130,14 @@ fn run(
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             worker.process(shared, &taken)
         }));
-        let failure: Arc<str> = match outcome {
+        let failure: SharedCause = match outcome {
             Ok(Ok(())) => continue,
-            Ok(Err(message)) => message.into(),
-            Err(_) => "internal error while scoring (a model worker panicked); see the log".into(),
+            Ok(Err(cause)) => cause.into(),
+            Err(_) => crate::error::shared(
+                "internal error while scoring (a model worker panicked); see the log",
+            ),
         };
-        shared.log_failure_once(&failure);
+        shared.log_failure_once(&chain(&*failure));
         for t in &taken {
             t.sink.fail(t.tag, &failure);
         }
@@ -143,7 +146,7 @@ fn run(
 }
 
 impl Worker {
-    fn process(&mut self, shared: &Shared, taken: &[Taken]) -> Result<(), String> {
+    fn process(&mut self, shared: &Shared, taken: &[Taken]) -> Result<(), Cause> {
         let spec = &shared.spec;
         let window = spec.window.length as i64;
         self.batch.clear();
@@ -170,12 +173,10 @@ impl Worker {
                         (last, j) = (s, j + 1);
                     }
                     if self.reader.is_none() {
-                        self.reader = Some(shared.build.reader().map_err(|e| format!("{e:#}"))?);
+                        self.reader = Some(shared.build.reader()?);
                     }
                     let reader = self.reader.as_mut().expect("set above");
-                    reader
-                        .read_span(contig, *start0, last + window, &mut self.span)
-                        .map_err(|e| format!("{e:#}"))?;
+                    reader.read_span(contig, *start0, last + window, &mut self.span)?;
                     for (k, t) in taken[i..j].iter().enumerate() {
                         let (_, start0) = t.input.genome().expect("the run is genome windows");
                         let row = self.batch.push_row((i + k) as u64);
@@ -201,10 +202,7 @@ impl Worker {
         if rows > 0 {
             pad_lone_row(&mut self.batch);
             let started = Instant::now();
-            let predictions = self
-                .predictor
-                .predict(&self.batch)
-                .map_err(|e| e.to_string())?;
+            let predictions = self.predictor.predict(&self.batch)?;
             stats.batches.fetch_add(1, Ordering::Relaxed);
             stats.batch_rows.fetch_add(rows as u64, Ordering::Relaxed);
             stats

@@ -4,6 +4,7 @@
 use hyper::StatusCode;
 use serde::Serialize;
 
+use crate::error::chain;
 use crate::pipeline::engine;
 use crate::track::links;
 
@@ -114,9 +115,7 @@ impl From<engine::Error> for ApiError {
     fn from(e: engine::Error) -> Self {
         match e {
             engine::Error::Overloaded { .. } => Self::new(ErrorKind::Overloaded, e.to_string()),
-            engine::Error::Failed(message) => {
-                Self::new(ErrorKind::Unavailable, format!("scoring failed: {message}"))
-            }
+            engine::Error::Failed(_) => Self::new(ErrorKind::Unavailable, chain(&e)),
         }
     }
 }
@@ -124,7 +123,7 @@ impl From<engine::Error> for ApiError {
 /// Link errors (inputs unreadable, model failing, build unable to compute links): 503.
 impl From<links::Error> for ApiError {
     fn from(e: links::Error) -> Self {
-        Self::new(ErrorKind::Unavailable, format!("links failed: {e}"))
+        Self::new(ErrorKind::Unavailable, chain(&e))
     }
 }
 
@@ -159,12 +158,23 @@ mod tests {
         });
         assert_eq!(queued.kind, ErrorKind::Overloaded);
         assert!(queued.message.starts_with("the scoring queue is full"));
-        let failed = ApiError::from(engine::Error::Failed("chr1.bw: truncated".into()));
+        // the message carries the whole cause chain, not only the outermost error
+        let read = crate::io::Error::Read {
+            path: "chr1.bw".into(),
+            contig: "chr1".into(),
+            start0: 0,
+            end0: 2000,
+            source: "truncated".into(),
+        };
+        let failed = ApiError::from(engine::Error::Failed(std::sync::Arc::new(read)));
         assert_eq!(
             (failed.kind, failed.message.as_str()),
-            (ErrorKind::Unavailable, "scoring failed: chr1.bw: truncated")
+            (
+                ErrorKind::Unavailable,
+                "scoring failed: cannot read chr1.bw:chr1:0-2000: truncated"
+            )
         );
-        let links = ApiError::from(links::Error::Failed("x.bw".into()));
+        let links = ApiError::from(links::Error::Failed(crate::error::shared("x.bw")));
         assert_eq!(
             (links.kind, links.message.as_str()),
             (ErrorKind::Unavailable, "links failed: x.bw")

@@ -230,7 +230,7 @@ impl State {
                     )
                     .map_err(|e| crate::io::Error::Write {
                         path: dir.clone(),
-                        message: e.to_string(),
+                        source: e.into(),
                     })?,
                 ),
                 None => None,
@@ -396,7 +396,10 @@ impl State {
         .map_err(|e| {
             ApiError::new(
                 ErrorKind::Unavailable,
-                format!("model {role:?} cannot be loaded: {e:#}"),
+                format!(
+                    "model {role:?} cannot be loaded: {}",
+                    crate::error::chain(&e)
+                ),
             )
         })?;
         let engine = Arc::new(engine);

@@ -76,7 +76,7 @@ pub fn export(
 ) -> Result<Exported, crate::io::Error> {
     std::fs::create_dir_all(dir).map_err(|e| crate::io::Error::Write {
         path: dir.into(),
-        message: e.to_string(),
+        source: e.into(),
     })?;
     let windows = cached_windows(build, cache, variant, stride);
     let elements: Vec<Element> = windows
@@ -91,7 +91,7 @@ pub fn export(
     for (tmp, path) in [(&tmp_bb, &enhancers), (&tmp_bw, &scores)] {
         std::fs::rename(tmp, path).map_err(|e| crate::io::Error::Write {
             path: path.clone(),
-            message: e.to_string(),
+            source: e.into(),
         })?;
     }
     Ok(Exported {
@@ -126,7 +126,7 @@ pub fn export_links(
 ) -> Result<ExportedLinks, crate::io::Error> {
     let write_error = |path: &Path, e: std::io::Error| crate::io::Error::Write {
         path: path.into(),
-        message: e.to_string(),
+        source: e.into(),
     };
     std::fs::create_dir_all(dir).map_err(|e| write_error(dir, e))?;
     let genes = engine.computed_genes();

@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::error::SharedCause;
 use crate::genome::build::{InputReader, Span};
 use crate::genome::genes::{read_intervals, read_tss, Tss};
 use crate::genome::{Build, Contig};
@@ -122,8 +123,8 @@ pub enum Error {
         message: String,
     },
     /// Inputs could not be read, or the model failed.
-    #[error("{0}")]
-    Failed(String),
+    #[error("links failed")]
+    Failed(#[source] SharedCause),
 }
 
 /// Candidates, genes and caches of one build and link model.
@@ -223,7 +224,7 @@ impl LinkEngine {
             ));
         };
         let mut genes: HashMap<String, Vec<Tss>> = HashMap::new();
-        for t in read_tss(&genes_path, base).map_err(|e| unsupported(e.to_string()))? {
+        for t in read_tss(&genes_path, base).map_err(|e| unsupported(crate::error::chain(&e)))? {
             if let Some(c) = build.contigs().resolve(&t.contig) {
                 genes.entry(c.name.clone()).or_default().push(t);
             }
@@ -245,7 +246,9 @@ impl LinkEngine {
             .map_or(settings.model.max_distance, |m| m.max_distance)
             .max(settings.model.max_distance);
         let mut candidates: HashMap<String, (Vec<(u64, u64)>, u64)> = HashMap::new();
-        for i in read_intervals(&candidates_path).map_err(|e| unsupported(e.to_string()))? {
+        for i in
+            read_intervals(&candidates_path).map_err(|e| unsupported(crate::error::chain(&e)))?
+        {
             if let Some(c) = build.contigs().resolve(&i.contig) {
                 let (list, longest) = candidates.entry(c.name.clone()).or_default();
                 list.push((i.start0, i.end0));

@@ -121,9 +121,9 @@ pub fn write_elements_bed(
     header: &[String],
     elements: &[Element],
 ) -> Result<(), Error> {
-    let write_error = |e: std::io::Error| Error::Write {
+    let write_error = |source: std::io::Error| Error::Write {
         target: target.into(),
-        message: e.to_string(),
+        source,
     };
     for line in header {
         writeln!(out, "#{line}").map_err(write_error)?;
@@ -186,9 +186,9 @@ pub fn write_windows_bedgraph(
     contig: &str,
     windows: &[WindowScore],
 ) -> Result<(), Error> {
-    let write_error = |e: std::io::Error| Error::Write {
+    let write_error = |source: std::io::Error| Error::Write {
         target: target.into(),
-        message: e.to_string(),
+        source,
     };
     for w in windows {
         writeln!(

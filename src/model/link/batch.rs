@@ -83,7 +83,7 @@ impl GeneBatch {
         let c = batch.candidates;
         let bad = |what: String, n: usize| Error::Inference {
             model: "link".into(),
-            message: format!("{what} embedding has {n} values, the model expects {dim}"),
+            source: format!("{what} embedding has {n} values, the model expects {dim}").into(),
         };
         for (i, gene) in genes.iter().enumerate() {
             let p = &gene.promoter;
@@ -188,6 +188,6 @@ mod tests {
         }];
         let err = GeneBatch::from_genes(&genes, 2).unwrap_err();
         assert!(matches!(err, Error::Inference { .. }), "{err}");
-        assert!(err.to_string().contains("3 values"), "{err}");
+        assert!(crate::error::chain(&err).contains("3 values"), "{err:?}");
     }
 }

@@ -10,6 +10,7 @@ use ort::value::TensorRef;
 use super::{
     GeneBatch, GeneInput, GenePrediction, GraphSpec, LinkSpec, FEATURES, FEATURE_NAMES, KIND,
 };
+use crate::error::{context, Cause};
 use crate::model::onnx::{
     check_metadata, check_outlets, open_verified_session, tensor, ActiveDevice, SessionOptions,
 };
@@ -66,10 +67,10 @@ impl LinkPredictor {
         self.dim
     }
 
-    fn infer_error(&self, message: String) -> Error {
+    fn infer_error(&self, source: Cause) -> Error {
         Error::Inference {
             model: self.model.clone(),
-            message,
+            source,
         }
     }
 
@@ -85,10 +86,13 @@ impl LinkPredictor {
     ) -> Result<Array2<f32>, Error> {
         let (n, channels, length) = sequences.dim();
         if channels != 4 || length != self.sequence_length {
-            return Err(self.infer_error(format!(
-                "sequences have shape [{n}, {channels}, {length}], the encoder expects [n, 4, {}]",
-                self.sequence_length
-            )));
+            return Err(self.infer_error(
+                format!(
+                    "sequences have shape [{n}, {channels}, {length}], the encoder expects [n, 4, {}]",
+                    self.sequence_length
+                )
+                .into(),
+            ));
         }
         if n == 0 {
             return Ok(Array2::zeros((0, self.dim)));
@@ -102,26 +106,27 @@ impl LinkPredictor {
             }
         };
         let input = TensorRef::from_array_view((vec![n, 4, length], data))
-            .map_err(|e| self.infer_error(e.to_string()))?;
+            .map_err(|e| self.infer_error(e.into()))?;
         let model = self.model.clone();
-        let err = |message: String| Error::Inference {
+        let err = |source: Cause| Error::Inference {
             model: model.clone(),
-            message,
+            source,
         };
         let outputs = self
             .encoder
             .run(ort::inputs!["sequence" => input])
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(e.into()))?;
         let (_, values) = outputs["embedding"]
             .try_extract_tensor::<f32>()
-            .map_err(|e| err(format!("output embedding: {e}")))?;
+            .map_err(|e| err(context("output embedding", e)))?;
         if values.len() != n * self.dim {
             return Err(err(format!(
                 "output embedding has {} values for {n} elements",
                 values.len()
-            )));
+            )
+            .into()));
         }
-        Array2::from_shape_vec((n, self.dim), values.to_vec()).map_err(|e| err(e.to_string()))
+        Array2::from_shape_vec((n, self.dim), values.to_vec()).map_err(|e| err(e.into()))
     }
 
     /// Runs the gene model on a padded batch: expression `[genes]` and attention
@@ -137,20 +142,23 @@ impl LinkPredictor {
     ) -> Result<(Array1<f32>, Array2<f32>), Error> {
         let (g, c, d) = (batch.genes, batch.candidates, batch.dim);
         if d != self.dim {
-            return Err(self.infer_error(format!(
-                "batch embeddings have {d} values, the model expects {}",
-                self.dim
-            )));
+            return Err(self.infer_error(
+                format!(
+                    "batch embeddings have {d} values, the model expects {}",
+                    self.dim
+                )
+                .into(),
+            ));
         }
         if g == 0 {
             return Ok((Array1::zeros(0), Array2::zeros((0, c))));
         }
         let model = self.model.clone();
-        let err = |message: String| Error::Inference {
+        let err = |source: Cause| Error::Inference {
             model: model.clone(),
-            message,
+            source,
         };
-        let inputs = (|| -> Result<_, String> {
+        let inputs = (|| -> Result<_, ort::Error> {
             Ok(ort::inputs![
                 "promoter_embedding" => tensor(vec![g, d], &batch.promoter_embedding)?,
                 "promoter_sequence_mask" => tensor(vec![g], &batch.promoter_sequence_mask)?,
@@ -161,23 +169,24 @@ impl LinkPredictor {
                 "candidate_mask" => tensor(vec![g, c], &batch.candidate_mask)?,
             ])
         })()
-        .map_err(err)?;
-        let outputs = self.predictor.run(inputs).map_err(|e| err(e.to_string()))?;
+        .map_err(|e| err(e.into()))?;
+        let outputs = self.predictor.run(inputs).map_err(|e| err(e.into()))?;
         let extract = |name: &str, len: usize| -> Result<Vec<f32>, Error> {
             let (_, values) = outputs[name]
                 .try_extract_tensor::<f32>()
-                .map_err(|e| err(format!("output {name}: {e}")))?;
+                .map_err(|e| err(context(format!("output {name}"), e)))?;
             if values.len() != len {
                 return Err(err(format!(
                     "output {name} has {} values, expected {len}",
                     values.len()
-                )));
+                )
+                .into()));
             }
             Ok(values.to_vec())
         };
         let expression = Array1::from(extract("expression", g)?);
         let attention = Array2::from_shape_vec((g, c), extract("attention", g * c)?)
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(e.into()))?;
         Ok((expression, attention))
     }
 
@@ -189,7 +198,7 @@ impl LinkPredictor {
     /// As [`Self::predict_genes`].
     pub fn predict(&mut self, genes: &[GeneInput]) -> Result<Vec<GenePrediction>, Error> {
         let batch = GeneBatch::from_genes(genes, self.dim).map_err(|e| match e {
-            Error::Inference { message, .. } => self.infer_error(message),
+            Error::Inference { source, .. } => self.infer_error(source),
             other => other,
         })?;
         let (expression, attention) = self.predict_genes(&batch)?;

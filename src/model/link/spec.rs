@@ -150,8 +150,10 @@ impl LinkSpec {
             path: path.clone(),
             message,
         };
-        let raw: RawSpec =
-            serde_json::from_value(json.clone()).map_err(|e| spec_error(e.to_string()))?;
+        let raw: RawSpec = serde_json::from_value(json.clone()).map_err(|source| Error::Json {
+            path: path.clone(),
+            source,
+        })?;
         if raw.schema_version != 1 {
             return Err(spec_error(format!(
                 "schema_version {} is not supported (this cistrack reads 1)",
@@ -358,11 +360,7 @@ mod tests {
         for (edit, needle) in cases {
             let d = edited_copy(dir.path(), edit);
             let err = LinkSpec::load(&d).unwrap_err();
-            assert!(matches!(err, Error::Spec { .. }), "{err}");
-            assert!(
-                err.to_string().contains(needle),
-                "{err} should contain {needle}"
-            );
+            crate::model::error::assert_load_error(&err, needle);
         }
     }
 

@@ -8,6 +8,8 @@ use std::time::Duration;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::error::{chain, context};
+
 use super::tile::{
     decode_score, encode_score, window_key, RawEntry, Score, Tile, TileKey, WindowDigest,
 };
@@ -33,12 +35,13 @@ pub struct Stats {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// SQLite failed.
-    #[error("cache {}: {message}", .path.display())]
+    #[error("cache {}", .path.display())]
     Store {
         /// The database file.
         path: PathBuf,
-        /// SQLite's message.
-        message: String,
+        /// SQLite's (or the file system's) error.
+        #[source]
+        source: crate::error::Cause,
     },
 }
 
@@ -112,38 +115,39 @@ impl DiskStore {
     ///
     /// [`Error::Store`] when even a new database cannot be created (unwritable folder).
     pub fn open(path: &Path, max_bytes: u64, stats: Arc<Stats>) -> Result<Self, Error> {
-        let store_error = |message: String| Error::Store {
+        let store_error = |source: crate::error::Cause| Error::Store {
             path: path.into(),
-            message,
+            source,
         };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
-                .map_err(|e| store_error(format!("cannot create {}: {e}", dir.display())))?;
+                .map_err(|e| store_error(context(format!("cannot create {}", dir.display()), e)))?;
         }
         let read = match open_connection(path) {
             Ok(conn) => conn,
             Err(e) => {
                 let aside = PathBuf::from(format!("{}.corrupt-{}", path.display(), now_secs()));
                 tracing::warn!(
-                    "cache {} is unusable ({e}); moving it to {} and starting an empty cache",
+                    "cache {} is unusable ({}); moving it to {} and starting an empty cache",
                     path.display(),
+                    chain(&e),
                     aside.display()
                 );
                 std::fs::rename(path, &aside)
-                    .map_err(|e| store_error(format!("cannot move the broken file aside: {e}")))?;
+                    .map_err(|e| store_error(context("cannot move the broken file aside", e)))?;
                 for suffix in ["-wal", "-shm"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
                 }
-                open_connection(path).map_err(|e| store_error(e.to_string()))?
+                open_connection(path).map_err(|e| store_error(e.into()))?
             }
         };
-        let write = open_connection(path).map_err(|e| store_error(e.to_string()))?;
+        let write = open_connection(path).map_err(|e| store_error(e.into()))?;
         let (tx, rx) = unbounded();
         let writer_path = path.to_path_buf();
         let writer = std::thread::Builder::new()
             .name("cache-writer".into())
             .spawn(move || write_loop(write, rx, max_bytes, stats, writer_path))
-            .map_err(|e| store_error(e.to_string()))?;
+            .map_err(|e| store_error(context("cannot start the cache writer thread", e)))?;
         Ok(Self {
             path: path.into(),
             read: Mutex::new(read),
@@ -194,7 +198,7 @@ impl DiskStore {
             .optional()
             .map_err(|e| Error::Store {
                 path: self.path.clone(),
-                message: e.to_string(),
+                source: e.into(),
             })?
         };
         let Some((value, crc)) = row else {
@@ -252,7 +256,7 @@ impl DiskStore {
             .expect("cache read connection poisoned; this is a bug");
         let store_error = |e: rusqlite::Error| Error::Store {
             path: self.path.clone(),
-            message: e.to_string(),
+            source: e.into(),
         };
         let low = prefix.as_bytes().to_vec();
         let mut stmt = conn
@@ -365,7 +369,7 @@ impl DiskStore {
             .expect("cache read connection poisoned; this is a bug");
         let store_error = |e: rusqlite::Error| Error::Store {
             path: self.path.clone(),
-            message: e.to_string(),
+            source: e.into(),
         };
         let mut stmt = conn
             .prepare("SELECT key, size FROM tiles")
@@ -499,8 +503,9 @@ fn write_loop(
         if let Err(e) = result {
             if !logged {
                 tracing::error!(
-                    "cache {}: write failed ({e}); scores are still served but not persisted",
-                    path.display()
+                    "cache {}: write failed ({}); scores are still served but not persisted",
+                    path.display(),
+                    chain(&e)
                 );
                 logged = true;
             }

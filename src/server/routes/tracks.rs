@@ -67,7 +67,7 @@ pub(in crate::server) async fn answer<B>(
                 export::export(&build_arc, &cache, &variant, stride, threshold, &out)
             })
             .await?
-            .map_err(ApiError::internal)?;
+            .map_err(|e| ApiError::internal(crate::error::chain(&e)))?;
             tracing::debug!(
                 build,
                 role,
@@ -108,7 +108,7 @@ async fn links_track<B>(
             let build = b.build.clone();
             tokio::task::spawn_blocking(move || export::export_links(&build, &engine, &dir))
                 .await?
-                .map_err(ApiError::internal)?;
+                .map_err(|e| ApiError::internal(crate::error::chain(&e)))?;
             tracks.insert(
                 LINK_ROLE.to_string(),
                 TrackFiles {

@@ -50,7 +50,7 @@ impl LinkEngine {
             state.reader = Some(
                 self.build
                     .reader()
-                    .map_err(|e| Error::Failed(format!("{e:#}")))?,
+                    .map_err(|e| Error::Failed(Arc::new(e)))?,
             );
         }
         Ok(state.reader.as_mut().expect("set above"))
@@ -124,7 +124,7 @@ impl LinkEngine {
         let reader = self.reader(state)?;
         if let Err(e) = reader.read_span(contig, lo, hi, &mut span) {
             state.reader = None;
-            return Err(Error::Failed(format!("{e:#}")));
+            return Err(Error::Failed(Arc::new(e)));
         }
         Ok(span)
     }

@@ -4,6 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError, Weak};
 use std::time::Duration;
 
+use crate::error::{shared, Cause, SharedCause};
 use crate::genome::genes::Tss;
 use crate::genome::Contig;
 
@@ -32,17 +33,17 @@ struct Wanted {
 /// The result of one gene, for everyone who asked for it.
 #[derive(Default)]
 struct GeneSlot {
-    done: Mutex<Option<Result<Arc<GeneLinks>, String>>>,
+    done: Mutex<Option<Result<Arc<GeneLinks>, SharedCause>>>,
     ready: Condvar,
 }
 
 impl GeneSlot {
-    fn finish(&self, result: Result<Arc<GeneLinks>, String>) {
+    fn finish(&self, result: Result<Arc<GeneLinks>, SharedCause>) {
         *self.done.lock().expect("gene slot poisoned; this is a bug") = Some(result);
         self.ready.notify_all();
     }
 
-    fn result(&self) -> Option<Result<Arc<GeneLinks>, String>> {
+    fn result(&self) -> Option<Result<Arc<GeneLinks>, SharedCause>> {
         self.done
             .lock()
             .expect("gene slot poisoned; this is a bug")
@@ -159,9 +160,9 @@ impl LinkEngine {
                 Ok(mut state) => self.combine(&mut state),
                 Err(TryLockError::WouldBlock) => slots[0].1.wait(Duration::from_millis(20)),
                 Err(TryLockError::Poisoned(_)) => {
-                    return Err(Error::Failed(
-                        "link model state poisoned by an earlier failure".into(),
-                    ))
+                    return Err(Error::Failed(shared(
+                        "link model state poisoned by an earlier failure",
+                    )))
                 }
             }
         }
@@ -245,12 +246,12 @@ impl LinkEngine {
                 }
             }
             Err(e) => {
-                let message = e.to_string();
+                let cause = SharedCause::from(Cause::from(e));
                 for w in &batch {
                     // a failed gene is computed afresh by whoever asks next
                     shared.inflight.remove(&w.key);
                     if let Some(slot) = w.slot.upgrade() {
-                        slot.finish(Err(message.clone()));
+                        slot.finish(Err(cause.clone()));
                     }
                 }
             }

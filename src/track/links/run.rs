@@ -60,11 +60,11 @@ impl LinkEngine {
                 one_hot.extend_from_slice(s);
             }
             let view = ndarray::ArrayView3::from_shape((chunk.len(), 4, length), &one_hot)
-                .map_err(|e| Error::Failed(e.to_string()))?;
+                .map_err(|e| Error::Failed(Arc::new(e)))?;
             let out = state
                 .predictor
                 .encode_elements(view)
-                .map_err(|e| Error::Failed(e.to_string()))?;
+                .map_err(|e| Error::Failed(Arc::new(e)))?;
             for (i, (centre, _)) in chunk.iter().enumerate() {
                 let e: Arc<[f32]> = out.row(i).to_vec().into();
                 self.keep_embedding(&contig.name, *centre, Some(e.clone()));
@@ -103,7 +103,7 @@ impl LinkEngine {
         state
             .predictor
             .predict_genes(&batch)
-            .map_err(|e| Error::Failed(e.to_string()))
+            .map_err(|e| Error::Failed(Arc::new(e)))
     }
 
     /// Genes from their prepared inputs and the link model's outputs.
