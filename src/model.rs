@@ -2,6 +2,7 @@
 //!
 //! The contract between training (Python) and this runtime is `models/CONTRACT.md`.
 
+pub mod calibration;
 pub mod e2g;
 pub mod encode;
 pub mod link;

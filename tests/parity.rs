@@ -304,6 +304,55 @@ fn onnx_runtime_matches_python_outputs_at_every_batch_size() {
     }
 }
 
+/// A calibrated model (model.json `calibration`) reports the calibrated probability of the
+/// graph's logit, for both methods, through the real ONNX Runtime; the logit is untouched.
+#[test]
+fn calibration_in_model_json_is_applied_to_the_graph_logit() {
+    use cistrack::model::calibration::Calibration;
+    let mut g = golden("enhancer-student/0.2.0");
+    let options = SessionOptions {
+        device: Device::Cpu,
+        intra_threads: 2,
+    };
+    let cases = [
+        Calibration::Temperature {
+            temperature: 2.0,
+            fitted_on: None,
+        },
+        Calibration::Isotonic {
+            logits: vec![-3.0, 0.0, 3.0],
+            probabilities: vec![0.05, 0.2, 0.8],
+            fitted_on: None,
+        },
+    ];
+    for calibration in cases {
+        g.spec.calibration = Some(calibration.clone());
+        let mut predictor = OrtPredictor::new(&g.spec, options).unwrap();
+        let run = run_in_batches(&mut predictor, &g, 7);
+        for (i, (&z, &want_logit)) in run.logit.iter().zip(g.logit.iter()).enumerate() {
+            assert!((z - want_logit).abs() <= 1e-4, "window {i}: logit {z}");
+            let want = match &calibration {
+                Calibration::Temperature { temperature, .. } => {
+                    1.0 / (1.0 + (-f64::from(z) / temperature).exp())
+                }
+                Calibration::Isotonic { .. } => {
+                    let z = f64::from(z).clamp(-3.0, 3.0);
+                    if z < 0.0 {
+                        0.05 + 0.15 * (z + 3.0) / 3.0
+                    } else {
+                        0.2 + 0.6 * z / 3.0
+                    }
+                }
+            } as f32;
+            assert!(
+                (run.probability[i] - want).abs() < 1e-6,
+                "{calibration:?} window {i}: {} vs {want}",
+                run.probability[i]
+            );
+        }
+    }
+}
+
 /// The bigWig values Rust reads (bigtools) equal pyBigWig's (libBigWig), as zero-filled 10-bp
 /// bin means, on both fixture tracks (the accessibility track names its contigs `1`/`2`).
 #[test]

@@ -8,6 +8,7 @@ use ort::session::Session;
 use ort::value::{Outlet, TensorRef, ValueType};
 
 use crate::error::{chain, context, Cause};
+use crate::model::calibration::Calibration;
 
 use super::{
     runtime, Batch, Device, Dim, Error, ModelSpec, Predictions, Predictor, TensorSpec,
@@ -55,6 +56,7 @@ pub struct OrtPredictor {
     session: Session,
     model: String,
     device: ActiveDevice,
+    calibration: Option<Calibration>,
 }
 
 impl fmt::Debug for OrtPredictor {
@@ -105,6 +107,7 @@ impl OrtPredictor {
             session,
             model: spec.id(),
             device,
+            calibration: spec.calibration.clone(),
         })
     }
 
@@ -356,7 +359,12 @@ impl Predictor for OrtPredictor {
             Ok(data.to_vec())
         };
         let logit = extract("logit", 1)?;
-        let probability = extract("probability", 1)?;
+        let mut probability = extract("probability", 1)?;
+        if let Some(c) = &self.calibration {
+            for (p, &z) in probability.iter_mut().zip(&logit) {
+                *p = c.apply(z);
+            }
+        }
         let share = extract("modality_share", 3)?;
         let modality_share = share.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect();
         Ok(Predictions {

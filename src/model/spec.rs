@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::calibration::Calibration;
 use super::{read_model_json, sha256_file, Dim, Error, Modality, TensorSpec, NORMALISATION_ID};
 
 /// Window geometry from model.json.
@@ -36,6 +37,8 @@ struct RawSpec {
     inputs: Vec<TensorSpec>,
     outputs: Vec<TensorSpec>,
     threshold: f64,
+    #[serde(default)]
+    calibration: Option<Calibration>,
     golden: Option<GoldenSpec>,
 }
 
@@ -96,8 +99,12 @@ pub struct ModelSpec {
     pub inputs: Vec<TensorSpec>,
     /// Declared outputs.
     pub outputs: Vec<TensorSpec>,
-    /// Probability threshold for calling elements.
+    /// Probability threshold for calling elements (of the calibrated probability, when the
+    /// model is calibrated).
     pub threshold: f64,
+    /// The map from logit to probability the runtime applies; `None`: the graph's
+    /// `sigmoid(logit)`.
+    pub calibration: Option<Calibration>,
     /// Golden files, if any.
     pub golden: Option<GoldenSpec>,
     /// The whole model.json, for reporting.
@@ -182,6 +189,9 @@ impl ModelSpec {
                 raw.sha256
             )));
         }
+        if let Some(c) = &raw.calibration {
+            c.check().map_err(spec_error)?;
+        }
         let bins = w.bins as i64;
         let batch = || Dim::Named("batch".into());
         let expected_inputs = [
@@ -214,6 +224,7 @@ impl ModelSpec {
             inputs: raw.inputs,
             outputs: raw.outputs,
             threshold: raw.threshold,
+            calibration: raw.calibration,
             golden: raw.golden,
             json,
         })
@@ -342,6 +353,13 @@ mod tests {
             (
                 Box::new(|j| j["inputs"][0]["name"] = "dna".into()),
                 "inputs must be",
+            ),
+            (
+                Box::new(|j| {
+                    j["calibration"] =
+                        serde_json::json!({"method": "temperature", "temperature": -1.0})
+                }),
+                "calibration temperature must be positive, got -1",
             ),
             (
                 Box::new(|j| j["inputs"][1]["shape"][1] = 100.into()),
