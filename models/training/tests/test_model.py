@@ -86,3 +86,72 @@ def test_gradients_flow():
     model.logits(seq, h, a, mask).sum().backward()
     assert model.sequence_stem.motif.weight.grad is not None
     assert model.h3k27ac_stem.conv1.weight.grad is not None
+
+
+def masked_tiny(**flags):
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    return AttLightEnhancer(replace(TINY, **flags)).eval()
+
+
+def test_sequence_token_mask_changes_nothing_when_every_base_is_present():
+    plain, masked = masked_tiny(), masked_tiny(sequence_token_mask=True)
+    masked.load_state_dict(plain.state_dict())
+    inputs = example_inputs(4, seed=2)
+    with torch.no_grad():
+        for x, y in zip(plain(*inputs), masked(*inputs), strict=True):
+            torch.testing.assert_close(x, y, rtol=0, atol=1e-6)
+
+
+def test_sequence_tokens_without_bases_are_ignored():
+    model = masked_tiny(sequence_token_mask=True)
+    seq, h, a, mask = example_inputs(3, seed=3)
+    # an all-N sequence counts as a missing sequence modality
+    none = torch.zeros_like(seq)
+    no_seq = mask.clone()
+    no_seq[:, 0] = 0
+    with torch.no_grad():
+        for x, y in zip(model(none, h, a, mask), model(none, h, a, no_seq), strict=True):
+            torch.testing.assert_close(x, y, rtol=0, atol=1e-6)
+    # a 200-bp record centred in N: the unmasked model (same weights) also pools the 180 N
+    # tokens around it, so the two differ
+    record = torch.zeros_like(seq)
+    record[:, :, 900:1100] = seq[:, :, 900:1100]
+    only = torch.tensor([[1.0, 0.0, 0.0]]).repeat(3, 1)
+    plain = masked_tiny()
+    plain.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        masked_logit = model(record, h * 0, a * 0, only)[0]
+        plain_logit = plain(record, h * 0, a * 0, only)[0]
+    assert torch.isfinite(masked_logit).all()
+    assert not torch.allclose(masked_logit, plain_logit, atol=1e-4)
+
+
+def test_both_strands_scores_a_window_and_its_reverse_complement_alike():
+    from cistrack_training.model import reverse_complement
+
+    model = masked_tiny(sequence_token_mask=True, both_strands=True)
+    seq, h, a, mask = example_inputs(4, seed=4)
+    seq[:, :, :300] = 0  # an N stretch at one end
+    rc = reverse_complement(seq, h, a)
+    with torch.no_grad():
+        fwd, back = model(seq, h, a, mask), model(*rc, mask)
+        for x, y in zip(fwd, back, strict=True):
+            torch.testing.assert_close(x, y, rtol=0, atol=1e-5)
+        # and the exported rule is strand_logits, the mean of the two one-strand logits
+        one = model.logits(seq, h, a, mask, fast=False)
+        other = model.logits(*rc, mask, fast=False)
+        torch.testing.assert_close(fwd[0], 0.5 * (one + other), rtol=0, atol=1e-5)
+        torch.testing.assert_close(
+            model.strand_logits(seq, h, a, mask, fast=False), fwd[0], rtol=0, atol=1e-5
+        )
+    # reverse_complement: A<->T, C<->G, reversed; applied twice it is the identity
+    onehot = torch.zeros(1, 4, 2000)
+    onehot[0, 0, 0] = 1  # A at position 0
+    onehot[0, 1, 5] = 1  # C at position 5
+    r, _, _ = reverse_complement(onehot, torch.zeros(1, 200), torch.zeros(1, 200))
+    assert r[0, 3, 1999] == 1 and r[0, 2, 1994] == 1 and r.sum() == 2
+    twice = reverse_complement(*reverse_complement(seq, h, a))
+    for x, y in zip(twice, (seq, h, a), strict=True):
+        assert torch.equal(x, y)

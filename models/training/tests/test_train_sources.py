@@ -99,3 +99,55 @@ def test_a_missing_warm_start_checkpoint_is_named(shared_data, tmp_path):
     config = merge(sources.defaults(), {"init": {"teacher": str(tmp_path / "none.pt")}})
     with pytest.raises(SystemExit, match=r"init.teacher: .*none.pt not found.*make train"):
         train_sources.init_checkpoint(config, "teacher")
+
+
+def test_selection_score_rules():
+    from cistrack_training.train_sources import selection_score
+
+    per_source = {"ienhancer": 0.9, "k562_signal": 0.7}
+    assert selection_score(0.85, per_source, "pooled") == 0.85
+    assert selection_score(0.85, per_source, "mean_source") == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="selection 'best'"):
+        selection_score(0.85, per_source, "best")
+
+
+def test_jaspar_filters_respond_to_their_motif():
+    import numpy as np
+
+    from cistrack_training.model import jaspar_filters
+
+    # a sharp 6-bp motif (GATAAG) and a 20-bp one whose informative core is at its end
+    sharp = np.full((6, 4), 0.01)
+    for i, b in enumerate("GATAAG"):
+        sharp[i, "ACGT".index(b)] = 0.97
+    long = np.full((20, 4), 0.25)
+    long[-8:] = sharp[[0, 1, 2, 3, 4, 5, 0, 1]]
+    weight, bias = jaspar_filters([sharp, long], 2, 15, seed=0)
+    assert weight.shape == (2, 4, 15) and bias.shape == (2,)
+    conv = torch.nn.Conv1d(4, 2, 15)
+    with torch.no_grad():
+        conv.weight.copy_(weight)
+        conv.bias.copy_(bias)
+    for k in range(2):
+        # the filter's best input is its own consensus: it responds; an unrelated one does not
+        best = torch.nn.functional.one_hot(weight[k].argmax(0), 4).T.float()[None]
+        assert conv(best)[0, k, 0] > 0
+        poly_c = torch.zeros(1, 4, 15)
+        poly_c[0, 1] = 1
+        assert conv(poly_c)[0, k, 0] < 0
+    # uniform columns weigh 0, so the long motif's filter shows which 15 columns were kept: all
+    # 8 informative ones at its end (its first 15 columns would hold only 3)
+    informative = sorted(int(w.abs().sum(0).gt(0).sum()) for w in weight)
+    assert informative == [6, 8]
+    with pytest.raises(ValueError, match="2 motifs for 3 filters"):
+        jaspar_filters([sharp, long], 3, 15, seed=0)
+
+
+def test_epochs_since_best_drives_early_stopping():
+    from cistrack_training.train_sources import epochs_since_best
+
+    assert epochs_since_best({"epochs": []}, 0) == 0
+    history = {"epochs": [{}, {}, {}], "best_epoch": 1}
+    assert epochs_since_best(history, 3) == 2  # patience 2 stops before epoch 4
+    history["best_epoch"] = 3
+    assert epochs_since_best(history, 3) == 0

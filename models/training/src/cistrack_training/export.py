@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import encode
+from . import calibration, encode
 from .config import TRAINING_ROOT
 from .model import AttLightEnhancer, example_inputs, parameter_count
 from .train import load_model, log
@@ -381,13 +381,23 @@ def model_json(
             {"name": "modality_share", "dtype": "float32", "shape": ["batch", 3]},
         ],
         "threshold": config["evaluation"]["threshold"],
+        **(
+            {"calibration": run_metrics["calibration"][role]}
+            if role in run_metrics.get("calibration", {})
+            else {}
+        ),
         "architecture": {
             "d_model": c.d_model,
             "heads": c.heads,
             "encoder_layers": c.encoder_layers,
             "dropout": c.dropout,
             "parameters": parameter_count(model),
+            "sequence_token_mask": c.sequence_token_mask,
+            "both_strands": c.both_strands,
         },
+        "strands": "both (mean logit of the window and its reverse complement, in the graph)"
+        if c.both_strands
+        else "forward",
         "training": {
             "data": data_text,
             "split": split_text,
@@ -474,7 +484,13 @@ def export_role(
     for key, value in outputs.items():
         if not np.all(np.isfinite(value)):
             raise SystemExit(f"{name}: PyTorch output {key} is not finite")
-    write_golden(target / "golden", windows, inputs, outputs)
+    # the golden probability is what the runtime reports: the graph's logit through the
+    # model's calibration (CONTRACT.md); ONNX Runtime is checked against the raw graph
+    fitted = run_metrics.get("calibration", {}).get(role)
+    golden = dict(outputs)
+    if fitted is not None:
+        golden["probability"] = calibration.apply(fitted, outputs["logit"]).astype(np.float32)
+    write_golden(target / "golden", windows, inputs, golden)
     onnx_path = target / "model.onnx"
     metadata = {
         "cistrack.name": name,

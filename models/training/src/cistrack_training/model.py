@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -62,6 +63,16 @@ class ModelConfig:
     encoder_pool : int
         Average-pool factor along each modality's tokens before the encoder (200 / pool tokens
         per modality reach the encoder).
+    sequence_token_mask : bool
+        Treat sequence tokens whose 10 bases hold no A/C/G/T (``N`` runs, contig ends, the padding
+        around a short record) like a missing modality's: embeddings only, never attention keys,
+        not pooled. Off in 0.1.0/0.2.0, which pooled all 200 sequence tokens (a 200-bp record in a
+        2-kb window then carried 20 of 600 pooled tokens). A window whose bases are all present
+        gives the same output either way.
+    both_strands : bool
+        The exported graph scores the window and its reverse complement (sequence reversed and
+        complemented, signal bins reversed) and returns the mean logit; the shares are the mean
+        of both strands' shares. Training sees both strands through augmentation.
     """
 
     d_model: int = 128
@@ -74,6 +85,8 @@ class ModelConfig:
     signal_kernel: int = 5
     ff_mult: int = 4
     encoder_pool: int = 4
+    sequence_token_mask: bool = False
+    both_strands: bool = False
 
     def to_dict(self) -> dict:
         """Plain ``dict`` of the fields."""
@@ -247,6 +260,14 @@ class AttLightEnhancer(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         b = sequence.shape[0]
         mask = modality_mask.to(sequence.dtype)
+        # (B, 3, L): 1 where a token may be used; the modality mask, and (when configured) for
+        # sequence tokens whether their 10 bases hold any A/C/G/T
+        per_token = mask[:, :, None].expand(b, N_MODALITIES, TOKENS)
+        if self.config.sequence_token_mask:
+            has_base = sequence.sum(dim=1).reshape(b, TOKENS, WINDOW_LENGTH // TOKENS).amax(dim=-1)
+            per_token = torch.cat(
+                [per_token[:, :1] * has_base.clamp(0.0, 1.0)[:, None], per_token[:, 1:]], dim=1
+            )
         stems = torch.stack(
             [
                 self.sequence_stem(sequence),
@@ -256,10 +277,10 @@ class AttLightEnhancer(nn.Module):
             dim=1,
         )  # (B, 3, L, D)
         # A missing modality keeps only its embeddings, so its input values cannot leak anywhere.
-        tokens = stems * mask[:, :, None, None] + self.position[None, None] + self.modality[None, :, None]
+        tokens = stems * per_token[..., None] + self.position[None, None] + self.modality[None, :, None]
         d = tokens.shape[-1]
         x = tokens.reshape(b, N_MODALITIES * TOKENS, d)
-        token_mask = mask.repeat_interleave(TOKENS, dim=1)  # (B, 600)
+        token_mask = per_token.reshape(b, N_MODALITIES * TOKENS)  # (B, 600)
         y, weights = self.cross_attention(self.cross_norm(x), token_mask, fast)
         x = x + y
         share = None
@@ -271,9 +292,17 @@ class AttLightEnhancer(nn.Module):
             share = share / token_mask.sum(dim=1, keepdim=True).clamp_min(1.0)
         pool = self.config.encoder_pool
         per_modality = TOKENS // pool
-        x = x.reshape(b, N_MODALITIES, per_modality, pool, d).mean(dim=3)
+        if self.config.sequence_token_mask:
+            # mean over the usable tokens of each group of `pool` (a group with none is masked)
+            m = per_token.reshape(b, N_MODALITIES, per_modality, pool)
+            x = (x.reshape(b, N_MODALITIES, per_modality, pool, d) * m[..., None]).sum(dim=3)
+            count = m.sum(dim=3)
+            x = x / count.clamp_min(1.0)[..., None]
+            pooled_mask = (count > 0).to(x.dtype).reshape(b, N_MODALITIES * per_modality)
+        else:
+            x = x.reshape(b, N_MODALITIES, per_modality, pool, d).mean(dim=3)
+            pooled_mask = mask.repeat_interleave(per_modality, dim=1)
         x = x.reshape(b, N_MODALITIES * per_modality, d)
-        pooled_mask = mask.repeat_interleave(per_modality, dim=1)
         for layer in self.encoder:
             x = layer(x, pooled_mask, fast)
         x = self.final_norm(x)
@@ -307,6 +336,12 @@ class AttLightEnhancer(nn.Module):
             ``logit (B,)``, ``probability (B,)``, ``modality_share (B, 3)``.
         """
         logit, share = self._run(sequence, h3k27ac, accessibility, modality_mask, fast=False)
+        if self.config.both_strands:
+            rc_logit, rc_share = self._run(
+                *reverse_complement(sequence, h3k27ac, accessibility), modality_mask, fast=False
+            )
+            logit = 0.5 * (logit + rc_logit)
+            share = 0.5 * (share + rc_share)
         return logit, torch.sigmoid(logit), share
 
     def logits(
@@ -317,8 +352,38 @@ class AttLightEnhancer(nn.Module):
         modality_mask: torch.Tensor,
         fast: bool = True,
     ) -> torch.Tensor:
-        """Logits only (training path; ``fast`` uses fused attention, see :class:`MaskedAttention`)."""
+        """Logits only (training path; ``fast`` uses fused attention, see :class:`MaskedAttention`).
+
+        One strand only, whatever ``both_strands`` says: training augments with reverse
+        complements (:func:`reverse_complement`); :meth:`strand_logits` is the inference rule.
+        """
         return self._run(sequence, h3k27ac, accessibility, modality_mask, fast=fast)[0]
+
+    def strand_logits(
+        self,
+        sequence: torch.Tensor,
+        h3k27ac: torch.Tensor,
+        accessibility: torch.Tensor,
+        modality_mask: torch.Tensor,
+        fast: bool = True,
+    ) -> torch.Tensor:
+        """Logits as the exported graph computes them (both strands averaged when configured)."""
+        logit = self.logits(sequence, h3k27ac, accessibility, modality_mask, fast)
+        if not self.config.both_strands:
+            return logit
+        rc = reverse_complement(sequence, h3k27ac, accessibility)
+        return 0.5 * (logit + self.logits(*rc, modality_mask, fast))
+
+
+def reverse_complement(
+    sequence: torch.Tensor, h3k27ac: torch.Tensor, accessibility: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The same window read on the other strand.
+
+    With channels A, C, G, T, reversing the channel axis complements (A<->T, C<->G) and reversing
+    the length axis reverses; the signal bins are reversed. Bases other than A/C/G/T stay zeros.
+    """
+    return sequence.flip(1, 2), h3k27ac.flip(1), accessibility.flip(1)
 
 
 class MotifPretrainer(nn.Module):
@@ -344,6 +409,42 @@ class MotifPretrainer(nn.Module):
     def forward(self, sequence: torch.Tensor) -> torch.Tensor:
         """Logit ``(B,)`` from one-hot DNA ``(B, 4, 2000)``."""
         return self.out(F.gelu(self.stem(sequence)).mean(dim=1)).squeeze(-1)
+
+
+def jaspar_filters(
+    probabilities: list[np.ndarray], channels: int, kernel: int, seed: int, scale: float = 0.1
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Motif-convolution weights from JASPAR base probabilities (a real-data warm start).
+
+    ``channels`` motifs are drawn without replacement (seeded) from ``probabilities`` (each
+    ``(length, 4)``, A, C, G, T). Each becomes its log2-odds against a uniform background,
+    cut to its most informative ``kernel``-wide stretch when longer, zero-padded in the middle of
+    the filter when shorter, times ``scale``; the bias is ``-0.6 ×`` the best score, so a filter
+    responds (after the ReLU) only to a good match.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        Weight ``(channels, 4, kernel)`` and bias ``(channels,)`` of a ``Conv1d(4, channels, kernel)``.
+    """
+    if len(probabilities) < channels:
+        raise ValueError(f"{len(probabilities)} motifs for {channels} filters")
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(probabilities), channels, replace=False)
+    weight = np.zeros((channels, 4, kernel), dtype=np.float64)
+    for i, j in enumerate(chosen):
+        log_odds = np.log2(np.clip(probabilities[j], 1e-3, 1.0) / 0.25)  # (length, 4)
+        length = len(log_odds)
+        if length > kernel:
+            info = (probabilities[j] * log_odds).sum(1)
+            best = int(np.argmax(np.convolve(info, np.ones(kernel), mode="valid")))
+            log_odds = log_odds[best : best + kernel]
+            length = kernel
+        lo = (kernel - length) // 2
+        weight[i, :, lo : lo + length] = log_odds.T
+    weight *= scale
+    bias = -0.6 * weight.max(axis=1).sum(axis=1)
+    return torch.tensor(weight, dtype=torch.float32), torch.tensor(bias, dtype=torch.float32)
 
 
 def parameter_count(model: nn.Module) -> int:

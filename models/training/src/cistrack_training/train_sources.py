@@ -43,10 +43,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import encode, metrics, sources
-from .config import load_config, pin_run_config, resolve
+from . import calibration, encode, metrics, sources
+from .config import data_path, load_config, pin_run_config, resolve
 from .losses import alpha_schedule, distillation_loss
-from .model import AttLightEnhancer, ModelConfig, flops_per_window, parameter_count
+from .model import (
+    AttLightEnhancer,
+    ModelConfig,
+    flops_per_window,
+    jaspar_filters,
+    parameter_count,
+    reverse_complement,
+)
+from .simulate import read_jaspar
 from .train import (
     format_seconds,
     log,
@@ -97,6 +105,12 @@ class TwoBranchCNN(nn.Module):
             nn.Linear(hidden, 1),
         )
 
+    def strand_logits(
+        self, sequence, h3k27ac, accessibility, modality_mask, fast: bool = True
+    ) -> torch.Tensor:
+        """Inference logits (one strand; the CNN is not exported)."""
+        return self.logits(sequence, h3k27ac, accessibility, modality_mask, fast=fast)
+
     def logits(self, sequence, h3k27ac, accessibility, modality_mask, fast: bool = True) -> torch.Tensor:
         """Logits ``(B,)`` (``fast`` is accepted for the AttLight interface and ignored)."""
         s = self.seq(sequence * modality_mask[:, 0, None, None])
@@ -132,9 +146,28 @@ def present_mask(available: np.ndarray, p: float, rng: np.random.Generator | Non
     return mask.astype(np.float32)
 
 
-def tensors(data: sources.Mixed, index: np.ndarray, signals: np.ndarray, mask: np.ndarray, device) -> dict:
-    """Model inputs of the windows ``index`` of ``data``, masked modalities zeroed."""
-    return model_inputs(data.sequence[index], signals, mask, device)
+def tensors(
+    data: sources.Mixed,
+    index: np.ndarray,
+    signals: np.ndarray,
+    mask: np.ndarray,
+    device,
+    flip: np.ndarray | None = None,
+) -> dict:
+    """Model inputs of the windows ``index`` of ``data``, masked modalities zeroed.
+
+    ``flip`` (bool per window) reads those windows on the other strand (reverse-complement
+    augmentation; :func:`cistrack_training.model.reverse_complement`).
+    """
+    inputs = model_inputs(data.sequence[index], signals, mask, device)
+    if flip is not None and flip.any():
+        rows = torch.from_numpy(np.flatnonzero(flip)).to(device)
+        rc = reverse_complement(
+            inputs["sequence"][rows], inputs["h3k27ac"][rows], inputs["accessibility"][rows]
+        )
+        for name, value in zip(("sequence", "h3k27ac", "accessibility"), rc, strict=True):
+            inputs[name] = inputs[name].index_copy(0, rows, value)
+    return inputs
 
 
 @torch.no_grad()
@@ -149,7 +182,7 @@ def predict(model, data: sources.Mixed, signals: np.ndarray, mask: np.ndarray, b
             logit, _, s = model(**inputs)
             shares.append(s.cpu().numpy())
         else:
-            logit = model.logits(**inputs, fast=True)
+            logit = model.strand_logits(**inputs, fast=True)
         logits.append(logit.float().cpu().numpy())
     return np.concatenate(logits), (np.concatenate(shares) if shares else None)
 
@@ -165,10 +198,35 @@ def init_checkpoint(config: dict, key: str) -> Path:
     return path
 
 
+def selection_score(pooled: float, per_source: dict, rule: str) -> float:
+    """The validation number a role's checkpoints are ranked by.
+
+    ``pooled``: AUROC over every validation window (0.2.0). ``mean_source``: the mean of the
+    per-source AUROCs, so that a source with few windows or another base rate (iEnhancer's 302
+    sequence-only records) counts as much as the others.
+    """
+    if rule == "pooled":
+        return pooled
+    if rule == "mean_source":
+        return float(np.mean(list(per_source.values())))
+    raise ValueError(f"selection {rule!r}: expected 'pooled' or 'mean_source'")
+
+
+def epochs_since_best(history: dict, finished: int) -> int:
+    """Epochs finished since the best one (0 before any epoch; all of them when none was best)."""
+    if not history["epochs"]:
+        return 0
+    return finished - history.get("best_epoch", 0)
+
+
 def fit(role: str, config: dict, sets: dict, run_dir: Path, device: torch.device, resume: bool) -> dict:
-    """Train one role; keeps the checkpoint with the best pooled validation AUROC."""
+    """Train one role; keeps the checkpoint with the best validation score (:func:`selection_score`).
+
+    With ``patience`` set in the role's config, training stops once that many epochs in a row
+    have not improved the score (``epochs`` is then the most it runs).
+    """
     cfg = config[role]
-    seed = int(config["seed"])
+    seed = int(config.get("training_seed", config["seed"]))
     stage_id = ROLES.index(role) + 1
     stage_dir = run_dir / role
     stage_dir.mkdir(parents=True, exist_ok=True)
@@ -185,6 +243,20 @@ def fit(role: str, config: dict, sets: dict, run_dir: Path, device: torch.device
     elif role in ("student", "scratch") and init.get("motifs"):
         state = torch.load(init_checkpoint(config, "motifs"), map_location=device, weights_only=False)
         model.sequence_stem.motif.load_state_dict(state["motif"])
+    if (
+        init.get("jaspar_motifs")
+        and role in ("teacher", "student", "scratch")
+        and not init.get("teacher" if role == "teacher" else "motifs")
+    ):
+        motifs = read_jaspar(data_path(config, "jaspar"))
+        conv = model.sequence_stem.motif
+        weight, bias = jaspar_filters(
+            [m.probabilities for m in motifs.values()], conv.out_channels, conv.kernel_size[0], seed
+        )
+        with torch.no_grad():
+            conv.weight.copy_(weight)
+            conv.bias.copy_(bias)
+        log(f"{role}: motif filters from {conv.out_channels} JASPAR matrices (seed {seed})")
     teacher = None
     if role == "student":
         teacher = load_role(run_dir, "teacher", config, device)
@@ -206,7 +278,14 @@ def fit(role: str, config: dict, sets: dict, run_dir: Path, device: torch.device
         log(f"{role}: already trained ({epochs} epochs)")
         return history
     every = int(config["progress_every"])
+    rule = cfg.get("selection", "pooled")
+    patience = cfg.get("patience")
     for epoch in range(start_epoch, epochs):
+        since_best = epochs_since_best(history, epoch)
+        if patience is not None and since_best >= int(patience):
+            log(f"{role}: stopped after epoch {epoch}: {since_best} epochs without a better {rule} score")
+            history["stopped_early_after"] = epoch
+            break
         torch.manual_seed(seed * 1000 + stage_id * 100 + epoch)
         rng = np.random.default_rng([seed, stage_id, epoch])
         order = rng.permutation(n)
@@ -229,11 +308,16 @@ def fit(role: str, config: dict, sets: dict, run_dir: Path, device: torch.device
                 signals = train.signals(idx, fractions, rng)
             else:
                 signals = train.full[idx]
-            logit = model.logits(**tensors(train, idx, signals, mask, device), fast=True)
+            # reverse-complement augmentation: each window on a random strand (the teacher reads
+            # the same strand as the student)
+            flip = rng.random(len(idx)) < 0.5 if cfg.get("reverse_complement", False) else None
+            logit = model.logits(**tensors(train, idx, signals, mask, device, flip), fast=True)
             alpha = 1.0
             if teacher is not None:
                 with torch.no_grad():
-                    t_logit = teacher.logits(**tensors(train, idx, train.full[idx], mask, device), fast=True)
+                    t_logit = teacher.logits(
+                        **tensors(train, idx, train.full[idx], mask, device, flip), fast=True
+                    )
                 alpha = alpha_schedule(
                     global_step / max(total_steps - 1, 1), cfg["alpha_start"], cfg["alpha_end"]
                 )
@@ -262,9 +346,11 @@ def fit(role: str, config: dict, sets: dict, run_dir: Path, device: torch.device
             sel = val.source == i
             if len(np.unique(val.label[sel])) == 2:
                 per_source[src] = metrics.auroc(val.label[sel], logits[sel])
+        score = selection_score(pooled, per_source, rule)
         record = {
             "epoch": epoch + 1,
             "train_loss": running / seen,
+            "validation_score": score,
             "validation_auroc": pooled,
             "validation_auroc_by_source": per_source,
             "train_seconds": train_seconds,
@@ -279,14 +365,15 @@ def fit(role: str, config: dict, sets: dict, run_dir: Path, device: torch.device
             + ", ".join(f"{k} {v:.3f}" for k, v in per_source.items())
             + ")"
         )
-        if pooled > best_auroc:
-            best_auroc = pooled
+        if score > best_auroc:
+            best_auroc = score
             history["best_epoch"] = epoch + 1
             save_checkpoint(
                 stage_dir / "best.pt",
                 model=model.state_dict(),
                 epoch=epoch,
                 validation_auroc=pooled,
+                validation_score=score,
                 **_model_config(model),
             )
         save_checkpoint(
@@ -311,8 +398,33 @@ def _mean_sd(values: list[dict], key: str) -> dict:
     return {"mean": float(np.nanmean(v)), "sd": float(np.nanstd(v, ddof=1)) if len(v) > 1 else 0.0}
 
 
-def evaluate_source(models: dict, data: sources.SourceSet, config: dict, device) -> dict:
-    """Every model on one source's test split (identical thinned inputs for every model)."""
+def fit_calibrations(models: dict, sets: dict, config: dict, device) -> dict:
+    """Each model's calibration (:mod:`.calibration`).
+
+    Fitted on the pooled validation windows of every source at full coverage;
+    ``evaluation.calibration`` names the method (``null``: none).
+    """
+    method = config["evaluation"].get("calibration")
+    if not method:
+        return {}
+    val = sources.Mixed([sets[s]["validation"] for s in config["sources"]["use"]])
+    fitted_on = f"validation split ({', '.join(config['sources']['use'])}; {len(val)} windows, full coverage)"
+    out = {}
+    for role, model in models.items():
+        logits, _ = predict(model, val, val.full, val.available, config["evaluation"]["batch_size"], device)
+        out[role] = calibration.fit(val.label, logits, method, fitted_on)
+        log(f"calibration {role}: {json.dumps(out[role])[:160]}")
+    return out
+
+
+def evaluate_source(
+    models: dict, data: sources.SourceSet, config: dict, device, calibrations: dict | None = None
+) -> dict:
+    """Every model on one source's test split (identical thinned inputs for every model).
+
+    With ``calibrations`` (role -> fitted calibration), ``full_calibrated`` holds the full-coverage
+    metrics of the calibrated probabilities beside the raw ones.
+    """
     ev = config["evaluation"]
     mixed = sources.Mixed([data])
     y = data.label
@@ -343,6 +455,9 @@ def evaluate_source(models: dict, data: sources.SourceSet, config: dict, device)
         logits, shares = predict(model, mixed, mixed.full, avail, bs, device, share=True)
         p = sigmoid(logits)
         r: dict = {"full": metrics.summary(y, p, ev["threshold"], ev["ece_bins"])}
+        if calibrations and role in calibrations:
+            p_cal = calibration.apply(calibrations[role], logits)
+            r["full_calibrated"] = metrics.summary(y, p_cal, ev["threshold"], ev["ece_bins"])
         r["mean_probability_by_class"] = {
             c: float(p[data.klass == i].mean()) for i, c in enumerate(data.classes) if np.any(data.klass == i)
         }
@@ -404,8 +519,9 @@ def tables(result: dict) -> str:
             + " | ".join(f"AUROC {lv}" for lv in levels)
             + " | AUPRC 100% | F1 100% | ECE 100% |"
             + ("".join(f" ECE {lv} |" for lv in ece_levels))
+            + " ECE 100% calibrated |"
         )
-        lines.append("|---|" + "---:|" * (len(levels) + 3 + len(ece_levels)))
+        lines.append("|---|" + "---:|" * (len(levels) + 4 + len(ece_levels)))
         for role in roles:
             m = res["models"].get(role)
             if m is None:
@@ -416,6 +532,8 @@ def tables(result: dict) -> str:
             ]
             cells += [f"{m['full']['auprc']:.3f}", f"{m['full']['f1']:.3f}", f"{m['full']['ece']:.3f}"]
             cells += [f"{m['coverage'][lv]['ece']['mean']:.3f}" for lv in ece_levels]
+            cal = m.get("full_calibrated")
+            cells.append(f"{cal['ece']:.3f}" if cal else "-")
             lines.append(f"| {role} | " + " | ".join(cells) + " |")
         lines.append("")
         abl = [(role, res["models"][role]) for role in roles if res["models"].get(role, {}).get("ablation")]
@@ -453,11 +571,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoints")
     parser.add_argument("--stage", choices=["data", *ROLES, "evaluate", "all"], default="all")
-    parser.add_argument("--run-dir", type=Path, help="default: <runs_dir>/<name>")
+    parser.add_argument(
+        "--run-dir", type=Path, help="default: <runs_dir>/<name>, or <name>-seed<N> with --seed"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="training seed (overrides the config's; the data, split and thinning keep the config's seed)",
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores)")
     args = parser.parse_args(argv)
     config = load_config(args.config, defaults=sources.defaults())
-    run_dir = args.run_dir or resolve(config["runs_dir"]) / config["name"]
+    name = config["name"] if args.seed is None else f"{config['name']}-seed{args.seed}"
+    if args.seed is not None:
+        config["training_seed"] = args.seed
+    run_dir = args.run_dir or resolve(config["runs_dir"]) / name
     run_dir.mkdir(parents=True, exist_ok=True)
     pin_run_config(run_dir, config)
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
@@ -504,8 +632,12 @@ def main(argv: list[str] | None = None) -> int:
             if {"student", "teacher"} <= set(models)
             else None
         )
+        calibrations = fit_calibrations(
+            {r: m for r, m in models.items() if r in config["roles"]}, sets, config, device
+        )
+        result["calibration"] = calibrations
         for src in config["sources"]["use"]:
-            result["test"][src] = evaluate_source(models, sets[src]["test"], config, device)
+            result["test"][src] = evaluate_source(models, sets[src]["test"], config, device, calibrations)
         result["wall_seconds_this_invocation"] = time.time() - t_start
         (run_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
         (run_dir / "tables.md").write_text(tables(result))
