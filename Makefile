@@ -89,6 +89,7 @@ test-training: setup-training
 	rm -rf models/training/runs/sources-smoke
 	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.train_sources --config configs/sources-smoke.json --threads 2
 	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.export --run runs/sources-smoke --out runs/sources-smoke/models --version 0.0.0-smoke
+	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.quantize --model runs/sources-smoke/models/enhancer-student/0.0.0-smoke --run runs/sources-smoke
 
 bench: build
 	$(CARGO) bench --bench benches
