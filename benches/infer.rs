@@ -1,5 +1,7 @@
-//! Inference: windows/s of each shipped enhancer model on the CPU per batch size
-//! (`BenchmarkId` = batch size), ONNX Runtime with as many intra-op threads as cores.
+//! Inference: windows/s of each shipped enhancer model version on the CPU per batch size
+//! (`BenchmarkId` = batch size), ONNX Runtime with as many intra-op threads as cores. Every
+//! `models/enhancer-*/<version>/` is measured in the same run (fp32 beside its `-int8` graph,
+//! students beside teachers); `CISTRACK_BENCH_MODELS=enhancer-student/0.2.0,...` keeps only those.
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 
@@ -9,8 +11,26 @@ use cistrack::model::{Batch, Device, ModelSpec, Predictor};
 pub fn bench(c: &mut Criterion) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let wanted: Option<Vec<String>> = std::env::var("CISTRACK_BENCH_MODELS")
+        .ok()
+        .map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
+    let mut models = Vec::new();
     for name in ["enhancer-student", "enhancer-teacher"] {
-        let spec = ModelSpec::load(&root.join("models").join(name).join("0.1.0")).unwrap();
+        let mut versions: Vec<_> = std::fs::read_dir(root.join("models").join(name))
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("model.json").is_file())
+            .collect();
+        versions.sort();
+        models.extend(versions.into_iter().map(|dir| (name, dir)));
+    }
+    for (name, dir) in models {
+        let version = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let id = format!("{name}/{version}");
+        if wanted.as_ref().is_some_and(|w| !w.contains(&id)) {
+            continue;
+        }
+        let spec = ModelSpec::load(&dir).unwrap();
         let mut predictor = OrtPredictor::new(
             &spec,
             SessionOptions {
@@ -19,7 +39,7 @@ pub fn bench(c: &mut Criterion) {
             },
         )
         .unwrap();
-        let mut group = c.benchmark_group(format!("infer_{name}"));
+        let mut group = c.benchmark_group(format!("infer_{name}_{version}"));
         group.sample_size(10);
         for batch_size in [1usize, 4, 8, 32, 64, 128] {
             let mut batch = Batch::for_spec(&spec, batch_size);
