@@ -335,13 +335,22 @@ class AttLightEnhancer(nn.Module):
         tuple of torch.Tensor
             ``logit (B,)``, ``probability (B,)``, ``modality_share (B, 3)``.
         """
-        logit, share = self._run(sequence, h3k27ac, accessibility, modality_mask, fast=False)
-        if self.config.both_strands:
-            rc_logit, rc_share = self._run(
-                *reverse_complement(sequence, h3k27ac, accessibility), modality_mask, fast=False
-            )
-            logit = 0.5 * (logit + rc_logit)
-            share = 0.5 * (share + rc_share)
+        if not self.config.both_strands:
+            logit, share = self._run(sequence, h3k27ac, accessibility, modality_mask, fast=False)
+            return logit, torch.sigmoid(logit), share
+        # both strands as one batch of 2n rows: one copy of every weight in the graph (so the
+        # int8 quantiser sees each weight matmul once) and one pass through the kernels
+        n = sequence.shape[0]
+        rc = reverse_complement(sequence, h3k27ac, accessibility)
+        logits, shares = self._run(
+            torch.cat([sequence, rc[0]]),
+            torch.cat([h3k27ac, rc[1]]),
+            torch.cat([accessibility, rc[2]]),
+            torch.cat([modality_mask, modality_mask]),
+            fast=False,
+        )
+        logit = 0.5 * (logits[:n] + logits[n:])
+        share = 0.5 * (shares[:n] + shares[n:])
         return logit, torch.sigmoid(logit), share
 
     def logits(

@@ -130,8 +130,13 @@ def held_out(session_fp32, session_int8, sets: dict, use: list[str], spec_calibr
         a8, a32 = row["int8"]["100%"]["auroc"], row["fp32"]["100%"]["auroc"]
         row["delta_auroc_full"] = None if a8 is None or a32 is None else a8 - a32
         out[src] = row
-        log(f"{src}: AUROC fp32 {a32} int8 {a8} (delta {row['delta_auroc_full']})")
+        delta = row["delta_auroc_full"]
+        log(f"{src}: AUROC fp32 {_num(a32)} int8 {_num(a8)} (delta {_num(delta, '+.4f')})")
     return out
+
+
+def _num(value: float | None, spec: str = ".4f") -> str:
+    return "n/a" if value is None else format(value, spec)
 
 
 def main(argv: list[str] | None = None) -> int:
