@@ -335,9 +335,8 @@ class AttLightEnhancer(nn.Module):
         tuple of torch.Tensor
             ``logit (B,)``, ``probability (B,)``, ``modality_share (B, 3)``.
         """
-        if not self.config.both_strands:
-            logit, share = self._run(sequence, h3k27ac, accessibility, modality_mask, fast=False)
-            return logit, torch.sigmoid(logit), share
+        logit, share = self._strands(sequence, h3k27ac, accessibility, modality_mask, fast=False)
+        return logit, torch.sigmoid(logit), share
         # both strands as one batch of 2n rows: one copy of every weight in the graph (so the
         # int8 quantiser sees each weight matmul once) and one pass through the kernels
         n = sequence.shape[0]
@@ -377,11 +376,35 @@ class AttLightEnhancer(nn.Module):
         fast: bool = True,
     ) -> torch.Tensor:
         """Logits as the exported graph computes them (both strands averaged when configured)."""
-        logit = self.logits(sequence, h3k27ac, accessibility, modality_mask, fast)
+        return self._strands(sequence, h3k27ac, accessibility, modality_mask, fast)[0]
+
+    def _strands(
+        self,
+        sequence: torch.Tensor,
+        h3k27ac: torch.Tensor,
+        accessibility: torch.Tensor,
+        modality_mask: torch.Tensor,
+        fast: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``_run`` under the strand rule (the one place it is written).
+
+        With ``both_strands``, the window and its reverse complement go through as one batch of 2n
+        rows (one copy of every weight in the exported graph, so the int8 quantiser sees each
+        weight matmul once), and their logits and shares are averaged.
+        """
         if not self.config.both_strands:
-            return logit
+            return self._run(sequence, h3k27ac, accessibility, modality_mask, fast)
+        n = sequence.shape[0]
         rc = reverse_complement(sequence, h3k27ac, accessibility)
-        return 0.5 * (logit + self.logits(*rc, modality_mask, fast))
+        logits, shares = self._run(
+            torch.cat([sequence, rc[0]]),
+            torch.cat([h3k27ac, rc[1]]),
+            torch.cat([accessibility, rc[2]]),
+            torch.cat([modality_mask, modality_mask]),
+            fast,
+        )
+        share = None if shares is None else 0.5 * (shares[:n] + shares[n:])
+        return 0.5 * (logits[:n] + logits[n:]), share
 
 
 def reverse_complement(

@@ -34,11 +34,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from . import calibration, metrics, sources
 from .config import resolve
 from .export import INPUT_NAMES, OUTPUT_NAMES, ort_run, ort_session, ort_speed, sha256
-from .train import log, one_hot_batch
+from .train import log, model_inputs
 
 
 def weight_matmuls(path: Path) -> list[str]:
@@ -51,16 +52,10 @@ def weight_matmuls(path: Path) -> list[str]:
 
 
 def feeds(data: sources.Mixed, index: np.ndarray, fraction: float = 1.0, rng=None) -> dict[str, np.ndarray]:
-    """ONNX Runtime inputs of windows ``index`` (masked modalities zeroed, as the runtime feeds them)."""
-    mask = data.available[index]
+    """ONNX Runtime inputs of windows ``index`` (:func:`.train.model_inputs`: masked modalities zeroed)."""
     signals = data.full[index] if fraction >= 1.0 else data.signals(index, np.full(len(index), fraction), rng)
-    signals = signals * mask[:, 1:, None]
-    return {
-        "sequence": one_hot_batch(data.sequence[index]) * mask[:, 0, None, None],
-        "h3k27ac": np.ascontiguousarray(signals[:, 0], dtype=np.float32),
-        "accessibility": np.ascontiguousarray(signals[:, 1], dtype=np.float32),
-        "modality_mask": np.ascontiguousarray(mask, dtype=np.float32),
-    }
+    inputs = model_inputs(data.sequence[index], signals, data.available[index], torch.device("cpu"))
+    return {name: np.ascontiguousarray(t.numpy(), dtype=np.float32) for name, t in inputs.items()}
 
 
 def quantise(fp32: Path, out: Path, calibration_feeds: dict[str, np.ndarray], chunk: int = 32) -> list[str]:
