@@ -20,6 +20,7 @@
 //! | [`cache`] | tiles and window scores in memory and on disk, keys and checksums |
 //! | [`regions`] | blocking driver for the CLI: score whole regions through an engine |
 
+pub mod background;
 pub mod batcher;
 pub mod cache;
 pub mod engine;

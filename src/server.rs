@@ -10,7 +10,7 @@
 //! | `GET /v1/builds/{build}/refnames` | contigs with lengths and aliases | `routes::meta` |
 //! | `GET /v1/builds/{build}/enhancers?ref=&start=&end=` | window scores and called elements | `routes::enhancers` |
 //! | `GET /v1/builds/{build}/links?ref=&start=&end=` | enhancer–gene links (needs a link model) | `routes::links` |
-//! | `GET/HEAD /v1/builds/{build}/tracks/{enhancers.bb,scores.bw,links.bb}` | track files, with Range | `routes::tracks`, [`files`] |
+//! | `GET/HEAD /v1/builds/{build}/tracks/{enhancers.bb,scores.bw,percentiles.bw,links.bb}` | track files, with Range | `routes::tracks`, [`files`] |
 //!
 //! The query of each route is a typed struct (`query`); each answer is a typed struct next to
 //! its route; errors are [`error::ApiError`]. The state the routes share (settings, builds,

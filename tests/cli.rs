@@ -849,6 +849,157 @@ print(sorted({e[2].split(chr(9))[13] for e in bb.entries("chr1", 0, 60000)}))
 }
 
 #[test]
+fn background_gives_percentiles_in_score_and_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cache_arg = cache.to_str().unwrap();
+    let (bed, windows, percentiles) = (
+        dir.path().join("elements.bed"),
+        dir.path().join("windows.bedGraph"),
+        dir.path().join("percentiles.bedGraph"),
+    );
+    let score = |extra: &[&str]| {
+        let mut args = vec![
+            "score",
+            "--region",
+            "chr1:15001-30000",
+            "--cache-dir",
+            cache_arg,
+        ];
+        args.extend_from_slice(extra);
+        cistrack(&fixture_args(&args))
+    };
+    // no background yet: the BED says -1 and --percentiles names the command that makes one
+    assert_ok(&score(&["-o", bed.to_str().unwrap()]));
+    let text = std::fs::read_to_string(&bed).unwrap();
+    assert!(text.contains("percentile_background=none"), "{text}");
+    assert!(
+        data_lines(&text).iter().all(|l| l.ends_with("\t-1.00")),
+        "{text}"
+    );
+    assert_fails_with(
+        &score(&["--percentiles", percentiles.to_str().unwrap()]),
+        &[
+            "--percentiles",
+            "no background",
+            "cistrack precompute --background",
+        ],
+    );
+    // the fixture has 500 grid windows, 495 with a base: all of them, fewer than asked for
+    let pre = cistrack(&fixture_args(&[
+        "precompute",
+        "--background",
+        "--cache-dir",
+        cache_arg,
+    ]));
+    let stderr = assert_ok(&pre) + &String::from_utf8_lossy(&pre.stderr);
+    assert!(
+        stderr.contains("495 windows scored of 500 drawn in 32 blocks"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("percentiles from so few are coarse"),
+        "{stderr}"
+    );
+    let again = cistrack(&fixture_args(&[
+        "precompute",
+        "--background",
+        "--cache-dir",
+        cache_arg,
+    ]));
+    assert!(String::from_utf8_lossy(&again.stderr)
+        .contains("already in the cache (495 windows, every window of the build)"));
+
+    assert_ok(&score(&[
+        "-o",
+        bed.to_str().unwrap(),
+        "--windows",
+        windows.to_str().unwrap(),
+        "--percentiles",
+        percentiles.to_str().unwrap(),
+    ]));
+    let values = |path: &Path| -> Vec<f64> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| l.rsplit('\t').next().unwrap().parse().unwrap())
+            .collect()
+    };
+    let (p, pct) = (values(&windows), values(&percentiles));
+    assert_eq!(p.len(), 75);
+    assert_eq!(pct.len(), 75);
+    assert!(pct.iter().all(|x| (0.0..=100.0).contains(x)), "{pct:?}");
+    // percentiles rank windows as their probabilities do
+    for i in 0..p.len() {
+        for j in 0..p.len() {
+            if p[i] < p[j] {
+                assert!(
+                    pct[i] <= pct[j],
+                    "p {} < {} but percentile {} > {}",
+                    p[i],
+                    p[j],
+                    pct[i],
+                    pct[j]
+                );
+            }
+        }
+    }
+    let best = p.iter().cloned().fold(0.0, f64::max);
+    let best_pct = pct[p.iter().position(|&x| x == best).unwrap()];
+    assert!(best_pct > 90.0, "{best_pct}");
+    // each element's peak_percentile is its peak window's percentile
+    let text = std::fs::read_to_string(&bed).unwrap();
+    assert!(text.contains("percentile_background=495_windows"), "{text}");
+    let elements = data_lines(&text);
+    assert!(!elements.is_empty(), "{text}");
+    let windows_text = std::fs::read_to_string(&windows).unwrap();
+    let percentile_text = std::fs::read_to_string(&percentiles).unwrap();
+    for e in &elements {
+        let f: Vec<&str> = e.split('\t').collect();
+        let at = windows_text
+            .lines()
+            .position(|l| l.split('\t').nth(1) == Some(f[10]))
+            .unwrap();
+        let expected = percentile_text
+            .lines()
+            .nth(at)
+            .unwrap()
+            .rsplit('\t')
+            .next()
+            .unwrap();
+        let got: f64 = f[15].parse().unwrap();
+        assert!(
+            (got - expected.parse::<f64>().unwrap()).abs() < 0.01,
+            "{e} vs {expected}"
+        );
+    }
+    // export writes percentiles.bw beside scores.bw, window for window
+    let out = dir.path().join("tracks");
+    assert_ok(&cistrack(&fixture_args(&[
+        "export",
+        "-o",
+        out.to_str().unwrap(),
+        "--cache-dir",
+        cache_arg,
+    ])));
+    let code = r#"
+import sys, pyBigWig
+s, p = (pyBigWig.open(sys.argv[1] + f) for f in ("/scores.bw", "/percentiles.bw"))
+a = [i for c in s.chroms() for i in s.intervals(c)]
+b = [i for c in p.chroms() for i in p.intervals(c)]
+assert [x[:2] for x in a] == [x[:2] for x in b]
+print(len(b), min(x[2] for x in b), max(x[2] for x in b))
+"#;
+    let printed = run_python(code, &[out.to_str().unwrap()]);
+    let fields: Vec<f64> = printed
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert_eq!(fields[0], 495.0, "{printed}");
+    assert!(fields[1] < 1.0 && fields[2] > 99.0, "{printed}");
+}
+
+#[test]
 fn precompute_links_without_a_link_model_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let config = fixture_config_without_links(dir.path());

@@ -727,6 +727,74 @@ fn cache_survives_restart_and_recovers_from_corruption() {
     );
 }
 
+#[test]
+fn enhancers_report_percentiles_once_the_background_is_computed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = "/v1/builds/fixture/enhancers?ref=chr1&start=15000&end=30000&wait=60000";
+    let s = fixture_server(Some(dir.path()));
+    let (status, v) = s.json(path);
+    assert_eq!(status, 200, "{v}");
+    assert!(v.get("background").is_none(), "{v}");
+    assert!(v["windows"][0].get("percentile").is_none(), "{v}");
+    let (status, e) = s.json("/v1/builds/fixture/tracks/percentiles.bw");
+    assert_eq!(status, 404, "{e}");
+    assert!(
+        error_message(&e).contains("cistrack precompute --background"),
+        "{e}"
+    );
+    // computed by another process while the daemon runs: the next answer has percentiles
+    let pre = helpers::cistrack(&[
+        "--config",
+        "tests/data/fixture.toml",
+        "--device",
+        "cpu",
+        "precompute",
+        "--background",
+        "--cache-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    helpers::assert_ok(&pre);
+    let (status, v) = s.json(path);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["background"]["windows"], 495, "{v}");
+    let windows = v["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 75);
+    let pairs: Vec<(f64, f64)> = windows
+        .iter()
+        .map(|w| {
+            (
+                w["probability"].as_f64().unwrap(),
+                w["percentile"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    for &(p, pct) in &pairs {
+        assert!((0.0..=100.0).contains(&pct), "{p} {pct}");
+        for &(q, qct) in &pairs {
+            if p < q {
+                assert!(
+                    pct <= qct,
+                    "probability {p} < {q} but percentile {pct} > {qct}"
+                );
+            }
+        }
+    }
+    let elements = v["elements"].as_array().unwrap();
+    assert!(!elements.is_empty(), "{v}");
+    for e in elements {
+        let peak = windows
+            .iter()
+            .find(|w| w["start"] == e["peak_start"])
+            .unwrap();
+        assert_eq!(e["percentile"], peak["percentile"], "{e}");
+    }
+    // and the percentile track file is served (a bigWig: magic 0x888FFC26, little-endian)
+    let file = s.get("/v1/builds/fixture/tracks/percentiles.bw");
+    assert_eq!(file.status, 200);
+    assert_eq!(&file.body[..4], &[0x26, 0xfc, 0x8f, 0x88]);
+    s.stop();
+}
+
 fn python_system() -> PathBuf {
     // Debian's python3-pybigwig has remote (HTTP) support; the PyPI wheel in .venv does not.
     let python = PathBuf::from("/usr/bin/python3");

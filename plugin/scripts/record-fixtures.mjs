@@ -29,6 +29,12 @@ await record(
   'enhancers_chr17_42615000_42645000',
   '/v1/builds/hg38/enhancers?ref=chr17&start=42615000&end=42645000',
 )
+// needs the model's background on the build first:
+//   target/release/cistrack --config examples/hg38.toml precompute --background
+await record(
+  'enhancers_percentiles',
+  '/v1/builds/hg38/enhancers?ref=chr17&start=42615000&end=42645000&wait=60000',
+)
 await record(
   'enhancers_all_n',
   '/v1/builds/hg38/enhancers?ref=chr22&start=1000000&end=1020000',

@@ -94,6 +94,8 @@ export interface Window {
   start: number
   end: number
   probability: number
+  /** 0-100 against the build's background; absent until `cistrack precompute --background`. */
+  percentile?: number
   logit: number
   shares: [number, number, number]
 }
@@ -104,6 +106,8 @@ export interface Element {
   name: string
   score: number
   probability: number
+  /** The peak probability's percentile (0-100) against the build's background, when computed. */
+  percentile?: number
   logit?: number
   mean_probability: number
   windows: number
@@ -113,6 +117,8 @@ export interface Element {
 }
 
 export interface EnhancersResponse {
+  /** What `percentile` fields rank against: windows drawn at random over the build. */
+  background?: { windows: number }
   build: string
   ref: string
   start: number

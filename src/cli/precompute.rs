@@ -10,6 +10,7 @@ use clap::Args;
 use cistrack::genome::genes::read_intervals;
 use cistrack::genome::{Build, Region};
 use cistrack::model::ModelSpec;
+use cistrack::pipeline::background::{self, Background};
 use cistrack::pipeline::cache::{Cache, DiskStore, Stats, DEFAULT_DISK_MIB};
 use cistrack::pipeline::engine::{inputs_fingerprint, Engine, EngineOptions};
 use cistrack::pipeline::regions::for_each_piece;
@@ -43,6 +44,14 @@ pub struct PrecomputeArgs {
     /// regions (needs the build's link model)
     #[arg(long)]
     pub links: bool,
+    /// Score windows drawn at random from the whole build and keep their probabilities as the
+    /// model's background, so that `serve`, `score` and `export` report percentiles. Alone it
+    /// scores only the background; with --regions, --all or --links those run too
+    #[arg(long)]
+    pub background: bool,
+    /// Windows the background scores (drawn in blocks of 16 adjacent windows over all contigs)
+    #[arg(long, default_value_t = background::DEFAULT_WINDOWS as u64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub background_windows: u64,
 }
 
 /// Runs `cistrack precompute`.
@@ -63,7 +72,43 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
     let stats = Arc::new(Stats::default());
     let disk = DiskStore::open(&path, args.disk_cache * 1024 * 1024, stats.clone())?;
     let cache = Arc::new(Cache::new(64, Some(disk), stats));
+    let options = EngineOptions::command(
+        &build,
+        args.stride,
+        global.device,
+        global.workers(),
+        global.threads(),
+        None,
+    );
+    let engine = Arc::new(Engine::start(
+        build.clone(),
+        spec.clone(),
+        cache.clone(),
+        &options,
+    )?);
+    let regions_too = !args.background || args.regions.is_some() || args.all || args.links;
+    if regions_too {
+        precompute_regions(global, &args, &build, &engine, &path)?;
+    }
+    if args.background {
+        precompute_background(&engine, args.background_windows as usize)?;
+    }
+    cache.disk().expect("opened above").flush();
+    Ok(())
+}
 
+/// Scores the regions (`--regions`, `--all` or the build's candidates) and, with `--links`,
+/// their genes' links.
+fn precompute_regions(
+    global: &GlobalArgs,
+    args: &PrecomputeArgs,
+    build: &Arc<Build>,
+    engine: &Arc<Engine>,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let build_config = build.config();
+    let spec = engine.spec();
+    let cache = engine.cache();
     // regions: merged, per contig, in FASTA order
     let mut intervals: Vec<(String, u64, u64)> = if args.all {
         build
@@ -117,25 +162,11 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
         .iter()
         .map(|r| r.end0().div_ceil(args.stride) - r.start0() / args.stride)
         .sum();
-    let options = EngineOptions::command(
-        &build,
-        args.stride,
-        global.device,
-        global.workers(),
-        global.threads(),
-        None,
-    );
-    let engine = Arc::new(Engine::start(
-        build.clone(),
-        spec.clone(),
-        cache.clone(),
-        &options,
-    )?);
     tracing::info!(build = build.name(), model = %spec.id(), regions = regions.len(), windows = total, cache = %path.display(), device = %engine.device(), "precomputing");
     let bar = super::progress_bar(total, "windows");
     let started = Instant::now();
     let (mut scored, mut cached) = (0usize, 0usize);
-    for_each_piece(&engine, &regions, |region, _, view| {
+    for_each_piece(engine, &regions, |region, _, view| {
         scored += view.windows.len();
         cached += view.cached;
         bar.inc(view.needed as u64);
@@ -144,9 +175,8 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
     .context("precompute")?;
     bar.finish_and_clear();
     if let Some(link_regions) = link_regions {
-        precompute_links(global, &build, &cache, &link_regions)?;
+        precompute_links(global, build, cache, &link_regions)?;
     }
-    cache.disk().expect("opened above").flush();
     let seconds = started.elapsed().as_secs_f64();
     tracing::info!(
         "precomputed {total} windows in {seconds:.1} s: {scored} scored windows in the cache ({cached} were already there, {} newly scored, {} all-N skipped); {:.0} windows/s",
@@ -154,6 +184,65 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
         engine.stats().windows_skipped.load(std::sync::atomic::Ordering::Relaxed),
         total as f64 / seconds.max(1e-9)
     );
+    Ok(())
+}
+
+/// Scores the model's genome-wide background into the cache (see
+/// [`cistrack::pipeline::background`]), unless the cache already holds one as large.
+fn precompute_background(engine: &Arc<Engine>, target: usize) -> anyhow::Result<()> {
+    let build = engine.build().name().to_string();
+    if let Some(b) = Background::load(engine.cache(), engine.variant()) {
+        let every_block = b.blocks == background::block_count(engine.build(), engine.stride());
+        if b.len() >= target || every_block {
+            tracing::info!(
+                "the background of {} on {build} is already in the cache ({} windows{}); nothing to do",
+                engine.spec().id(),
+                b.len(),
+                if every_block { ", every window of the build" } else { "" }
+            );
+            return Ok(());
+        }
+    }
+    tracing::info!(build, model = %engine.spec().id(), windows = target, stride = engine.stride(), "scoring the background: windows drawn at random over every contig");
+    let bar = super::progress_bar(target as u64, "background windows");
+    let started = Instant::now();
+    let computed = background::compute(engine, target, |n| bar.set_position(n as u64))
+        .context("precompute --background")?;
+    bar.finish_and_clear();
+    anyhow::ensure!(
+        !computed.is_empty(),
+        "precompute --background: none of the {} windows drawn on build {build} holds an A/C/G/T base",
+        computed.windows_drawn
+    );
+    if !computed.contigs_without_signal.is_empty() {
+        let names = &computed.contigs_without_signal;
+        tracing::info!(
+            "{} contigs left out of the background because a signal track lacks them: {}{}",
+            names.len(),
+            names.iter().take(8).cloned().collect::<Vec<_>>().join(", "),
+            if names.len() > 8 { ", ..." } else { "" }
+        );
+    }
+    if computed.len() < background::FEW_WINDOWS {
+        tracing::warn!(
+            "the build has only {} scorable windows: percentiles from so few are coarse",
+            computed.len()
+        );
+    }
+    let quantiles = [50.0, 90.0, 99.0, 99.9].map(|q| computed.quantile(q).unwrap_or(f32::NAN));
+    tracing::info!(
+        "background of {} on {build}: {} windows scored of {} drawn in {} blocks, in {:.1} s; probability at the 50th/90th/99th/99.9th percentile {:.4}/{:.4}/{:.4}/{:.4}",
+        engine.spec().id(),
+        computed.len(),
+        computed.windows_drawn,
+        computed.blocks,
+        started.elapsed().as_secs_f64(),
+        quantiles[0],
+        quantiles[1],
+        quantiles[2],
+        quantiles[3],
+    );
+    computed.store(engine.cache());
     Ok(())
 }
 

@@ -9,7 +9,8 @@ use clap::Args;
 
 use cistrack::genome::{Build, Region};
 use cistrack::model::ModelSpec;
-use cistrack::track::output::{self, Format};
+use cistrack::pipeline::background::{self, Background};
+use cistrack::track::output::{self, Format, WindowValue};
 use cistrack::track::score::{self, ScoreOptions, DEFAULT_STRIDE};
 
 use super::GlobalArgs;
@@ -40,6 +41,11 @@ pub struct ScoreArgs {
     /// Repeat to write several files
     #[arg(long, value_name = "FILE")]
     pub windows: Vec<String>,
+    /// Also write every window's percentile (0-100) against the build's background (computed
+    /// once by `cistrack precompute --background`): bedGraph, or bigWig when the name ends in
+    /// .bw. Repeat to write several files
+    #[arg(long, value_name = "FILE")]
+    pub percentiles: Vec<String>,
     /// Windows per model call [default: 4 on the CPU, 128 with CUDA]
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
@@ -62,11 +68,12 @@ pub fn run(global: &GlobalArgs, args: ScoreArgs) -> anyhow::Result<()> {
         .output
         .iter()
         .chain(&args.windows)
+        .chain(&args.percentiles)
         .filter(|t| *t == "-")
         .count();
     if stdout_targets > 1 {
         anyhow::bail!(
-            "only one of the -o/--windows outputs can be stdout (-); give the others a file name"
+            "only one of the -o/--windows/--percentiles outputs can be stdout (-); give the others a file name"
         );
     }
     let config = global.load_config()?;
@@ -93,6 +100,17 @@ pub fn run(global: &GlobalArgs, args: ScoreArgs) -> anyhow::Result<()> {
     };
     let result = score::score_region(&build, &spec, &region, &options)?;
     let threshold = args.threshold.unwrap_or(spec.threshold);
+    let background = result.background.as_deref();
+    if background.is_none() && !args.percentiles.is_empty() {
+        anyhow::bail!(
+            "--percentiles: the cache {} holds no background for {} on build {} at stride {}; compute it once with `cistrack precompute --background{}` (the scores of this run are cached, so running this again after it is quick)",
+            options.cache.as_ref().map_or("(memory only)".to_string(), |c| c.path(build.name()).display().to_string()),
+            spec.id(),
+            build.name(),
+            args.stride,
+            if args.stride == DEFAULT_STRIDE { String::new() } else { format!(" --stride {}", args.stride) },
+        );
+    }
     let elements = score::call_elements(region.name(), &result.windows, threshold);
 
     let header = vec![
@@ -108,18 +126,36 @@ pub fn run(global: &GlobalArgs, args: ScoreArgs) -> anyhow::Result<()> {
             result.device
         ),
         format!(
-            "masked_modalities={} windows={} scored={} skipped_all_n={}",
+            "masked_modalities={} windows={} scored={} skipped_all_n={} percentile_background={}",
             if result.masked.is_empty() { "none".into() } else { result.masked.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(",") },
             result.window_count,
             result.windows.len(),
-            result.skipped_windows()
+            result.skipped_windows(),
+            background::describe(background),
         ),
     ];
     for target in &args.output {
-        write_elements(target, &build, &header, &elements)?;
+        write_elements(target, &build, &header, &elements, background)?;
     }
     for target in &args.windows {
-        write_windows(target, &build, &region, &result.windows)?;
+        write_windows(
+            target,
+            &build,
+            &region,
+            &result.windows,
+            WindowValue::Probability,
+        )?;
+    }
+    if let Some(b) = background {
+        for target in &args.percentiles {
+            write_windows(
+                target,
+                &build,
+                &region,
+                &result.windows,
+                WindowValue::Percentile(b),
+            )?;
+        }
     }
 
     let seconds = result.elapsed.as_secs_f64();
@@ -177,6 +213,7 @@ fn write_elements(
     build: &Build,
     header: &[String],
     elements: &[score::Element],
+    background: Option<&Background>,
 ) -> anyhow::Result<()> {
     match output::format_of(target) {
         Format::Text => output::write_elements_bed(
@@ -184,9 +221,10 @@ fn write_elements(
             target_name(target),
             header,
             elements,
+            background,
         )?,
         Format::Binary => {
-            output::write_elements_bigbed(Path::new(target), build.contigs(), elements)?
+            output::write_elements_bigbed(Path::new(target), build.contigs(), elements, background)?
         }
     }
     Ok(())
@@ -197,6 +235,7 @@ fn write_windows(
     build: &Build,
     region: &Region,
     windows: &[score::WindowScore],
+    value: WindowValue,
 ) -> anyhow::Result<()> {
     match output::format_of(target) {
         Format::Text => output::write_windows_bedgraph(
@@ -204,11 +243,13 @@ fn write_windows(
             target_name(target),
             region.name(),
             windows,
+            value,
         )?,
         Format::Binary => output::write_windows_bigwig(
             Path::new(target),
             build.contigs(),
             &[(region.name().to_string(), windows.to_vec())],
+            value,
         )?,
     }
     Ok(())

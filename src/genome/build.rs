@@ -57,6 +57,11 @@ impl Signal {
             })
     }
 
+    /// Whether the file has the FASTA contig `contig` (by any alias).
+    pub fn covers(&self, contig: &str) -> bool {
+        self.names.contains_key(contig)
+    }
+
     /// FASTA contigs this file covers (by any alias).
     pub fn covered_contigs(&self) -> usize {
         self.names.len()

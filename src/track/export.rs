@@ -9,6 +9,7 @@ use super::links::LinkEngine;
 use super::links_output::write_links_biginteract;
 use super::output;
 use super::score::{call_elements, Element, WindowScore};
+use crate::pipeline::background::Background;
 use crate::pipeline::cache::{Cache, Slot, TILE_WINDOWS};
 
 /// What an export wrote.
@@ -18,6 +19,8 @@ pub struct Exported {
     pub enhancers: PathBuf,
     /// `scores.bw`.
     pub scores: PathBuf,
+    /// `percentiles.bw`, when the cache holds the background of `variant`.
+    pub percentiles: Option<PathBuf>,
     /// Scored windows.
     pub windows: usize,
     /// Called elements.
@@ -61,7 +64,9 @@ pub fn cached_windows(
     out
 }
 
-/// Writes `enhancers.bb` and `scores.bw` into `dir` (atomically: temporary file, then rename).
+/// Writes `enhancers.bb` and `scores.bw` into `dir`, and `percentiles.bw` (each window's
+/// percentile against the build's background) when the cache holds the background of `variant`
+/// (atomically: temporary file, then rename).
 ///
 /// # Errors
 ///
@@ -83,12 +88,30 @@ pub fn export(
         .iter()
         .flat_map(|(contig, ws)| call_elements(contig, ws, threshold))
         .collect();
+    let background = Background::load(cache, variant);
+    let background = background.as_deref();
     let enhancers = dir.join("enhancers.bb");
     let scores = dir.join("scores.bw");
     let (tmp_bb, tmp_bw) = (dir.join(".enhancers.bb.tmp"), dir.join(".scores.bw.tmp"));
-    output::write_elements_bigbed(&tmp_bb, build.contigs(), &elements)?;
-    output::write_windows_bigwig(&tmp_bw, build.contigs(), &windows)?;
-    for (tmp, path) in [(&tmp_bb, &enhancers), (&tmp_bw, &scores)] {
+    output::write_elements_bigbed(&tmp_bb, build.contigs(), &elements, background)?;
+    let probability = output::WindowValue::Probability;
+    output::write_windows_bigwig(&tmp_bw, build.contigs(), &windows, probability)?;
+    let mut written = vec![(tmp_bb, enhancers.clone()), (tmp_bw, scores.clone())];
+    let percentiles = match background {
+        Some(b) => {
+            let (tmp, path) = (dir.join(".percentiles.bw.tmp"), dir.join("percentiles.bw"));
+            let value = output::WindowValue::Percentile(b);
+            output::write_windows_bigwig(&tmp, build.contigs(), &windows, value)?;
+            written.push((tmp, path.clone()));
+            Some(path)
+        }
+        None => {
+            // no background (any more): no percentiles from an earlier one
+            let _ = std::fs::remove_file(dir.join("percentiles.bw"));
+            None
+        }
+    };
+    for (tmp, path) in &written {
         std::fs::rename(tmp, path).map_err(|e| crate::io::Error::Write {
             path: path.clone(),
             source: e.into(),
@@ -97,6 +120,7 @@ pub fn export(
     Ok(Exported {
         enhancers,
         scores,
+        percentiles,
         windows: windows.iter().map(|(_, w)| w.len()).sum(),
         elements: elements.len(),
     })

@@ -11,11 +11,12 @@ use bigtools::{BedEntry, Value};
 
 use crate::genome::Contigs;
 use crate::io::bbi;
+use crate::pipeline::background::Background;
 
 use super::score::{Element, WindowScore};
 use super::Error;
 
-/// autoSql of the called-elements bigBed (BED6+9).
+/// autoSql of the called-elements bigBed (BED6+10).
 pub const ELEMENTS_AUTOSQL: &str = r#"table cistrackEnhancers
 "Enhancer elements called by cistrack: merged windows at or above the probability threshold"
 (
@@ -34,11 +35,12 @@ uint   peakEnd;            "Core end of the peak window, exclusive"
 float  shareSequence;      "Peak window: attention share of the DNA sequence tokens"
 float  shareH3k27ac;       "Peak window: attention share of the H3K27ac tokens"
 float  shareAccessibility; "Peak window: attention share of the accessibility tokens"
+float  peakPercentile;     "Percentile of the peak probability among the build's background windows (0-100); -1: no background (cistrack precompute --background)"
 )
 "#;
 
 /// Column names of the BED output, as in its `#` header line.
-pub const ELEMENT_COLUMNS: [&str; 15] = [
+pub const ELEMENT_COLUMNS: [&str; 16] = [
     "chrom",
     "start",
     "end",
@@ -54,7 +56,30 @@ pub const ELEMENT_COLUMNS: [&str; 15] = [
     "share_sequence",
     "share_h3k27ac",
     "share_accessibility",
+    "peak_percentile",
 ];
+
+/// The percentile column's value when the build has no background.
+pub const NO_PERCENTILE: f32 = -1.0;
+
+/// What a window track holds.
+#[derive(Debug, Clone, Copy)]
+pub enum WindowValue<'a> {
+    /// The window's probability.
+    Probability,
+    /// The percentile (0–100) of its probability among the background's windows.
+    Percentile(&'a Background),
+}
+
+impl WindowValue<'_> {
+    /// The value of `w`.
+    pub fn of(self, w: &WindowScore) -> f32 {
+        match self {
+            Self::Probability => w.probability,
+            Self::Percentile(b) => b.percentile(w.probability).unwrap_or(NO_PERCENTILE),
+        }
+    }
+}
 
 /// Output kinds chosen by file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,14 +103,18 @@ pub fn format_of(target: &str) -> Format {
     }
 }
 
-/// The BED fields after chrom/start/end, as written in both BED and bigBed.
-pub fn element_rest(e: &Element) -> String {
+/// The BED fields after chrom/start/end, as written in both BED and bigBed; the percentile is
+/// against `background` ([`NO_PERCENTILE`] without one).
+pub fn element_rest(e: &Element, background: Option<&Background>) -> String {
     let score = (e.peak.probability as f64 * 1000.0)
         .round()
         .clamp(0.0, 1000.0) as u32;
     let s = e.peak.modality_share;
+    let percentile = background
+        .and_then(|b| b.percentile(e.peak.probability))
+        .unwrap_or(NO_PERCENTILE);
     format!(
-        "{}:{}-{}\t{score}\t.\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{:.4}\t{:.4}\t{:.4}",
+        "{}:{}-{}\t{score}\t.\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{:.4}\t{:.4}\t{:.4}\t{percentile:.2}",
         e.contig,
         e.start0 + 1,
         e.end0,
@@ -120,6 +149,7 @@ pub fn write_elements_bed(
     target: &str,
     header: &[String],
     elements: &[Element],
+    background: Option<&Background>,
 ) -> Result<(), Error> {
     let write_error = |source: std::io::Error| Error::Write {
         target: target.into(),
@@ -136,7 +166,7 @@ pub fn write_elements_bed(
             e.contig,
             e.start0,
             e.end0,
-            element_rest(e)
+            element_rest(e, background)
         )
         .map_err(write_error)?;
     }
@@ -153,6 +183,7 @@ pub fn write_elements_bigbed(
     path: &Path,
     contigs: &Contigs,
     elements: &[Element],
+    background: Option<&Background>,
 ) -> Result<(), crate::io::Error> {
     let mut records: Vec<(String, BedEntry)> = elements
         .iter()
@@ -162,7 +193,7 @@ pub fn write_elements_bigbed(
                 BedEntry {
                     start: e.start0 as u32,
                     end: e.end0 as u32,
-                    rest: element_rest(e),
+                    rest: element_rest(e, background),
                 },
             )
         })
@@ -175,7 +206,7 @@ pub fn write_elements_bigbed(
     bbi::write_bigbed(path, chrom_sizes(contigs), ELEMENTS_AUTOSQL, records)
 }
 
-/// Writes window probabilities as bedGraph text (one line per scored core).
+/// Writes a value of each window (`value`) as bedGraph text (one line per scored core).
 ///
 /// # Errors
 ///
@@ -185,6 +216,7 @@ pub fn write_windows_bedgraph(
     target: &str,
     contig: &str,
     windows: &[WindowScore],
+    value: WindowValue,
 ) -> Result<(), Error> {
     let write_error = |source: std::io::Error| Error::Write {
         target: target.into(),
@@ -194,15 +226,17 @@ pub fn write_windows_bedgraph(
         writeln!(
             out,
             "{contig}\t{}\t{}\t{:.4}",
-            w.core_start0, w.core_end0, w.probability
+            w.core_start0,
+            w.core_end0,
+            value.of(w)
         )
         .map_err(write_error)?;
     }
     out.flush().map_err(write_error)
 }
 
-/// Writes window probabilities of one or more contigs as a bigWig (contigs sorted by name, the
-/// order bigWig requires).
+/// Writes a value of each window (`value`) of one or more contigs as a bigWig (contigs sorted
+/// by name, the order bigWig requires).
 ///
 /// # Errors
 ///
@@ -211,6 +245,7 @@ pub fn write_windows_bigwig(
     path: &Path,
     contigs: &Contigs,
     windows: &[(String, Vec<WindowScore>)],
+    value: WindowValue,
 ) -> Result<(), crate::io::Error> {
     let mut order: Vec<&(String, Vec<WindowScore>)> = windows.iter().collect();
     order.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
@@ -223,7 +258,7 @@ pub fn write_windows_bigwig(
                     Value {
                         start: w.core_start0 as u32,
                         end: w.core_end0 as u32,
-                        value: w.probability,
+                        value: value.of(w),
                     },
                 )
             })
@@ -262,11 +297,14 @@ mod tests {
             mean_probability: 0.7,
             windows: 2,
         };
-        let rest = element_rest(&e);
+        let rest = element_rest(&e, None);
         assert_eq!(rest.split('\t').count() + 3, ELEMENT_COLUMNS.len());
         assert_eq!(
             rest,
-            "chr1:101-300\t880\t.\t0.8800\t2.0000\t0.7000\t2\t200\t300\t0.1000\t0.6000\t0.3000"
+            "chr1:101-300\t880\t.\t0.8800\t2.0000\t0.7000\t2\t200\t300\t0.1000\t0.6000\t0.3000\t-1.00"
         );
+        // the percentile of the peak probability among the background's
+        let background = Background::new("v", 100, 1, 4, vec![0.1, 0.5, 0.9, 0.95]);
+        assert!(element_rest(&e, Some(&background)).ends_with("\t0.3000\t50.00"));
     }
 }

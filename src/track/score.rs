@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::genome::{Build, Region};
 use crate::model::onnx::ActiveDevice;
 use crate::model::{Device, Modality, ModelSpec};
+use crate::pipeline::background::Background;
 use crate::pipeline::cache::{Cache, CacheSettings};
 use crate::pipeline::engine::{Engine, EngineOptions};
 use crate::pipeline::regions::score_regions;
@@ -86,6 +87,9 @@ pub struct ScoreResult {
     pub device: ActiveDevice,
     /// Modalities the build has no track for (fed to the model masked).
     pub masked: Vec<Modality>,
+    /// The model's background on the build (`cistrack precompute --background`), for
+    /// percentiles; `None` when the cache holds none.
+    pub background: Option<Arc<Background>>,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -166,6 +170,7 @@ pub fn score_region(
         skipped,
         device: engine.device(),
         masked,
+        background: Background::load(&cache, engine.variant()),
         elapsed: started.elapsed(),
     })
 }

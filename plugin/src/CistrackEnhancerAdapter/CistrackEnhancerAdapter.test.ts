@@ -6,6 +6,7 @@ import enhancersAllN from '../test_data/enhancers_all_n.json'
 import enhancers from '../test_data/enhancers_chr17_42615000_42645000.json'
 import enhancersComplete from '../test_data/enhancers_complete_after_wait.json'
 import enhancersIncomplete from '../test_data/enhancers_incomplete.json'
+import enhancersPercentiles from '../test_data/enhancers_percentiles.json'
 import error413 from '../test_data/error_413.json'
 import { DAEMON, collect, plain, stubDaemon } from '../testUtil'
 
@@ -75,6 +76,39 @@ describe('CistrackEnhancerAdapter', () => {
         element.shares.accessibility,
     ).toBeCloseTo(1, 3)
     expect(feature!.get('model')).toBe('enhancer-student/0.1.0')
+  })
+
+  it('shows the percentile against the background when the daemon has one', async () => {
+    stubDaemon([[/enhancers/, enhancersPercentiles]])
+    const features = await collect(
+      makeAdapter({ paddingBp: 0 }).getFeatures({
+        assemblyName: 'hg38',
+        refName: 'chr17',
+        start: 42_615_000,
+        end: 42_645_000,
+      }),
+    )
+    const elements = enhancersPercentiles.body.elements
+    expect(enhancersPercentiles.body.background.windows).toBeGreaterThan(1000)
+    expect(features).toHaveLength(elements.length)
+    features.forEach((f, i) => {
+      expect(f.get('percentile')).toBe(elements[i]!.percentile)
+      expect(f.get('description')).toBe(
+        `p=${elements[i]!.probability.toFixed(3)}, percentile ${elements[i]!.percentile.toFixed(1)} of the genome`,
+      )
+    })
+    // without a background (the older answer) there is no percentile at all
+    stubDaemon([[/enhancers/, enhancers]])
+    const [plainFeature] = await collect(
+      makeAdapter({ paddingBp: 0 }).getFeatures({
+        assemblyName: 'hg38',
+        refName: 'chr17',
+        start: 42_615_000,
+        end: 42_645_000,
+      }),
+    )
+    expect(plainFeature!.get('percentile')).toBeUndefined()
+    expect(plainFeature!.get('description')).toMatch(/^p=[0-9.]+$/)
   })
 
   it('asks again until the scores are complete', async () => {

@@ -30,9 +30,15 @@ export function elementFeature(
     end: element.end,
     type: 'enhancer',
     name: element.name,
-    description: `p=${element.probability.toFixed(3)}`,
+    description:
+      element.percentile === undefined
+        ? `p=${element.probability.toFixed(3)}`
+        : `p=${element.probability.toFixed(3)}, percentile ${element.percentile.toFixed(1)} of the genome`,
     score: element.score,
     probability: element.probability,
+    ...(element.percentile === undefined
+      ? {}
+      : { percentile: element.percentile }),
     mean_probability: element.mean_probability,
     logit: element.logit,
     windows: element.windows,

@@ -4,6 +4,7 @@ import CistrackScoreAdapter from './CistrackScoreAdapter'
 import configSchema from './configSchema'
 import enhancersAllN from '../test_data/enhancers_all_n.json'
 import enhancers from '../test_data/enhancers_chr17_42615000_42645000.json'
+import enhancersPercentiles from '../test_data/enhancers_percentiles.json'
 import error404 from '../test_data/error_404_contig.json'
 import refnames from '../test_data/refnames.json'
 import { DAEMON, collect, plain, stubDaemon } from '../testUtil'
@@ -50,6 +51,17 @@ describe('CistrackScoreAdapter', () => {
       wait: '5000',
     })
     expect(plain(features.slice(45, 48))).toMatchSnapshot()
+  })
+
+  it('carries each window percentile when the daemon has a background', async () => {
+    stubDaemon([[/enhancers/, enhancersPercentiles]])
+    const features = await collect(makeAdapter().getFeatures(region))
+    const windows = enhancersPercentiles.body.windows
+    expect(features).toHaveLength(windows.length)
+    features.forEach((f, i) => {
+      expect(f.get('score')).toBe(windows[i]!.probability)
+      expect(f.get('percentile')).toBe(windows[i]!.percentile)
+    })
   })
 
   it('sends model and stride when set', async () => {

@@ -78,6 +78,7 @@ export default class CistrackScoreAdapter extends CistrackBaseAdapter {
             start: w.start,
             end: w.end,
             score: w.probability,
+            ...(w.percentile === undefined ? {} : { percentile: w.percentile }),
             logit: w.logit,
             share_sequence: w.shares[0],
             share_h3k27ac: w.shares[1],

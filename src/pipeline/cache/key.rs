@@ -22,11 +22,14 @@ pub fn inputs_fingerprint(build: &Build) -> String {
 }
 
 /// Feeds a file's path, size and modification time to a digest (what the cache namespaces
-/// use to notice that an input changed).
+/// use to notice that an input changed). The path is made absolute first (symbolic links
+/// resolved), so that commands run from other folders, or with the config named by another
+/// path, share the cache.
 pub fn add_file_identity(h: &mut sha2::Sha256, path: &std::path::Path) {
     use sha2::Digest;
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     h.update(path.to_string_lossy().as_bytes());
-    if let Ok(meta) = std::fs::metadata(path) {
+    if let Ok(meta) = std::fs::metadata(&path) {
         h.update(meta.len().to_le_bytes());
         if let Ok(modified) = meta.modified() {
             let nanos = modified
@@ -46,4 +49,27 @@ pub fn variant_for(build: &Build, spec: &ModelSpec, stride: u64) -> String {
         stride,
         &inputs_fingerprint(build),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_a_file_named_two_ways_has_one_identity() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("genome.fa");
+        std::fs::write(&file, b">a\nACGT\n").unwrap();
+        let digest = |p: &std::path::Path| {
+            let mut h = sha2::Sha256::new();
+            add_file_identity(&mut h, p);
+            h.finalize()
+        };
+        let before = digest(&file);
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        assert_eq!(before, digest(&dir.path().join("sub/../genome.fa")));
+        std::fs::write(&file, b">a\nACGTA\n").unwrap();
+        assert_ne!(before, digest(&file), "a changed file has another identity");
+    }
 }

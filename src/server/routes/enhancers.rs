@@ -9,6 +9,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::model::onnx::ActiveDevice;
+use crate::pipeline::background::Background;
 use crate::pipeline::engine::Mode;
 use crate::track::score::{call_elements, Element, WindowScore};
 
@@ -22,6 +23,10 @@ use super::{round4, ModelJson, View};
 /// view wholly past the contig end, `windows` and `elements` when `include` leaves them out.
 #[derive(Debug, Serialize)]
 struct Answer<'a> {
+    /// The model's genome-wide background on the build that `percentile` fields rank against;
+    /// absent until `cistrack precompute --background` has run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    background: Option<BackgroundJson>,
     build: &'a str,
     complete: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -51,27 +56,44 @@ struct Answer<'a> {
     windows_needed: Option<usize>,
 }
 
+/// What the percentiles are against.
+#[derive(Debug, Serialize)]
+struct BackgroundJson {
+    /// Scored windows drawn at random over the build.
+    windows: usize,
+}
+
 /// One window, reported for its core.
 #[derive(Debug, Serialize)]
 struct WindowJson {
     end: u64,
     logit: f64,
+    /// Percentile (0–100) of `probability` among the background's windows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    percentile: Option<f64>,
     probability: f64,
     /// Attention share per modality: sequence, h3k27ac, accessibility.
     shares: [f64; 3],
     start: u64,
 }
 
-impl From<&WindowScore> for WindowJson {
-    fn from(w: &WindowScore) -> Self {
+impl WindowJson {
+    fn new(w: &WindowScore, background: Option<&Background>) -> Self {
         Self {
             start: w.core_start0,
             end: w.core_end0,
             probability: round4(w.probability),
+            percentile: percentile(background, w.probability),
             logit: round4(w.logit),
             shares: w.modality_share.map(round4),
         }
     }
+}
+
+/// The percentile of `probability`, to 2 decimals.
+fn percentile(background: Option<&Background>, probability: f32) -> Option<f64> {
+    let p = background?.percentile(probability)?;
+    Some((f64::from(p) * 100.0).round() / 100.0)
 }
 
 /// One called element.
@@ -84,6 +106,9 @@ struct ElementJson {
     name: String,
     peak_end: u64,
     peak_start: u64,
+    /// Percentile (0–100) of the peak probability among the background's windows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    percentile: Option<f64>,
     probability: f64,
     /// The peak probability × 1000, as BED scores go.
     score: u32,
@@ -100,8 +125,8 @@ struct Shares {
     sequence: f64,
 }
 
-impl From<&Element> for ElementJson {
-    fn from(e: &Element) -> Self {
+impl ElementJson {
+    fn new(e: &Element, background: Option<&Background>) -> Self {
         let s = e.peak.modality_share;
         Self {
             start: e.start0,
@@ -111,6 +136,7 @@ impl From<&Element> for ElementJson {
                 .round()
                 .clamp(0.0, 1000.0) as u32,
             probability: round4(e.peak.probability),
+            percentile: percentile(background, e.peak.probability),
             logit: round4(e.peak.logit),
             mean_probability: round4(e.mean_probability),
             windows: e.windows,
@@ -145,7 +171,10 @@ pub(in crate::server) async fn answer(state: &Arc<State>, build: &str, query: &s
     let engine = state.engine(b, q.model.as_deref()).await?;
     let _permit = state.admit()?;
     let spec = engine.spec();
+    let background = Background::load(engine.cache(), engine.variant());
+    let background = background.as_deref();
     let mut answer = Answer {
+        background: background.map(|b| BackgroundJson { windows: b.len() }),
         build: b.build.name(),
         contig: view.contig,
         model: ModelJson {
@@ -212,14 +241,17 @@ pub(in crate::server) async fn answer(state: &Arc<State>, build: &str, query: &s
     answer.windows_needed = Some(scored.needed);
     answer.windows_cached = Some(scored.cached);
     answer.elapsed_ms = Some(started.elapsed().as_millis() as u64);
-    answer.windows = q
-        .include
-        .windows
-        .then(|| scored.windows.iter().map(WindowJson::from).collect());
+    answer.windows = q.include.windows.then(|| {
+        scored
+            .windows
+            .iter()
+            .map(|w| WindowJson::new(w, background))
+            .collect()
+    });
     answer.elements = q.include.elements.then(|| {
         call_elements(region.name(), &scored.windows, spec.threshold)
             .iter()
-            .map(ElementJson::from)
+            .map(|e| ElementJson::new(e, background))
             .collect()
     });
     json_ok(&answer)

@@ -1,5 +1,6 @@
-//! `GET/HEAD /v1/builds/{build}/tracks/{enhancers.bb,scores.bw,links.bb}`: track files
-//! exported from the cache, served with Range.
+//! `GET/HEAD /v1/builds/{build}/tracks/{enhancers.bb,scores.bw,percentiles.bw,links.bb}`:
+//! track files exported from the cache, served with Range (`percentiles.bw` once the model's
+//! background is computed).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,11 +33,11 @@ pub(in crate::server) async fn answer<B>(
         .and_then(|v| v.to_str().ok())
         .map(String::from);
     let file = match name {
-        "enhancers.bb" | "scores.bw" => name,
+        "enhancers.bb" | "scores.bw" | "percentiles.bw" => name,
         "links.bb" => return links_track(state, b, range_header.as_deref(), req).await,
         _ => {
             return Err(ApiError::not_found(format!(
-                "no track {name:?}; tracks: enhancers.bb, scores.bw, links.bb"
+                "no track {name:?}; tracks: enhancers.bb, scores.bw, percentiles.bw, links.bb"
             )))
         }
     };
@@ -83,6 +84,12 @@ pub(in crate::server) async fn answer<B>(
                 },
             );
         }
+    }
+    if file == "percentiles.bw" && !dir.join(file).exists() {
+        return Err(ApiError::not_found(format!(
+            "no percentiles.bw for {} on build {build}: its background is not computed; run `cistrack precompute --background` for this build and model",
+            engine.spec().id()
+        )));
     }
     serve_file(&dir.join(file), range_header.as_deref(), req).await
 }
