@@ -324,7 +324,29 @@ fn calibration_in_model_json_is_applied_to_the_graph_logit() {
             probabilities: vec![0.05, 0.2, 0.8],
             fitted_on: None,
         },
+        // every window with all three modalities at T = 2, any other set at T = 0.5
+        Calibration::ByModalities {
+            sets: [(
+                "sequence+h3k27ac+accessibility".to_string(),
+                Calibration::Temperature {
+                    temperature: 2.0,
+                    fitted_on: None,
+                },
+            )]
+            .into(),
+            default: Box::new(Calibration::Temperature {
+                temperature: 0.5,
+                fitted_on: None,
+            }),
+            fitted_on: None,
+        },
     ];
+    let all_present = |i: usize| g.mask.row(i).iter().all(|&m| m > 0.5);
+    assert!((0..g.mask.nrows()).any(all_present));
+    assert!(
+        !(0..g.mask.nrows()).all(all_present),
+        "golden windows cover other sets too"
+    );
     for calibration in cases {
         g.spec.calibration = Some(calibration.clone());
         let mut predictor = OrtPredictor::new(&g.spec, options).unwrap();
@@ -342,6 +364,10 @@ fn calibration_in_model_json_is_applied_to_the_graph_logit() {
                     } else {
                         0.2 + 0.6 * z / 3.0
                     }
+                }
+                Calibration::ByModalities { .. } => {
+                    let t = if all_present(i) { 2.0 } else { 0.5 };
+                    1.0 / (1.0 + (-f64::from(z) / t).exp())
                 }
             } as f32;
             assert!(

@@ -4,8 +4,16 @@
 //! over- or under-confident on its validation split carries a map from its logit to a
 //! calibrated probability, fitted on that split, and the runtime applies it to every window
 //! (the golden outputs hold the calibrated probability, so the parity tests check it).
+//!
+//! `by_modalities` holds one such map per set of present modalities (a model sure of itself
+//! with all three inputs may be over-confident from sequence alone), chosen per window by its
+//! modality mask, with a `default` for sets it was not fitted on.
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
+
+use super::Modality;
 
 /// A fitted map from logit to calibrated probability.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -30,6 +38,33 @@ pub enum Calibration {
         #[serde(default)]
         fitted_on: Option<String>,
     },
+    /// One map per set of present modalities, keyed by [`modality_set`] (`"sequence"`,
+    /// `"h3k27ac+accessibility"`, `"sequence+h3k27ac+accessibility"`, ...).
+    #[serde(rename = "by_modalities")]
+    ByModalities {
+        /// Map per set (each a temperature or isotonic map).
+        sets: BTreeMap<String, Calibration>,
+        /// Map of the sets not listed.
+        default: Box<Calibration>,
+        /// What it was fitted on (for people; not read).
+        #[serde(default)]
+        fitted_on: Option<String>,
+    },
+}
+
+/// The key of the modalities present in `mask` (model order, joined by `+`; `none` for none).
+pub fn modality_set(mask: &[f32]) -> String {
+    let present: Vec<&str> = Modality::ALL
+        .iter()
+        .zip(mask)
+        .filter(|(_, &m)| m > 0.5)
+        .map(|(m, _)| m.as_str())
+        .collect();
+    if present.is_empty() {
+        "none".to_string()
+    } else {
+        present.join("+")
+    }
 }
 
 impl Calibration {
@@ -40,6 +75,28 @@ impl Calibration {
     /// What is wrong, for [`super::Error::Spec`].
     pub fn check(&self) -> Result<(), String> {
         match self {
+            Self::ByModalities { sets, default, .. } => {
+                let valid: Vec<String> = (1..8u8)
+                    .map(|bits| modality_set(&[0, 1, 2].map(|i| f32::from((bits >> i) & 1))))
+                    .collect();
+                for (key, c) in sets
+                    .iter()
+                    .map(|(k, c)| (k.as_str(), c))
+                    .chain([("default", &**default)])
+                {
+                    if key != "default" && !valid.iter().any(|v| v == key) {
+                        return Err(format!(
+                            "calibration set {key:?} is not a set of modalities (e.g. {:?})",
+                            valid[valid.len() - 1]
+                        ));
+                    }
+                    if matches!(c, Self::ByModalities { .. }) {
+                        return Err(format!("calibration set {key:?} nests by_modalities"));
+                    }
+                    c.check()
+                        .map_err(|e| format!("calibration set {key:?}: {e}"))?;
+                }
+            }
             Self::Temperature { temperature, .. } => {
                 if !(temperature.is_finite() && *temperature > 0.0) {
                     return Err(format!(
@@ -82,10 +139,15 @@ impl Calibration {
         Ok(())
     }
 
-    /// The calibrated probability of `logit` (computed in f64).
-    pub fn apply(&self, logit: f32) -> f32 {
+    /// The calibrated probability of `logit` of a window with modality mask `mask` (computed
+    /// in f64).
+    pub fn apply(&self, logit: f32, mask: &[f32]) -> f32 {
         let z = f64::from(logit);
         let p = match self {
+            Self::ByModalities { sets, default, .. } => {
+                let c = sets.get(&modality_set(mask)).unwrap_or(default);
+                return c.apply(logit, mask);
+            }
             Self::Temperature { temperature, .. } => sigmoid(z / temperature),
             Self::Isotonic {
                 logits,
@@ -125,9 +187,9 @@ mod tests {
     #[test]
     fn test_apply_temperature() {
         let c = parse(r#"{"method": "temperature", "temperature": 2.0}"#).unwrap();
-        assert_eq!(c.apply(0.0), 0.5);
-        assert!((c.apply(2.0) - sigmoid(1.0) as f32).abs() < 1e-7);
-        assert!((c.apply(-4.0) - sigmoid(-2.0) as f32).abs() < 1e-7);
+        assert_eq!(c.apply(0.0, &ALL), 0.5);
+        assert!((c.apply(2.0, &ALL) - sigmoid(1.0) as f32).abs() < 1e-7);
+        assert!((c.apply(-4.0, &ALL) - sigmoid(-2.0) as f32).abs() < 1e-7);
     }
 
     #[test]
@@ -138,14 +200,34 @@ mod tests {
         )
         .unwrap();
         // constant outside the knots, linear between them, exact at them
-        assert_eq!(c.apply(-10.0), 0.1);
-        assert_eq!(c.apply(10.0), 0.9);
-        assert_eq!(c.apply(0.0), 0.3);
-        assert!((c.apply(-1.0) - 0.2).abs() < 1e-7);
-        assert!((c.apply(1.5) - 0.75).abs() < 1e-7);
+        assert_eq!(c.apply(-10.0, &ALL), 0.1);
+        assert_eq!(c.apply(10.0, &ALL), 0.9);
+        assert_eq!(c.apply(0.0, &ALL), 0.3);
+        assert!((c.apply(-1.0, &ALL) - 0.2).abs() < 1e-7);
+        assert!((c.apply(1.5, &ALL) - 0.75).abs() < 1e-7);
         // monotone on a fine sweep
-        let sweep: Vec<f32> = (-40..=40).map(|i| c.apply(i as f32 / 10.0)).collect();
+        let sweep: Vec<f32> = (-40..=40).map(|i| c.apply(i as f32 / 10.0, &ALL)).collect();
         assert!(sweep.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    const ALL: [f32; 3] = [1.0, 1.0, 1.0];
+
+    #[test]
+    fn test_apply_by_modalities_picks_the_window_set() {
+        let c = parse(
+            r#"{"method": "by_modalities",
+                "sets": {"sequence": {"method": "temperature", "temperature": 4.0},
+                         "h3k27ac+accessibility": {"method": "isotonic", "logits": [-1, 1], "probabilities": [0.2, 0.6]}},
+                "default": {"method": "temperature", "temperature": 1.0}}"#,
+        )
+        .unwrap();
+        assert!((c.apply(2.0, &[1.0, 0.0, 0.0]) - sigmoid(0.5) as f32).abs() < 1e-7);
+        assert!((c.apply(0.0, &[0.0, 1.0, 1.0]) - 0.4).abs() < 1e-7);
+        // a set it was not fitted on takes the default
+        assert!((c.apply(2.0, &ALL) - sigmoid(2.0) as f32).abs() < 1e-7);
+        assert_eq!(modality_set(&ALL), "sequence+h3k27ac+accessibility");
+        assert_eq!(modality_set(&[0.0, 0.0, 1.0]), "accessibility");
+        assert_eq!(modality_set(&[0.0, 0.0, 0.0]), "none");
     }
 
     #[test]
@@ -175,6 +257,21 @@ mod tests {
             (
                 r#"{"method": "temperature", "temperature": 1, "t": 2}"#,
                 "unknown field `t`",
+            ),
+            (
+                r#"{"method": "by_modalities", "sets": {"dna": {"method": "temperature", "temperature": 1}},
+                    "default": {"method": "temperature", "temperature": 1}}"#,
+                "calibration set \"dna\" is not a set of modalities",
+            ),
+            (
+                r#"{"method": "by_modalities", "sets": {"sequence": {"method": "temperature", "temperature": -1}},
+                    "default": {"method": "temperature", "temperature": 1}}"#,
+                "calibration set \"sequence\": calibration temperature must be positive",
+            ),
+            (
+                r#"{"method": "by_modalities", "sets": {},
+                    "default": {"method": "by_modalities", "sets": {}, "default": {"method": "temperature", "temperature": 1}}}"#,
+                "calibration set \"default\" nests by_modalities",
             ),
         ];
         for (json, needle) in bad {

@@ -361,8 +361,9 @@ impl Predictor for OrtPredictor {
         let logit = extract("logit", 1)?;
         let mut probability = extract("probability", 1)?;
         if let Some(c) = &self.calibration {
-            for (p, &z) in probability.iter_mut().zip(&logit) {
-                *p = c.apply(z);
+            let masks = batch.modality_mask[..n * 3].chunks_exact(3);
+            for ((p, &z), mask) in probability.iter_mut().zip(&logit).zip(masks) {
+                *p = c.apply(z, mask);
             }
         }
         let share = extract("modality_share", 3)?;

@@ -54,3 +54,43 @@ def test_errors():
         calibration.fit(np.array([0, 1.0]), np.array([0, 1.0]), "platt", "x")
     with pytest.raises(ValueError, match="one knot"):
         calibration.fit_isotonic(np.array([0, 1, 0, 1.0]), np.array([3, 2, 1, 0.0]))
+
+
+def two_sets(seed=2):
+    """Windows with all modalities (over-confident by 3x) and sequence-only ones (under-confident)."""
+    y_all, z_all = synthetic(n=6000, temperature=3.0, seed=seed)
+    y_seq, z_seq = synthetic(n=6000, temperature=0.5, seed=seed + 1)
+    masks = np.array([[1.0, 1.0, 1.0]] * 6000 + [[1.0, 0.0, 0.0]] * 6000)
+    return np.concatenate([y_all, y_seq]), np.concatenate([z_all, z_seq]), masks
+
+
+def test_by_modalities_fits_each_set_and_beats_one_pooled_map():
+    y, z, masks = two_sets()
+    c = calibration.fit(y, z, "by_modalities:temperature", "toy", masks)
+    assert set(c["sets"]) == {"sequence", "sequence+h3k27ac+accessibility"}
+    assert c["sets"]["sequence+h3k27ac+accessibility"]["temperature"] == pytest.approx(3.0, rel=0.1)
+    assert c["sets"]["sequence"]["temperature"] == pytest.approx(0.5, rel=0.1)
+    pooled = calibration.fit(y, z, "temperature", "toy")
+    per_set = calibration.apply(c, z, masks)
+    one = calibration.apply(pooled, z)
+    for sel in (masks[:, 1] == 1, masks[:, 1] == 0):
+        assert metrics.ece(y[sel], per_set[sel]) < 0.03 < metrics.ece(y[sel], one[sel])
+    # a set it was not fitted on takes the default (the pooled fit)
+    other = calibration.apply(c, z[:5], np.array([[0.0, 1.0, 1.0]] * 5))
+    assert other == pytest.approx(calibration.apply(c["default"], z[:5]))
+    with pytest.raises(ValueError, match="modality masks"):
+        calibration.apply(c, z)
+    assert calibration.modality_set(np.array([0.0, 1.0, 0.0])) == "h3k27ac"
+    assert calibration.modality_set(np.zeros(3)) == "none"
+
+
+def test_choose_picks_by_cross_fitted_validation_ece():
+    y, z, masks = two_sets(seed=4)
+    source = np.where(masks[:, 1] == 1, "signal", "ienhancer")
+    best, table = calibration.choose(y, z, masks, source, metrics.ece)
+    assert best.startswith("by_modalities:")
+    assert set(table) == {"none", *calibration.METHODS}
+    assert max(table[best].values()) < 0.03 < max(table["temperature"].values())
+    # out-of-fold: no window is calibrated by a map that saw its label
+    p = calibration.cross_fitted(y, z, masks, "isotonic")
+    assert p.shape == y.shape and np.all((p >= 0) & (p <= 1))

@@ -1,6 +1,7 @@
 """The labelled sources of the enhancer models: coordinates, splits, labels, signals (numpy only)."""
 
 import gzip
+import json
 
 import numpy as np
 import pytest
@@ -216,6 +217,9 @@ def test_a_run_directory_keeps_its_config(tmp_path):
     pin_run_config(tmp_path, {**config, "config_path": "elsewhere/a.json"})
     with pytest.raises(SystemExit, match="config.json differs from the given config"):
         pin_run_config(tmp_path, {**config, "seed": 2})
+    # another evaluation is allowed, and the saved config then says which one metrics.json used
+    pin_run_config(tmp_path, {**config, "evaluation": {"calibration": "auto"}})
+    assert json.loads((tmp_path / "config.json").read_text())["evaluation"] == {"calibration": "auto"}
 
 
 def test_ienhancer_record_of_the_wrong_length_is_named(tmp_path, config):

@@ -5,7 +5,14 @@ Two maps from logit to probability, both applied by the Rust runtime
 
 * ``temperature``: ``sigmoid(logit / T)``, ``T`` minimising the negative log-likelihood;
 * ``isotonic``: the pool-adjacent-violators fit of the labels on the logits, stored as knots
-  ``(logit, probability)`` and applied by linear interpolation between knots, constant beyond.
+  ``(logit, probability)`` and applied by linear interpolation between knots, constant beyond;
+* ``by_modalities``: one of those per set of present modalities (key: the present modalities
+  in model order joined by ``+``, as :func:`modality_set`), chosen per window by its modality
+  mask, with a ``default`` fitted on every window for the sets not listed. Asked for as
+  ``by_modalities:temperature`` or ``by_modalities:isotonic``.
+
+:func:`choose` picks a method by cross-fitting on the validation split (fit on four fifths,
+score the fifth left out, per source), so the test split plays no part in the choice.
 """
 
 from __future__ import annotations
@@ -87,8 +94,43 @@ def fit_isotonic(y: np.ndarray, logit: np.ndarray) -> tuple[list[float], list[fl
     return xs, ps
 
 
-def fit(y: np.ndarray, logit: np.ndarray, method: str, fitted_on: str) -> dict:
-    """The ``model.json`` ``calibration`` object for ``method`` (``temperature`` or ``isotonic``)."""
+MODALITIES = ("sequence", "h3k27ac", "accessibility")
+"""Model input order of the modality mask (as ``encode.MODALITIES`` and the runtime)."""
+MIN_SET_WINDOWS = 100
+"""A modality set with fewer validation windows (or one class only) gets the default map."""
+METHODS = ("temperature", "isotonic", "by_modalities:temperature", "by_modalities:isotonic")
+
+
+def modality_set(mask: np.ndarray) -> str:
+    """The key of the modalities present in one mask row (``none`` for none), as the runtime."""
+    present = [m for m, v in zip(MODALITIES, mask, strict=True) if v > 0.5]
+    return "+".join(present) if present else "none"
+
+
+def fit(
+    y: np.ndarray, logit: np.ndarray, method: str, fitted_on: str, masks: np.ndarray | None = None
+) -> dict:
+    """The ``model.json`` ``calibration`` object for ``method`` (one of :data:`METHODS`).
+
+    ``masks`` (``(n, 3)`` modality masks) is needed by the ``by_modalities`` methods.
+    """
+    if method.startswith("by_modalities:"):
+        inner = method.split(":", 1)[1]
+        if masks is None:
+            raise ValueError(f"calibration {method!r} needs the windows' modality masks")
+        y, logit = np.asarray(y), np.asarray(logit)
+        keys = np.array([modality_set(m) for m in masks])
+        sets = {}
+        for key in sorted(set(keys.tolist())):
+            sel = keys == key
+            if sel.sum() >= MIN_SET_WINDOWS and len(np.unique(y[sel])) == 2:
+                sets[key] = fit(y[sel], logit[sel], inner, f"{int(sel.sum())} windows with {key}")
+        return {
+            "method": "by_modalities",
+            "sets": sets,
+            "default": fit(y, logit, inner, "every window"),
+            "fitted_on": fitted_on,
+        }
     if method == "temperature":
         return {"method": "temperature", "temperature": fit_temperature(y, logit), "fitted_on": fitted_on}
     if method == "isotonic":
@@ -97,14 +139,90 @@ def fit(y: np.ndarray, logit: np.ndarray, method: str, fitted_on: str) -> dict:
     raise ValueError(f"calibration method {method!r}: expected 'temperature' or 'isotonic'")
 
 
-def apply(calibration: dict | None, logit: np.ndarray) -> np.ndarray:
-    """Calibrated probabilities (float64); ``None`` is the graph's ``sigmoid(logit)``."""
+def apply(calibration: dict | None, logit: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+    """Calibrated probabilities (float64); ``None`` is the graph's ``sigmoid(logit)``.
+
+    ``masks`` (``(n, 3)``) picks each window's map under ``by_modalities``.
+    """
     z = np.asarray(logit, dtype=np.float64)
     if calibration is None:
         return sigmoid(z)
+    if calibration["method"] == "by_modalities":
+        if masks is None:
+            raise ValueError("a by_modalities calibration needs the windows' modality masks")
+        keys = np.array([modality_set(m) for m in masks])
+        out = apply(calibration["default"], z)
+        for key, c in calibration["sets"].items():
+            sel = keys == key
+            out[sel] = apply(c, z[sel])
+        return out
     if calibration["method"] == "temperature":
         return sigmoid(z / calibration["temperature"])
     if calibration["method"] == "isotonic":
         # np.interp is constant beyond the first and last knot, like the runtime
         return np.interp(z, calibration["logits"], calibration["probabilities"])
     raise ValueError(f"calibration method {calibration['method']!r} is not known")
+
+
+def cross_fitted(
+    y: np.ndarray,
+    logit: np.ndarray,
+    masks: np.ndarray,
+    method: str,
+    folds: int = 5,
+    seed: int = 0,
+) -> np.ndarray:
+    """Out-of-fold calibrated probabilities: each fold is calibrated by a map fitted on the others.
+
+    Folds are stratified by label and modality set, so every fit sees both classes of each set.
+    """
+    y, logit, masks = np.asarray(y), np.asarray(logit), np.asarray(masks)
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(y), dtype=int)
+    strata = np.array([f"{modality_set(m)}|{int(t)}" for m, t in zip(masks, y, strict=True)])
+    for s in np.unique(strata):
+        idx = np.flatnonzero(strata == s)
+        fold[rng.permutation(idx)] = np.arange(len(idx)) % folds
+    out = np.empty(len(y), dtype=np.float64)
+    for k in range(folds):
+        test = fold == k
+        c = fit(y[~test], logit[~test], method, "cross-fit", masks[~test])
+        out[test] = apply(c, logit[test], masks[test])
+    return out
+
+
+def choose(
+    y: np.ndarray,
+    logit: np.ndarray,
+    masks: np.ndarray,
+    source: np.ndarray,
+    ece,
+    methods: tuple[str, ...] = METHODS,
+    folds: int = 5,
+    seed: int = 0,
+) -> tuple[str, dict]:
+    """The method whose cross-fitted validation ECE is lowest on its worst source.
+
+    ``source`` labels each window's source and ``ece(y, p)`` scores calibration. Returns the
+    method and, per method, the cross-fitted ECE per source (and the uncalibrated ECE as
+    ``none``; a method that cannot be fitted on some fold has ``{"error": ...}`` and is not
+    chosen) for the card.
+    """
+    source = np.asarray(source)
+    names = sorted(set(source.tolist()))
+
+    def per_source(p: np.ndarray) -> dict:
+        return {s: float(ece(y[source == s], p[source == s])) for s in names}
+
+    table: dict = {"none": per_source(sigmoid(logit))}
+    fitted = []
+    for m in methods:
+        try:
+            table[m] = per_source(cross_fitted(y, logit, masks, m, folds, seed))
+            fitted.append(m)
+        except ValueError as e:  # too few windows of a class in a fold, one isotonic knot
+            table[m] = {"error": str(e)}
+    if not fitted:
+        raise ValueError(f"no calibration method could be cross-fitted: {table}")
+    best = min(fitted, key=lambda m: (max(table[m].values()), float(np.mean(list(table[m].values())))))
+    return best, table

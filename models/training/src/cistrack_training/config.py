@@ -231,14 +231,18 @@ def pin_run_config(run_dir: Path, config: dict) -> None:
     """Tie a run directory to one configuration.
 
     The first invocation writes ``run_dir/config.json``; later ones (``--resume``, single stages)
-    must pass the same configuration, ``config_path`` aside, or stop with a message.
+    must pass the same configuration, ``config_path`` aside, or stop with a message. Only the
+    ``evaluation`` section may change (it does not touch what was trained): the saved config
+    then takes the new one, so it always says how ``metrics.json`` was made.
     """
     saved = Path(run_dir) / "config.json"
+    ignored = ("config_path", "evaluation")
     if saved.exists():
         previous = json.loads(saved.read_text())
-        if {k: v for k, v in previous.items() if k != "config_path"} != {
-            k: v for k, v in config.items() if k != "config_path"
+        if {k: v for k, v in previous.items() if k not in ignored} != {
+            k: v for k, v in config.items() if k not in ignored
         }:
             raise SystemExit(f"{saved} differs from the given config; use a new name or run dir")
-    else:
-        saved.write_text(json.dumps(config, indent=2) + "\n")
+        if previous.get("evaluation") == config.get("evaluation"):
+            return
+    saved.write_text(json.dumps(config, indent=2) + "\n")

@@ -134,7 +134,9 @@ def held_out(session_fp32, session_int8, sets: dict, use: list[str], spec_calibr
                 logit = ort_run(session, feed, 64)["logit"].astype(np.float64)
                 row.setdefault(name, {})[key] = {
                     "auroc": metrics.auroc(data.label, logit),
-                    "ece": metrics.ece(data.label, calibration.apply(spec_calibration, logit)),
+                    "ece": metrics.ece(
+                        data.label, calibration.apply(spec_calibration, logit, feed["modality_mask"])
+                    ),
                 }
         # a test split with one class has no AUROC: JSON null, and the rule cannot pass on it
         for name in ("fp32", "int8"):
@@ -198,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     golden_dir = model_dir / spec["golden"]["dir"]
     golden_in = {k: np.load(golden_dir / spec["golden"]["inputs"][k]) for k in INPUT_NAMES}
     outputs, spread = batch_invariant_outputs(s8, golden_in)
-    outputs["probability"] = calibration.apply(spec.get("calibration"), outputs["logit"]).astype(np.float32)
+    outputs["probability"] = calibration.apply(
+        spec.get("calibration"), outputs["logit"], golden_in["modality_mask"]
+    ).astype(np.float32)
     # same windows and inputs as the fp32 model; the outputs are the int8 graph's (ONNX Runtime)
     shutil.copytree(golden_dir, out / "golden")
     for name in OUTPUT_NAMES:

@@ -398,23 +398,35 @@ def _mean_sd(values: list[dict], key: str) -> dict:
     return {"mean": float(np.nanmean(v)), "sd": float(np.nanstd(v, ddof=1)) if len(v) > 1 else 0.0}
 
 
-def fit_calibrations(models: dict, sets: dict, config: dict, device) -> dict:
-    """Each model's calibration (:mod:`.calibration`).
+def fit_calibrations(models: dict, sets: dict, config: dict, device) -> tuple[dict, dict]:
+    """Each model's calibration (:mod:`.calibration`) and how its method was chosen.
 
-    Fitted on the pooled validation windows of every source at full coverage;
-    ``evaluation.calibration`` names the method (``null``: none).
+    Fitted on the pooled validation windows of every source at full coverage (each window with
+    its source's modality mask); ``evaluation.calibration`` names the method (one of
+    :data:`calibration.METHODS`), ``auto`` picks per model the method with the lowest
+    cross-fitted validation ECE on its worst source (:func:`calibration.choose`), ``null``: none.
     """
     method = config["evaluation"].get("calibration")
     if not method:
-        return {}
+        return {}, {}
     val = sources.Mixed([sets[s]["validation"] for s in config["sources"]["use"]])
     fitted_on = f"validation split ({', '.join(config['sources']['use'])}; {len(val)} windows, full coverage)"
-    out = {}
+    names = np.array(config["sources"]["use"])[val.source]
+    out, choices = {}, {}
     for role, model in models.items():
         logits, _ = predict(model, val, val.full, val.available, config["evaluation"]["batch_size"], device)
-        out[role] = calibration.fit(val.label, logits, method, fitted_on)
+        chosen = method
+        if method == "auto":
+            chosen, table = calibration.choose(val.label, logits, val.available, names, metrics.ece)
+            choices[role] = {"chosen": chosen, "cross_fitted_validation_ece": table}
+            log(
+                f"calibration {role}: {chosen} (cross-fitted validation ECE, worst source: "
+                + ", ".join(f"{m} {max(t.values()):.3f}" for m, t in table.items() if "error" not in t)
+                + ")"
+            )
+        out[role] = calibration.fit(val.label, logits, chosen, fitted_on, val.available)
         log(f"calibration {role}: {json.dumps(out[role])[:160]}")
-    return out
+    return out, choices
 
 
 def evaluate_source(
@@ -456,7 +468,7 @@ def evaluate_source(
         p = sigmoid(logits)
         r: dict = {"full": metrics.summary(y, p, ev["threshold"], ev["ece_bins"])}
         if calibrations and role in calibrations:
-            p_cal = calibration.apply(calibrations[role], logits)
+            p_cal = calibration.apply(calibrations[role], logits, avail)
             r["full_calibrated"] = metrics.summary(y, p_cal, ev["threshold"], ev["ece_bins"])
         r["mean_probability_by_class"] = {
             c: float(p[data.klass == i].mean()) for i, c in enumerate(data.classes) if np.any(data.klass == i)
@@ -632,10 +644,11 @@ def main(argv: list[str] | None = None) -> int:
             if {"student", "teacher"} <= set(models)
             else None
         )
-        calibrations = fit_calibrations(
+        calibrations, choices = fit_calibrations(
             {r: m for r, m in models.items() if r in config["roles"]}, sets, config, device
         )
         result["calibration"] = calibrations
+        result["calibration_choice"] = choices
         for src in config["sources"]["use"]:
             result["test"][src] = evaluate_source(models, sets[src]["test"], config, device, calibrations)
         result["wall_seconds_this_invocation"] = time.time() - t_start
