@@ -13,11 +13,23 @@ pytestmark = [pytest.mark.torch, pytest.mark.onnx]
 META = {"cistrack.name": "toy", "cistrack.version": "0", "cistrack.kind": "enhancer"}
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+@pytest.fixture(
+    scope="module",
+    params=[{}, {"sequence_token_mask": True, "both_strands": True, "sequence_blocks": 2}],
+    ids=["0.2.0-layout", "0.3.0-layout"],
+)
+def exported(tmp_path_factory, request):
     torch.manual_seed(0)
     model = AttLightEnhancer(
-        ModelConfig(d_model=32, heads=4, encoder_layers=1, dropout=0.1, stem_channels=16, signal_channels=8)
+        ModelConfig(
+            d_model=32,
+            heads=4,
+            encoder_layers=1,
+            dropout=0.1,
+            stem_channels=16,
+            signal_channels=8,
+            **request.param,
+        )
     ).eval()
     path = tmp_path_factory.mktemp("onnx") / "model.onnx"
     export.export_onnx(model, path, META)

@@ -128,6 +128,29 @@ def test_sequence_tokens_without_bases_are_ignored():
     assert not torch.allclose(masked_logit, plain_logit, atol=1e-4)
 
 
+def test_sequence_blocks_let_a_token_see_its_neighbours():
+    from cistrack_training.model import SequenceStem
+
+    torch.manual_seed(0)
+    seq = example_inputs(1, seed=5)[0]
+    moved = seq.clone()
+    moved[:, :, 1050:1060] = moved[:, :, 1050:1060].roll(1, dims=1)  # token 105's bases
+    reach = {}
+    for blocks in (0, 2):
+        stem = SequenceStem(16, 8, 15, blocks).eval()
+        with torch.no_grad():
+            changed = (stem(seq) - stem(moved)).abs().amax(dim=-1)[0] > 1e-6
+        reach[blocks] = changed.nonzero().flatten().tolist()
+    # the motif's 7 bp reach tokens 104 and 106, the token conv one more each side
+    assert reach[0] == [103, 104, 105, 106, 107]
+    # dilations 2 and 4 add 2 + 4 tokens each side
+    assert min(reach[2]) == 97 and max(reach[2]) == 113
+    # a model without blocks has the 0.2.0 parameter names (old checkpoints load unchanged)
+    names = set(masked_tiny().state_dict())
+    assert not any(".blocks." in n for n in names)
+    assert any(".blocks." in n for n in masked_tiny(sequence_blocks=2).state_dict())
+
+
 def test_both_strands_scores_a_window_and_its_reverse_complement_alike():
     from cistrack_training.model import reverse_complement
 

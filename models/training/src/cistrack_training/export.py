@@ -394,6 +394,7 @@ def model_json(
             "parameters": parameter_count(model),
             "sequence_token_mask": c.sequence_token_mask,
             "both_strands": c.both_strands,
+            "sequence_blocks": c.sequence_blocks,
         },
         "strands": "both (mean logit of the window and its reverse complement, in the graph)"
         if c.both_strands
@@ -489,7 +490,9 @@ def export_role(
     fitted = run_metrics.get("calibration", {}).get(role)
     golden = dict(outputs)
     if fitted is not None:
-        golden["probability"] = calibration.apply(fitted, outputs["logit"]).astype(np.float32)
+        golden["probability"] = calibration.apply(fitted, outputs["logit"], inputs["modality_mask"]).astype(
+            np.float32
+        )
     write_golden(target / "golden", windows, inputs, golden)
     onnx_path = target / "model.onnx"
     metadata = {

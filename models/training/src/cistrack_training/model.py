@@ -73,6 +73,11 @@ class ModelConfig:
         The exported graph scores the window and its reverse complement (sequence reversed and
         complemented, signal bins reversed) and returns the mean logit; the shares are the mean
         of both strands' shares. Training sees both strands through augmentation.
+    sequence_blocks : int
+        Residual dilated convolutions over the sequence tokens after the stem (dilation 2, 4,
+        8, ...; kernel 3): each token then sees its neighbours' motif content before the
+        cross-attention (block ``k`` widens the reach by ``2^k`` tokens on each side). 0 in
+        0.1.0/0.2.0, whose stem gave each token only its own 30 bp.
     """
 
     d_model: int = 128
@@ -87,6 +92,7 @@ class ModelConfig:
     encoder_pool: int = 4
     sequence_token_mask: bool = False
     both_strands: bool = False
+    sequence_blocks: int = 0
 
     def to_dict(self) -> dict:
         """Plain ``dict`` of the fields."""
@@ -201,17 +207,27 @@ class SignalStem(nn.Module):
 
 
 class SequenceStem(nn.Module):
-    """Project one-hot DNA ``(B, 4, 2000)`` to 200 tokens: motif conv + ReLU, max-pool 10, token conv."""
+    """Project one-hot DNA ``(B, 4, 2000)`` to 200 tokens.
 
-    def __init__(self, d_model: int, channels: int, kernel: int):
+    Motif conv + ReLU, max-pool 10, token conv, then ``blocks`` residual dilated token
+    convolutions (``x + conv(GELU(x))``, dilation ``2^(k+1)``).
+    """
+
+    def __init__(self, d_model: int, channels: int, kernel: int, blocks: int = 0):
         super().__init__()
         self.motif = nn.Conv1d(4, channels, kernel, padding=kernel // 2)
         self.pool = nn.MaxPool1d(WINDOW_LENGTH // TOKENS)
         self.token = nn.Conv1d(channels, d_model, 3, padding=1)
+        self.blocks = nn.ModuleList(
+            nn.Conv1d(d_model, d_model, 3, padding=2 ** (k + 1), dilation=2 ** (k + 1)) for k in range(blocks)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 4, 2000)`` -> ``(B, 200, D)``."""
-        return self.token(self.pool(F.relu(self.motif(x)))).transpose(1, 2)
+        x = self.token(self.pool(F.relu(self.motif(x))))
+        for conv in self.blocks:
+            x = x + conv(F.gelu(x))
+        return x.transpose(1, 2)
 
 
 class AttLightEnhancer(nn.Module):
@@ -235,7 +251,7 @@ class AttLightEnhancer(nn.Module):
         if TOKENS % c.encoder_pool:
             raise ValueError(f"encoder_pool {c.encoder_pool} must divide {TOKENS}")
         self.config = c
-        self.sequence_stem = SequenceStem(c.d_model, c.stem_channels, c.stem_kernel)
+        self.sequence_stem = SequenceStem(c.d_model, c.stem_channels, c.stem_kernel, c.sequence_blocks)
         self.h3k27ac_stem = SignalStem(c.d_model, c.signal_channels, c.signal_kernel)
         self.accessibility_stem = SignalStem(c.d_model, c.signal_channels, c.signal_kernel)
         self.position = nn.Parameter(torch.randn(TOKENS, c.d_model) * 0.02)
@@ -336,20 +352,6 @@ class AttLightEnhancer(nn.Module):
             ``logit (B,)``, ``probability (B,)``, ``modality_share (B, 3)``.
         """
         logit, share = self._strands(sequence, h3k27ac, accessibility, modality_mask, fast=False)
-        return logit, torch.sigmoid(logit), share
-        # both strands as one batch of 2n rows: one copy of every weight in the graph (so the
-        # int8 quantiser sees each weight matmul once) and one pass through the kernels
-        n = sequence.shape[0]
-        rc = reverse_complement(sequence, h3k27ac, accessibility)
-        logits, shares = self._run(
-            torch.cat([sequence, rc[0]]),
-            torch.cat([h3k27ac, rc[1]]),
-            torch.cat([accessibility, rc[2]]),
-            torch.cat([modality_mask, modality_mask]),
-            fast=False,
-        )
-        logit = 0.5 * (logits[:n] + logits[n:])
-        share = 0.5 * (shares[:n] + shares[n:])
         return logit, torch.sigmoid(logit), share
 
     def logits(
