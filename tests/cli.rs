@@ -61,7 +61,7 @@ fn score_writes_bed_with_header_and_consistent_elements() {
         "{}",
         header[1]
     );
-    assert_eq!(header[2], "#chrom\tstart\tend\tname\tscore\tstrand\tpeak_probability\tpeak_logit\tmean_probability\twindows\tpeak_start\tpeak_end\tshare_sequence\tshare_h3k27ac\tshare_accessibility");
+    assert_eq!(header[2], "#chrom\tstart\tend\tname\tscore\tstrand\tpeak_probability\tpeak_logit\tmean_probability\twindows\tpeak_start\tpeak_end\tshare_sequence\tshare_h3k27ac\tshare_accessibility\tpeak_percentile");
 
     // The window scores: 300 cores of 200 bp tiling chr1 exactly.
     let scores: Vec<(u64, u64, f64)> = std::fs::read_to_string(&windows)
@@ -98,7 +98,7 @@ fn score_writes_bed_with_header_and_consistent_elements() {
         .iter()
         .map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
-            assert_eq!(f.len(), 15, "{l}");
+            assert_eq!(f.len(), 16, "{l}");
             let shares: f64 = f[12..15].iter().map(|s| s.parse::<f64>().unwrap()).sum();
             assert!((shares - 1.0).abs() < 2e-3, "shares sum to {shares}: {l}");
             (f[1].parse().unwrap(), f[2].parse().unwrap())
@@ -412,7 +412,7 @@ fn bad_parameters_fail_clearly() {
     ]));
     assert_fails_with(
         &out,
-        &["only one of the -o/--windows outputs can be stdout"],
+        &["only one of the -o/--windows/--percentiles outputs can be stdout"],
     );
     // a cache folder that cannot be made: named, before any scoring
     let out = cistrack(&fixture_args(&[
@@ -997,6 +997,75 @@ print(len(b), min(x[2] for x in b), max(x[2] for x in b))
         .collect();
     assert_eq!(fields[0], 495.0, "{printed}");
     assert!(fields[1] < 1.0 && fields[2] > 99.0, "{printed}");
+}
+
+#[test]
+fn cache_check_finds_damage_and_stats_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cache_arg = cache.to_str().unwrap();
+    let regions = dir.path().join("regions.bed");
+    std::fs::write(&regions, "chr1\t0\t60000\nchr2\t0\t40000\n").unwrap();
+    let run = |args: &[&str]| cistrack(&fixture_args(args));
+    assert_ok(&run(&[
+        "precompute",
+        "--regions",
+        regions.to_str().unwrap(),
+        "--cache-dir",
+        cache_arg,
+    ]));
+    let text = assert_ok(&run(&["cache", "check", "--cache-dir", cache_arg]));
+    assert!(text.contains("ok (9 entries)"), "{text}");
+    // flip 256 bytes spread over the file's pages after the first, behind cistrack's back
+    let db = cache.join("fixture.sqlite");
+    let mut bytes = std::fs::read(&db).unwrap();
+    assert!(bytes.len() > 3 * 4096, "{} bytes", bytes.len());
+    let step = (bytes.len() - 4096) / 256;
+    for i in 0..256 {
+        bytes[4096 + i * step] ^= 0xa5;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    let listing = |d: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let files = listing(&cache);
+    // stats and check only read: same bytes, nothing moved aside; check exits 1 naming the fix
+    let stats = run(&["cache", "stats", "--cache-dir", cache_arg]);
+    let check = run(&["cache", "check", "--cache-dir", cache_arg]);
+    assert_eq!(std::fs::read(&db).unwrap(), bytes);
+    assert_eq!(listing(&cache), files);
+    assert!(stats.status.code().is_some(), "stats did not crash");
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(report.contains("DAMAGED"), "{report}");
+    assert!(
+        String::from_utf8_lossy(&check.stderr).contains("cistrack cache check --repair"),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let repaired = run(&["cache", "check", "--repair", "--cache-dir", cache_arg]);
+    let text = assert_ok(&repaired);
+    assert!(text.contains("repaired: "), "{text}");
+    // afterwards the cache is sound again, and what was lost is scored again
+    assert_ok(&run(&[
+        "precompute",
+        "--regions",
+        regions.to_str().unwrap(),
+        "--cache-dir",
+        cache_arg,
+    ]));
+    let text = assert_ok(&run(&["cache", "check", "--cache-dir", cache_arg]));
+    assert!(text.contains("ok (9 entries)"), "{text}");
 }
 
 #[test]

@@ -1,10 +1,12 @@
-//! `cistrack cache stats|clear`.
+//! `cistrack cache stats|check|clear`.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use cistrack::error::chain;
+use cistrack::pipeline::cache::check::{self, CheckReport};
 use cistrack::pipeline::cache::{DiskStore, Stats, DEFAULT_DISK_MIB};
 
 use super::GlobalArgs;
@@ -23,8 +25,16 @@ pub struct CacheArgs {
 /// Cache actions.
 #[derive(Debug, Subcommand)]
 pub enum CacheAction {
-    /// Tiles and bytes per build, model and stride
+    /// Tiles and bytes per build, model and stride (reads only; never changes the files)
     Stats,
+    /// Check every cache file: SQLite's integrity check, every entry's checksum (which covers
+    /// its key) and that tiles and window scores parse. Exits 1 when anything is damaged
+    Check {
+        /// Delete the damaged entries (a file SQLite cannot trust is moved aside to
+        /// <file>.corrupt-<time>; the next run starts an empty cache)
+        #[arg(long)]
+        repair: bool,
+    },
     /// Delete cached scores (of --build only, when given)
     Clear,
 }
@@ -45,38 +55,129 @@ pub fn run(global: &GlobalArgs, args: CacheArgs) -> anyhow::Result<()> {
         None => config.builds.keys().cloned().collect(),
     };
     let mut out = std::io::stdout().lock();
+    let mut failed: Vec<String> = Vec::new();
     for build in builds {
         let path = dir.join(format!("{build}.sqlite"));
         if !path.exists() {
             writeln!(out, "{build}: no cache at {}", path.display())?;
             continue;
         }
-        let store = DiskStore::open(
-            &path,
-            DEFAULT_DISK_MIB * 1024 * 1024,
-            std::sync::Arc::new(Stats::default()),
-        )?;
         match args.action {
-            CacheAction::Stats => {
-                let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                writeln!(out, "{build}: {} ({size} bytes on disk)", path.display())?;
-                let stats = store.stats()?;
-                if stats.is_empty() {
-                    writeln!(out, "  empty")?;
+            CacheAction::Stats => match check::stats(&path) {
+                Ok(stats) => {
+                    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                    writeln!(out, "{build}: {} ({size} bytes on disk)", path.display())?;
+                    if stats.is_empty() {
+                        writeln!(out, "  empty")?;
+                    }
+                    for v in stats {
+                        writeln!(
+                            out,
+                            "  {:<70} {:>8} entries {:>12} bytes",
+                            v.variant, v.tiles, v.bytes
+                        )?;
+                    }
                 }
-                for v in stats {
+                Err(e) => {
                     writeln!(
                         out,
-                        "  {:<70} {:>8} tiles {:>12} bytes",
-                        v.variant, v.tiles, v.bytes
+                        "{build}: {} cannot be read: {}",
+                        path.display(),
+                        chain(&e)
                     )?;
+                    failed.push(format!(
+                        "{build}: unreadable cache (run `cistrack cache check --repair`)"
+                    ));
+                }
+            },
+            CacheAction::Check { repair } => {
+                let report = check::check(&path, repair)?;
+                write_report(&mut out, &build, &path, &report)?;
+                if report.damaged()
+                    && !(repair
+                        && (report.moved_to.is_some() || report.deleted > 0)
+                        && report.other_format.is_none())
+                {
+                    failed.push(format!(
+                        "{build}: damaged cache{}",
+                        if repair {
+                            ""
+                        } else {
+                            " (cistrack cache check --repair deletes what is damaged)"
+                        }
+                    ));
                 }
             }
             CacheAction::Clear => {
+                let store = DiskStore::open(
+                    &path,
+                    DEFAULT_DISK_MIB * 1024 * 1024,
+                    std::sync::Arc::new(Stats::default()),
+                )?;
                 store.clear(None);
                 writeln!(out, "{build}: cleared {}", path.display())?;
             }
         }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!("{}", failed.join("; "));
+    }
+    Ok(())
+}
+
+/// Prints what `cache check` found in one file (at most 10 keys per kind of damage).
+fn write_report(
+    out: &mut dyn Write,
+    build: &str,
+    path: &std::path::Path,
+    r: &CheckReport,
+) -> std::io::Result<()> {
+    if !r.damaged() {
+        return writeln!(
+            out,
+            "{build}: {} ok ({} entries)",
+            path.display(),
+            r.entries
+        );
+    }
+    writeln!(out, "{build}: {} DAMAGED", path.display())?;
+    for line in &r.integrity {
+        writeln!(out, "  integrity: {line}")?;
+    }
+    if let Some(v) = r.other_format {
+        writeln!(out, "  file format {v}, not this version's (the daemon drops older entries when it opens the file)")?;
+    }
+    for (what, keys) in [
+        (
+            "checksum fails (damaged, or under another key)",
+            &r.bad_checksum,
+        ),
+        ("value does not parse", &r.unreadable),
+    ] {
+        if keys.is_empty() {
+            continue;
+        }
+        writeln!(out, "  {} of {} entries: {what}", keys.len(), r.entries)?;
+        for k in keys.iter().take(10) {
+            writeln!(out, "    {k}")?;
+        }
+        if keys.len() > 10 {
+            writeln!(out, "    ... and {} more", keys.len() - 10)?;
+        }
+    }
+    if r.deleted > 0 {
+        writeln!(
+            out,
+            "  repaired: {} entries deleted (they will be recomputed)",
+            r.deleted
+        )?;
+    }
+    if let Some(aside) = &r.moved_to {
+        writeln!(
+            out,
+            "  repaired: moved to {} (the next run starts an empty cache)",
+            aside.display()
+        )?;
     }
     Ok(())
 }

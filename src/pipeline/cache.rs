@@ -18,6 +18,7 @@
 //! open is moved aside and a new one created. Across hosts the same key/value layout maps onto a
 //! shared store (Redis, an object store); see README.md.
 
+pub mod check;
 pub mod disk;
 pub mod key;
 pub mod tile;

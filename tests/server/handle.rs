@@ -154,7 +154,7 @@ fn handle_answers_bad_requests_with_the_parameter_named() {
     assert_error(
         &d.get("/v1/builds/fixture/tracks/nothing.bw?v=2"),
         404,
-        "no track \"nothing.bw\"; tracks: enhancers.bb, scores.bw, links.bb",
+        "no track \"nothing.bw\"; tracks: enhancers.bb, scores.bw, percentiles.bw, links.bb",
     );
 }
 

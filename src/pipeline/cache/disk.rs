@@ -81,6 +81,41 @@ impl std::fmt::Debug for DiskStore {
     }
 }
 
+/// Version of the file layout (`PRAGMA user_version`): 2 since checksums cover the key.
+pub(super) const FORMAT: i64 = 2;
+
+/// The checksum stored with an entry: CRC32 of the key's length, the key and the value, so a
+/// value found under another key (a moved or swapped row) fails it.
+pub(super) fn entry_crc(key: &[u8], value: &[u8]) -> i64 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&(key.len() as u64).to_le_bytes());
+    h.update(key);
+    h.update(value);
+    i64::from(h.finalize())
+}
+
+/// Brings a store to [`FORMAT`]: entries of format 1 (checksum over the value alone) are
+/// dropped, to be recomputed; a store of a later format is refused.
+fn migrate(conn: &Connection, path: &Path) -> rusqlite::Result<Result<(), String>> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > FORMAT {
+        return Ok(Err(format!(
+            "written by a newer cistrack (file format {version}; this one reads {FORMAT})"
+        )));
+    }
+    if version < FORMAT {
+        let dropped = conn.execute("DELETE FROM tiles", [])?;
+        conn.pragma_update(None, "user_version", FORMAT)?;
+        if dropped > 0 {
+            tracing::info!(
+                "cache {}: {dropped} entries of an older format (checksums did not cover the key) dropped; they will be recomputed",
+                path.display()
+            );
+        }
+    }
+    Ok(Ok(()))
+}
+
 fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -141,6 +176,9 @@ impl DiskStore {
                 open_connection(path).map_err(|e| store_error(e.into()))?
             }
         };
+        migrate(&read, path)
+            .map_err(|e| store_error(e.into()))?
+            .map_err(|message| store_error(message.into()))?;
         let write = open_connection(path).map_err(|e| store_error(e.into()))?;
         let (tx, rx) = unbounded();
         let writer_path = path.to_path_buf();
@@ -204,7 +242,7 @@ impl DiskStore {
         let Some((value, crc)) = row else {
             return Ok(None);
         };
-        match (crc32fast::hash(&value) as i64 == crc)
+        match (entry_crc(&key_bytes, &value) == crc)
             .then(|| decode(&value))
             .flatten()
         {
@@ -271,7 +309,7 @@ impl DiskStore {
             }
             let value: Vec<u8> = row.get(1).map_err(store_error)?;
             let crc: i64 = row.get(2).map_err(store_error)?;
-            if crc32fast::hash(&value) as i64 == crc {
+            if entry_crc(&key, &value) == crc {
                 out.push((key, value));
             } else {
                 stats.corrupt_entries.fetch_add(1, Ordering::Relaxed);
@@ -356,44 +394,14 @@ impl DiskStore {
             .collect())
     }
 
-    /// Tiles and bytes per namespace.
+    /// Tiles and bytes per namespace (after the queued writes).
     ///
     /// # Errors
     ///
     /// [`Error::Store`] when SQLite fails.
     pub fn stats(&self) -> Result<Vec<VariantStats>, Error> {
         self.flush();
-        let conn = self
-            .read
-            .lock()
-            .expect("cache read connection poisoned; this is a bug");
-        let store_error = |e: rusqlite::Error| Error::Store {
-            path: self.path.clone(),
-            source: e.into(),
-        };
-        let mut stmt = conn
-            .prepare("SELECT key, size FROM tiles")
-            .map_err(store_error)?;
-        let mut by_variant: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))
-            .map_err(store_error)?;
-        for row in rows {
-            let (key, size) = row.map_err(store_error)?;
-            let key = String::from_utf8_lossy(&key).into_owned();
-            let variant = key.split('\t').next().unwrap_or_default().to_string();
-            let entry = by_variant.entry(variant).or_default();
-            entry.0 += 1;
-            entry.1 += size as u64;
-        }
-        Ok(by_variant
-            .into_iter()
-            .map(|(variant, (tiles, bytes))| VariantStats {
-                variant,
-                tiles,
-                bytes,
-            })
-            .collect())
+        super::check::stats(&self.path)
     }
 }
 
@@ -444,7 +452,7 @@ fn write_loop(
                             })
                             .optional()?;
                         let size = value.len() as i64;
-                        let crc = crc32fast::hash(&value) as i64;
+                        let crc = entry_crc(&key, &value);
                         tx.execute(
                             "INSERT INTO tiles (key, value, crc, size, last_used) VALUES (?1, ?2, ?3, ?4, ?5)
                              ON CONFLICT(key) DO UPDATE SET value = ?2, crc = ?3, size = ?4, last_used = ?5",

@@ -87,6 +87,137 @@ fn test_corrupt_entry_is_detected_and_deleted() {
 }
 
 #[test]
+fn test_a_value_under_another_key_is_not_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.sqlite");
+    let stats = Arc::new(Stats::default());
+    let store = DiskStore::open(&path, 1 << 30, stats.clone()).unwrap();
+    store.put(&key(1359), &tile_with(3));
+    store.put(&key(1390), &tile_with(40));
+    store.flush();
+    // swap the two rows' values together with their checksums behind the store's back
+    let conn = Connection::open(&path).unwrap();
+    let row = |k: &TileKey| -> (Vec<u8>, i64) {
+        conn.query_row(
+            "SELECT value, crc FROM tiles WHERE key = ?1",
+            params![k.bytes()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    let (a, b) = (row(&key(1359)), row(&key(1390)));
+    for (k, (v, crc)) in [(key(1359), b), (key(1390), a)] {
+        conn.execute(
+            "UPDATE tiles SET value = ?2, crc = ?3 WHERE key = ?1",
+            params![k.bytes(), v, crc],
+        )
+        .unwrap();
+    }
+    let report = check::check(&path, false).unwrap();
+    assert!(report.damaged());
+    assert_eq!(report.entries, 2);
+    assert_eq!(report.bad_checksum.len(), 2, "{report:?}");
+    assert_eq!(store.get(&key(1359), &stats).unwrap(), None);
+    assert_eq!(store.get(&key(1390), &stats).unwrap(), None);
+    assert_eq!(stats.corrupt_entries.load(Ordering::Relaxed), 2);
+}
+
+#[test]
+fn test_check_repair_deletes_damaged_entries_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.sqlite");
+    let stats = Arc::new(Stats::default());
+    {
+        let store = DiskStore::open(&path, 1 << 30, stats.clone()).unwrap();
+        for t in 0..4 {
+            store.put(&key(t), &tile_with(10));
+        }
+        store.put_raw(b"background\tb:m/1".to_vec(), b"{}".to_vec());
+    }
+    let conn = Connection::open(&path).unwrap();
+    // tile 1: a damaged value; tile 2: a value that passes its checksum but is no tile
+    conn.execute(
+        "UPDATE tiles SET value = x'00' WHERE key = ?1",
+        params![key(1).bytes()],
+    )
+    .unwrap();
+    let junk = b"not a tile".to_vec();
+    let crc = disk::entry_crc(&key(2).bytes(), &junk);
+    conn.execute(
+        "UPDATE tiles SET value = ?2, crc = ?3 WHERE key = ?1",
+        params![key(2).bytes(), junk, crc],
+    )
+    .unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let report = check::check(&path, false).unwrap();
+    assert_eq!(report.entries, 5);
+    assert_eq!(
+        report.bad_checksum,
+        vec!["b:m/1:abcdef12:s200:00000000 chr1 1"]
+    );
+    assert_eq!(
+        report.unreadable,
+        vec!["b:m/1:abcdef12:s200:00000000 chr1 2"]
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "a check without --repair writes nothing"
+    );
+    let repaired = check::check(&path, true).unwrap();
+    assert_eq!(repaired.deleted, 2);
+    let after = check::check(&path, false).unwrap();
+    assert!(!after.damaged(), "{after:?}");
+    assert_eq!(after.entries, 3);
+}
+
+#[test]
+fn test_entries_of_the_older_format_are_dropped_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.sqlite");
+    {
+        // a format-1 file: user_version 0, checksum over the value alone
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE tiles (key BLOB PRIMARY KEY, value BLOB NOT NULL, crc INTEGER NOT NULL,
+                                 size INTEGER NOT NULL, last_used INTEGER NOT NULL);",
+        )
+        .unwrap();
+        let value = tile_with(5).encode();
+        let crc = crc32fast::hash(&value) as i64;
+        conn.execute(
+            "INSERT INTO tiles VALUES (?1, ?2, ?3, ?4, 0)",
+            params![key(7).bytes(), value, crc, 10],
+        )
+        .unwrap();
+    }
+    assert_eq!(check::check(&path, false).unwrap().other_format, Some(0));
+    let stats = Arc::new(Stats::default());
+    let store = DiskStore::open(&path, 1 << 30, stats.clone()).unwrap();
+    assert_eq!(store.get(&key(7), &stats).unwrap(), None);
+    assert_eq!(
+        stats.corrupt_entries.load(Ordering::Relaxed),
+        0,
+        "dropped, not corrupt"
+    );
+    store.put(&key(7), &tile_with(5));
+    drop(store);
+    let report = check::check(&path, false).unwrap();
+    assert!(!report.damaged(), "{report:?}");
+    // a file of a later format is refused, not overwritten
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 9)
+        .unwrap();
+    let e = DiskStore::open(&path, 1 << 30, stats).unwrap_err();
+    assert!(
+        chain(&e).contains("newer cistrack (file format 9"),
+        "{}",
+        chain(&e)
+    );
+}
+
+#[test]
 fn test_broken_database_file_is_moved_aside() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("b.sqlite");
