@@ -42,11 +42,13 @@
 //! Fatal (exit status 1, message naming the line; every record before it is written):
 //! a malformed line (wrong column count, bad POS/start/end, bad REF/ALT, non-UTF-8, an empty
 //! VCF line), a missing or invalid header (no `##fileformat=VCF` first line, no `#CHROM` line,
-//! data before it, a header line after it), an input already annotated by cistrack, a truncated
+//! data before it, a header line after it), a truncated
 //! or corrupt gzip/bgzip stream (naming the last complete line), and read/write/model errors.
 //!
 //! Passed through with a reason ([`Reason`]), never dropped: everything that is well-formed but
-//! cannot be scored. Unsorted input is fine (annotation needs no order); cistrack warns once,
+//! cannot be scored. An input annotated before (its header declares `INFO/CISTRACK`, or records
+//! carry `CISTRACK=`/`CISTRACK_SKIP=` values without it) is annotated again: the old header
+//! lines and values are replaced, never doubled, and the count is reported with a warning. Unsorted input is fine (annotation needs no order); cistrack warns once,
 //! because the reference is then read less efficiently.
 
 pub mod bed;
@@ -219,13 +221,6 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The VCF header already declares cistrack's fields.
-    #[error("{input} is already annotated by cistrack (its header declares INFO/{id}); remove the old annotation first: bcftools annotate -x INFO/CISTRACK,INFO/CISTRACK_SKIP")]
-    AlreadyAnnotated {
-        /// Input name.
-        input: String,
-        /// The field.
-        id: &'static str,
-    },
     /// Writing the output failed (a closed pipe included).
     #[error("cannot write {target}")]
     Write {
@@ -328,6 +323,8 @@ pub struct Summary {
     pub skipped: BTreeMap<Reason, u64>,
     /// VCF: REF against the FASTA.
     pub reference: ReferenceStats,
+    /// VCF: records that already carried `CISTRACK` or `CISTRACK_SKIP` values (replaced).
+    pub replaced: u64,
     /// Model windows scored.
     pub windows: u64,
     /// Of those, windows read from the per-build cache instead of computed.
@@ -350,6 +347,7 @@ impl Summary {
             alleles_scored: 0,
             skipped: BTreeMap::new(),
             reference: ReferenceStats::default(),
+            replaced: 0,
             windows: 0,
             windows_cached: 0,
             device,
@@ -383,7 +381,7 @@ impl Summary {
 ///
 /// # Errors
 ///
-/// [`Error`]: a malformed input (with its line), an input already annotated, invalid options,
+/// [`Error`]: a malformed input (with its line), invalid options,
 /// build/model errors, read or write failures. Records before a malformed line are written
 /// before the error is returned.
 ///

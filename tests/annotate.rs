@@ -699,16 +699,48 @@ fn bad_vcf_headers_fail_clearly() {
         &out,
         &["line 1: a VCF must start with a ##fileformat=VCF line"],
     );
-    // an annotated file cannot be annotated again
+}
+
+#[test]
+fn annotating_again_replaces_the_old_annotation() {
     let annotated = assert_ok(&cistrack(&fixture_args(&["-i", VARIANTS])));
-    let again = cistrack_stdin(&fixture_args(&[]), annotated.into_bytes());
-    assert_fails_with(
-        &again,
-        &[
-            "stdin is already annotated by cistrack",
-            "bcftools annotate -x INFO/CISTRACK,INFO/CISTRACK_SKIP",
-        ],
+    let body = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.starts_with("##cistrack_command"))
+            .map(String::from)
+            .collect()
+    };
+    // header and values of the earlier run are replaced: the same output again, one header
+    // line each, and a warning
+    let again = cistrack_stdin(&fixture_args(&[]), annotated.clone().into_bytes());
+    let twice = assert_ok(&again);
+    assert_eq!(body(&twice), body(&annotated));
+    assert_eq!(twice.matches("##INFO=<ID=CISTRACK,").count(), 1);
+    assert_eq!(twice.matches("##cistrack_model=").count(), 1);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("stdin is already annotated by cistrack"),
+        "{stderr}"
     );
+    assert!(
+        stderr.contains("already carried CISTRACK/CISTRACK_SKIP values"),
+        "{stderr}"
+    );
+    // records carrying the values without the header lines: replaced too, never doubled
+    let headerless: String = annotated
+        .lines()
+        .filter(|l| !l.starts_with("##INFO=<ID=CISTRACK") && !l.starts_with("##cistrack_"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let out = cistrack_stdin(&fixture_args(&[]), headerless.into_bytes());
+    let text = assert_ok(&out);
+    assert_eq!(body(&text), body(&annotated));
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let info = line.split('\t').nth(7).unwrap();
+        assert!(info.matches("CISTRACK").count() <= 2, "{line}");
+        assert!(info.matches("CISTRACK=").count() <= 1, "{line}");
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already carried CISTRACK"));
 }
 
 #[test]

@@ -73,13 +73,15 @@ pub(super) fn run(
     let (header, first, vcf_columns) = match source.format {
         Format::Vcf => {
             let header = read_vcf_header(&mut lines, &source)?;
-            for id in [vcf::INFO_ID, vcf::SKIP_ID] {
-                if header.has_info(id) {
-                    return Err(Error::AlreadyAnnotated {
-                        input: source.name.clone(),
-                        id,
-                    });
-                }
+            if [vcf::INFO_ID, vcf::SKIP_ID]
+                .iter()
+                .any(|id| header.has_info(id))
+            {
+                tracing::warn!(
+                    "{} is already annotated by cistrack (its header declares INFO/{}): the old header lines and values are replaced",
+                    source.name,
+                    vcf::INFO_ID
+                );
             }
             let columns = header.columns;
             (

@@ -83,7 +83,14 @@ pub fn skip_header_line() -> String {
 /// The output header: the input's meta lines, cistrack's lines, the input's `#CHROM` line.
 pub fn header_text(header: &Header, build: &Build, spec: &ModelSpec, command: &str) -> String {
     let mut text = String::new();
-    for line in &header.meta {
+    // an earlier cistrack annotation's lines are replaced by this one's
+    let ours = |line: &str| {
+        [INFO_ID, SKIP_ID]
+            .iter()
+            .any(|id| line.starts_with(&format!("##INFO=<ID={id},")))
+            || line.starts_with("##cistrack_")
+    };
+    for line in header.meta.iter().filter(|l| !ours(l)) {
         text.push_str(line);
     }
     text.push_str(&info_header_line(spec));
@@ -238,14 +245,33 @@ impl Pending {
         let line = self.record.line();
         let info = self.record.info_range();
         out.push_str(&line[..info.start]);
-        if self.record.info() != "." {
-            out.push_str(self.record.info());
+        let (kept, replaced) = without_our_fields(self.record.info());
+        summary.replaced += u64::from(replaced);
+        if !kept.is_empty() {
+            out.push_str(&kept);
             out.push(';');
         }
         out.push_str(&fields);
         out.push_str(&line[info.end..]);
         out.push_str(self.ending.as_str());
     }
+}
+
+/// The INFO column without `CISTRACK`/`CISTRACK_SKIP` entries (an earlier annotation's, with
+/// or without a header line), and whether it had any; `.` becomes empty.
+fn without_our_fields(info: &str) -> (String, bool) {
+    if info == "." {
+        return (String::new(), false);
+    }
+    let ours = |entry: &str| {
+        let key = entry.split('=').next().unwrap_or(entry);
+        key == INFO_ID || key == SKIP_ID
+    };
+    if !info.split(';').any(ours) {
+        return (info.to_string(), false);
+    }
+    let kept: Vec<&str> = info.split(';').filter(|e| !ours(e)).collect();
+    (kept.join(";"), true)
 }
 
 /// One ALT that passed the checks, waiting to be scored.
@@ -562,5 +588,31 @@ mod tests {
             s.skipped_text(),
             "ref_mismatch 1, symbolic_allele 2, star_allele 1"
         );
+        assert_eq!(s.replaced, 0);
+        // a record that already carries our fields (no header line needed): replaced, not doubled
+        out.clear();
+        pending(
+            "1\t5\t.\tA\tT\t.\t.\tDP=3;CISTRACK=T|0.1|0.9|0.8|.|.|G|0|.|.;AF=0.5;CISTRACK_SKIP=.",
+            Some(Reason::RefMismatch),
+            vec![],
+        )
+        .write(0, &[], &mut out, &mut s);
+        assert_eq!(
+            out,
+            "1\t5\t.\tA\tT\t.\t.\tDP=3;AF=0.5;CISTRACK_SKIP=ref_mismatch\n"
+        );
+        assert_eq!(s.replaced, 1);
+    }
+
+    #[test]
+    fn test_without_our_fields() {
+        assert_eq!(without_our_fields("."), (String::new(), false));
+        assert_eq!(without_our_fields("DP=3"), ("DP=3".to_string(), false));
+        // a key that only starts like ours is kept
+        assert_eq!(
+            without_our_fields("CISTRACKX=1;CISTRACK=a,b;DB"),
+            ("CISTRACKX=1;DB".to_string(), true)
+        );
+        assert_eq!(without_our_fields("CISTRACK_SKIP"), (String::new(), true));
     }
 }

@@ -132,6 +132,12 @@ fn report(s: &Summary) {
                 s.passed_through,
             );
             tracing::info!("not scored, by reason (ALT alleles): {}", s.skipped_text());
+            if s.replaced > 0 {
+                tracing::warn!(
+                    "{} records already carried CISTRACK/CISTRACK_SKIP values (an earlier annotation); they were replaced",
+                    s.replaced
+                );
+            }
             let r = s.reference;
             tracing::info!(
                 "REF against the FASTA: {} match, {} mismatch ({} where the FASTA has N)",
