@@ -683,6 +683,10 @@ fn bad_vcf_headers_fail_clearly() {
             "line 2: the #CHROM line must start with the 8 tab-separated columns",
         ),
         ("", "the input is empty"),
+        (
+            "##fileformat=VCFv9.9\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n",
+            "line 1: \"##fileformat=VCFv9.9\" is not a VCF version cistrack reads (VCFv4.0 to VCFv4.5)",
+        ),
     ];
     for (i, (text, message)) in cases.iter().enumerate() {
         let path = write_input(dir.path(), &format!("h{i}.vcf"), text.as_bytes());

@@ -19,6 +19,8 @@ use super::text::{Ending, LineError, LineReader};
 
 /// Prefix of the first line of every VCF.
 pub const FILEFORMAT_PREFIX: &str = "##fileformat=VCF";
+/// What may follow [`FILEFORMAT_PREFIX`] (the versions of the VCF specification htslib reads).
+pub const SUPPORTED_VERSIONS: [&str; 6] = ["v4.0", "v4.1", "v4.2", "v4.3", "v4.4", "v4.5"];
 
 /// The eight fixed columns, as named in the `#CHROM` line.
 pub const FIXED_COLUMNS: [&str; 8] = [
@@ -34,6 +36,9 @@ pub enum ParseErrorKind {
     /// The first line is not `##fileformat=VCF...`.
     #[error("a VCF must start with a ##fileformat=VCF line")]
     MissingFileFormat,
+    /// A `##fileformat` of a VCF version this reader does not know.
+    #[error("{0:?} is not a VCF version cistrack reads (VCFv4.0 to VCFv4.5)")]
+    UnsupportedVersion(String),
     /// The input ended before the `#CHROM` line.
     #[error("the header has no #CHROM line (the input ended first)")]
     MissingHeaderLine,
@@ -137,8 +142,14 @@ impl HeaderParser {
     pub fn push(&mut self, line: &str, ending: Ending, number: usize) -> Result<bool, ParseError> {
         let error = |kind| ParseError { line: number, kind };
         self.lines += 1;
-        if self.lines == 1 && !line.starts_with(FILEFORMAT_PREFIX) {
-            return Err(error(ParseErrorKind::MissingFileFormat));
+        if self.lines == 1 {
+            let Some(version) = line.strip_prefix(FILEFORMAT_PREFIX) else {
+                return Err(error(ParseErrorKind::MissingFileFormat));
+            };
+            if !SUPPORTED_VERSIONS.contains(&version.trim_end()) {
+                let shown: String = line.chars().take(40).collect();
+                return Err(error(ParseErrorKind::UnsupportedVersion(shown)));
+            }
         }
         if line.starts_with("##") {
             self.header.meta.push(format!("{line}{}", ending.as_str()));
