@@ -19,6 +19,7 @@
 //! [`handle`] answers a request without a socket (tests call it directly); [`serve`] runs the
 //! accept loop with graceful shutdown.
 
+pub mod access;
 pub mod error;
 pub mod files;
 pub mod metrics;
@@ -40,7 +41,7 @@ use tokio::net::TcpListener;
 use error::ErrorKind;
 
 pub use state::{
-    BuildState, ServeConfig, State, DEFAULT_DENSE_MAX_BP_CPU, DEFAULT_MAX_CONCURRENT,
+    BuildState, ServeConfig, State, Token, DEFAULT_DENSE_MAX_BP_CPU, DEFAULT_MAX_CONCURRENT,
     DEFAULT_MAX_QUEUED_WINDOWS, DEFAULT_MAX_REGION_BP, DEFAULT_PORT, DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_WAIT,
 };

@@ -1069,6 +1069,30 @@ fn cache_check_finds_damage_and_stats_changes_nothing() {
 }
 
 #[test]
+fn serve_refuses_a_weak_or_missing_token_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let short = dir.path().join("token");
+    std::fs::write(&short, "abc\n").unwrap();
+    assert_fails_with(
+        &cistrack(&fixture_args(&[
+            "serve",
+            "--token-file",
+            short.to_str().unwrap(),
+        ])),
+        &["--token-file", "at least 16 characters", "(found 3)"],
+    );
+    let missing = dir.path().join("nothing");
+    assert_fails_with(
+        &cistrack(&fixture_args(&[
+            "serve",
+            "--token-file",
+            missing.to_str().unwrap(),
+        ])),
+        &["--token-file", "nothing"],
+    );
+}
+
+#[test]
 fn precompute_links_without_a_link_model_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let config = fixture_config_without_links(dir.path());

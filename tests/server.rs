@@ -122,7 +122,10 @@ fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)])
     stream
         .set_read_timeout(Some(Duration::from_secs(120)))
         .unwrap();
-    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut text = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        text.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (k, v) in headers {
         text.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -456,6 +459,7 @@ fn bad_requests_get_clear_errors() {
 #[test]
 fn cors_for_browsers_on_other_ports() {
     let s = fixture_server(None);
+    // a page served from this machine (another port): allowed, by its own origin
     let r = request(
         s.addr,
         "OPTIONS",
@@ -463,44 +467,72 @@ fn cors_for_browsers_on_other_ports() {
         &[
             ("Origin", "http://localhost:3000"),
             ("Access-Control-Request-Method", "GET"),
-            ("Access-Control-Request-Headers", "range"),
+            ("Access-Control-Request-Headers", "range, x-anything"),
         ],
     );
     assert_eq!(r.status, 204);
-    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://localhost:3000")
+    );
     assert!(r
         .header("access-control-allow-methods")
         .unwrap()
         .contains("GET"));
-    assert_eq!(r.header("access-control-allow-headers"), Some("range"));
+    // only the headers the API reads, whatever was asked
+    assert_eq!(
+        r.header("access-control-allow-headers"),
+        Some("Range, If-None-Match, Content-Type")
+    );
     let r = request(
         s.addr,
         "GET",
         "/v1/builds",
-        &[("Origin", "http://localhost:3000")],
+        &[("Origin", "http://127.0.0.1:5173")],
     );
-    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://127.0.0.1:5173")
+    );
+    assert_eq!(r.header("vary"), Some("Origin"));
     assert!(r
         .header("access-control-expose-headers")
         .unwrap()
         .contains("Content-Range"));
+    // any other web page: answered (the request is harmless) but not readable by its script
+    let other = request(
+        s.addr,
+        "GET",
+        "/v1/builds",
+        &[("Origin", "http://evil.example")],
+    );
+    assert_eq!(other.status, 200);
+    assert_eq!(other.header("access-control-allow-origin"), None);
+    // a page on a domain re-pointed at 127.0.0.1 (DNS rebinding) names its own Host: refused
+    let rebound = request(
+        s.addr,
+        "GET",
+        "/v1/builds/fixture/enhancers?ref=chr1&start=0&end=100",
+        &[("Host", "rebind.evil.example")],
+    );
+    assert_eq!(rebound.status, 403);
     drop(s);
     let s = TestServer::start(
         &helpers::fixture_config(),
         ServeConfig {
-            cors_origins: vec!["http://localhost:3000".into()],
+            cors_origins: vec!["https://igv.org".into()],
             ..serve_config(None)
         },
     );
-    let allowed = request(
+    let listed = request(
         s.addr,
         "GET",
         "/v1/builds",
-        &[("Origin", "http://localhost:3000")],
+        &[("Origin", "https://igv.org")],
     );
     assert_eq!(
-        allowed.header("access-control-allow-origin"),
-        Some("http://localhost:3000")
+        listed.header("access-control-allow-origin"),
+        Some("https://igv.org")
     );
     let other = request(
         s.addr,
@@ -509,6 +541,21 @@ fn cors_for_browsers_on_other_ports() {
         &[("Origin", "http://evil.example")],
     );
     assert_eq!(other.header("access-control-allow-origin"), None);
+    drop(s);
+    let s = TestServer::start(
+        &helpers::fixture_config(),
+        ServeConfig {
+            cors_origins: vec!["*".into()],
+            ..serve_config(None)
+        },
+    );
+    let any = request(
+        s.addr,
+        "GET",
+        "/v1/builds",
+        &[("Origin", "http://evil.example")],
+    );
+    assert_eq!(any.header("access-control-allow-origin"), Some("*"));
 }
 
 #[test]
@@ -571,7 +618,7 @@ fn partial_answers_say_what_is_pending_and_disconnects_cancel_work() {
     // gate once `started` says so), B chr2's 200 behind them
     let send = |path: &str| {
         let mut stream = TcpStream::connect(s.addr).unwrap();
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
         stream
     };
     let a = send("/v1/builds/fixture/enhancers?ref=chr1&start=0&end=60000&wait=30000");

@@ -65,9 +65,18 @@ pub struct ServeArgs {
     /// Default wait for scores before answering with what is ready (requests may set wait=MS)
     #[arg(long, default_value_t = server::DEFAULT_WAIT.as_millis() as u64, value_name = "MS")]
     pub wait: u64,
-    /// Browser origin allowed by CORS (repeatable) [default: any origin]
+    /// Browser origin allowed by CORS besides loopback ones (http://localhost:PORT, ...);
+    /// repeatable; '*' allows any origin
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     pub cors_origins: Vec<String>,
+    /// Host name to answer besides loopback names (a reverse proxy's or the machine's name);
+    /// repeatable. Bound to loopback, requests naming any other Host get 403 (DNS rebinding)
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
+    /// File holding a bearer token every request but /healthz must send (Authorization:
+    /// Bearer TOKEN); for a daemon shared on a network
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
     /// Seconds to let requests in flight finish after SIGINT/SIGTERM
     #[arg(long, default_value_t = 10, value_name = "S")]
     pub grace: u64,
@@ -106,8 +115,17 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
         default_wait: Duration::from_millis(args.wait),
         cors_origins: args.cors_origins.clone(),
+        allowed_hosts: args.allowed_hosts.clone(),
+        token: args.token_file.as_deref().map(read_token).transpose()?,
         track_refresh: Duration::from_secs(10),
     };
+    if !args.bind.ip().is_loopback() {
+        tracing::warn!(
+            "listening on {}, not a loopback address: anyone who can reach it can use this daemon{}",
+            args.bind,
+            if serve.token.is_some() { " with the token" } else { "; consider --token-file" }
+        );
+    }
     if args.stride == 0 || args.stride > 2000 {
         anyhow::bail!(
             "--stride {} is invalid: it must be between 1 and the model's window (2000 bp)",
@@ -162,4 +180,30 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = term => {}
     }
+}
+
+/// Reads a bearer token (the file's first line, trimmed).
+fn read_token(path: &std::path::Path) -> anyhow::Result<server::Token> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("--token-file {}: {e}", path.display()))?;
+    let token = text.lines().next().unwrap_or("").trim().to_string();
+    anyhow::ensure!(
+        token.len() >= 16,
+        "--token-file {}: the token must be at least 16 characters on the first line (found {})",
+        path.display(),
+        token.len()
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(
+                    "--token-file {} can be read by other users (chmod 600 it)",
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(server::Token(token))
 }

@@ -13,6 +13,10 @@ use crate::track::links;
 pub enum ErrorKind {
     /// Bad or missing parameters, bad coordinates: 400.
     BadRequest,
+    /// A bearer token is required and missing or wrong: 401.
+    Unauthorized,
+    /// A `Host` this daemon does not answer (DNS rebinding): 403.
+    Forbidden,
     /// Unknown build, contig, model, track or route: 404.
     NotFound,
     /// Method other than GET/HEAD/OPTIONS: 405.
@@ -34,6 +38,8 @@ impl ErrorKind {
     pub fn status(self) -> StatusCode {
         match self {
             ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::RegionTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

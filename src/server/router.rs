@@ -10,6 +10,7 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
+use super::access;
 use super::error::{ApiError, ErrorKind};
 use super::routes::{enhancers, links, meta, tracks};
 use super::state::{ServeConfig, State};
@@ -22,8 +23,16 @@ pub(super) type RouteResult = Result<Response<Body>, ApiError>;
 /// the request metrics) with the answer.
 pub(super) async fn route<B>(state: &Arc<State>, req: &Request<B>) -> (&'static str, RouteResult) {
     let path = req.uri().path();
+    let config = &state.config;
+    if let Err(e) = access::check_host(config.bind, &config.allowed_hosts, req.headers()) {
+        return ("denied", Err(e));
+    }
     if req.method() == Method::OPTIONS {
-        return ("preflight", Ok(preflight(req.headers())));
+        return ("preflight", Ok(preflight(config)));
+    }
+    let token = config.token.as_ref().map(|t| t.0.as_str());
+    if let Err(e) = access::check_token(token, path, req.headers()) {
+        return ("denied", Err(e));
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return (
@@ -82,44 +91,41 @@ pub(super) fn json_ok(value: &impl Serialize) -> RouteResult {
     Ok(json_response(StatusCode::OK, body))
 }
 
-/// The response to an error.
+/// The response to an error (a 401 says how to authenticate).
 pub(super) fn error_response(e: &ApiError) -> Response<Body> {
-    json_response(e.kind.status(), e.body())
+    let mut response = json_response(e.kind.status(), e.body());
+    if e.kind == ErrorKind::Unauthorized {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
 }
 
-/// CORS headers for a response: any origin when none is configured, else the request's
-/// origin when it is one of them.
+/// CORS headers for a response: the request's origin when it is loopback or allowed by
+/// `--cors-origin`, `*` when that says `*` (see [`access::allowed_origin`]).
 pub(super) fn add_cors(
     config: &ServeConfig,
     origin: Option<&HeaderValue>,
     headers: &mut HeaderMap,
 ) {
-    let allowed = if config.cors_origins.is_empty() {
-        Some(HeaderValue::from_static("*"))
-    } else {
-        origin
-            .filter(|o| {
-                config
-                    .cors_origins
-                    .iter()
-                    .any(|a| o.as_bytes() == a.as_bytes())
-            })
-            .cloned()
-    };
+    let allowed = access::allowed_origin(&config.cors_origins, origin);
+    if allowed.as_ref().is_none_or(|v| v.as_bytes() != b"*") {
+        // the answer depends on the Origin: caches must keep one per origin
+        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
     if let Some(value) = allowed {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             HeaderValue::from_static("Content-Length, Content-Range, Accept-Ranges, ETag"),
         );
-        if !config.cors_origins.is_empty() {
-            headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-        }
     }
 }
 
-/// 204 to a CORS preflight: the methods, the headers asked for, a day's cache.
-fn preflight(headers: &HeaderMap) -> Response<Body> {
+/// 204 to a CORS preflight: the methods, the request headers the API reads (never an echo
+/// of what was asked), a day's cache.
+fn preflight(config: &ServeConfig) -> Response<Body> {
     let mut response = Response::new(full(Bytes::new()));
     *response.status_mut() = StatusCode::NO_CONTENT;
     let h = response.headers_mut();
@@ -127,10 +133,13 @@ fn preflight(headers: &HeaderMap) -> Response<Body> {
         header::ACCESS_CONTROL_ALLOW_METHODS,
         HeaderValue::from_static("GET, HEAD, OPTIONS"),
     );
-    let requested = headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS).cloned();
     h.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        requested.unwrap_or_else(|| HeaderValue::from_static("Range, If-None-Match, Content-Type")),
+        HeaderValue::from_static(if config.token.is_some() {
+            access::ALLOWED_HEADERS_WITH_TOKEN
+        } else {
+            access::ALLOWED_HEADERS
+        }),
     );
     h.insert(
         header::ACCESS_CONTROL_MAX_AGE,

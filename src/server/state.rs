@@ -71,8 +71,13 @@ pub struct ServeConfig {
     pub request_timeout: Duration,
     /// Default wait for scores before answering with what is ready.
     pub default_wait: Duration,
-    /// Allowed browser origins; empty allows any (`*`).
+    /// Browser origins CORS allows besides loopback ones; `*` allows any.
     pub cors_origins: Vec<String>,
+    /// Host names answered besides loopback ones (checked when bound to loopback, or whenever
+    /// this is not empty).
+    pub allowed_hosts: Vec<String>,
+    /// Bearer token every request but `/healthz` must carry.
+    pub token: Option<Token>,
     /// Track files are rebuilt from the cache at most this often.
     pub track_refresh: Duration,
 }
@@ -96,8 +101,20 @@ impl Default for ServeConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             default_wait: DEFAULT_WAIT,
             cors_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            token: None,
             track_refresh: Duration::from_secs(10),
         }
+    }
+}
+
+/// A secret that is never printed (the daemon logs its settings).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(pub String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
     }
 }
 

@@ -42,8 +42,12 @@ struct Daemon {
 
 impl Daemon {
     fn start() -> Self {
+        Self::with(serve_config(None))
+    }
+
+    fn with(serve: cistrack::server::ServeConfig) -> Self {
         let config = Config::load(&helpers::fixture_config()).unwrap();
-        let state = Arc::new(State::new(&config, None, serve_config(None)).unwrap());
+        let state = Arc::new(State::new(&config, None, serve).unwrap());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -161,10 +165,17 @@ fn handle_answers_bad_requests_with_the_parameter_named() {
 #[test]
 fn handle_answers_builds_refnames_and_preflight() {
     let d = Daemon::start();
-    let builds = d.get("/v1/builds");
+    let builds = d.request(
+        Method::GET,
+        "/v1/builds",
+        &[("Origin", "http://localhost:3000")],
+    );
     assert_eq!(builds.status, StatusCode::OK);
     assert_eq!(builds.header("content-type"), Some("application/json"));
-    assert_eq!(builds.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        builds.header("access-control-allow-origin"),
+        Some("http://localhost:3000")
+    );
     // keys in sorted order, as the answers have always been written
     let text = builds.text();
     assert!(
@@ -198,9 +209,12 @@ fn handle_answers_builds_refnames_and_preflight() {
     assert_eq!(preflight.status, StatusCode::NO_CONTENT);
     assert!(preflight.body.is_empty());
     for (name, value) in [
-        ("access-control-allow-origin", "*"),
+        ("access-control-allow-origin", "http://localhost:3000"),
         ("access-control-allow-methods", "GET, HEAD, OPTIONS"),
-        ("access-control-allow-headers", "range, if-none-match"),
+        (
+            "access-control-allow-headers",
+            "Range, If-None-Match, Content-Type",
+        ),
         ("access-control-max-age", "86400"),
         (
             "access-control-expose-headers",
@@ -213,6 +227,65 @@ fn handle_answers_builds_refnames_and_preflight() {
     assert_eq!(
         bare.header("access-control-allow-headers"),
         Some("Range, If-None-Match, Content-Type")
+    );
+}
+
+#[test]
+fn handle_guards_host_and_token() {
+    let d = Daemon::start();
+    let rebound = d.request(
+        Method::GET,
+        "/v1/builds",
+        &[("Host", "rebind.evil.example:8765")],
+    );
+    assert_eq!(rebound.status, StatusCode::FORBIDDEN);
+    assert!(rebound.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("--allow-host rebind.evil.example"));
+    for host in ["localhost:8765", "127.0.0.1:8765", "[::1]:8765"] {
+        assert_eq!(
+            d.request(Method::GET, "/v1/builds", &[("Host", host)])
+                .status,
+            StatusCode::OK,
+            "{host}"
+        );
+    }
+    let d = Daemon::with(cistrack::server::ServeConfig {
+        token: Some(cistrack::server::Token("0123456789abcdef".into())),
+        allowed_hosts: vec!["tracks.lab.example".into()],
+        ..serve_config(None)
+    });
+    assert!(
+        !format!("{:?}", d.state.config()).contains("0123456789abcdef"),
+        "never logged"
+    );
+    let missing = d.request(Method::GET, "/v1/builds", &[("Host", "tracks.lab.example")]);
+    assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
+    let wrong = d.request(
+        Method::GET,
+        "/v1/builds",
+        &[("Authorization", "Bearer 0123456789abcdeX")],
+    );
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let right = d.request(
+        Method::GET,
+        "/v1/builds",
+        &[("Authorization", "Bearer 0123456789abcdef")],
+    );
+    assert_eq!(right.status, StatusCode::OK);
+    // probes need no token; a preflight (browsers send no credentials) allows Authorization
+    assert_eq!(d.get("/healthz").status, StatusCode::OK);
+    let preflight = d.request(
+        Method::OPTIONS,
+        "/v1/builds",
+        &[("Origin", "http://localhost:1")],
+    );
+    assert_eq!(preflight.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        preflight.header("access-control-allow-headers"),
+        Some("Range, If-None-Match, Content-Type, Authorization")
     );
 }
 
