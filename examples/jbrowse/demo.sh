@@ -49,6 +49,8 @@ echo "  $page page     http://127.0.0.1:$web/$query"
 echo
 echo "  Open the page in a browser (it starts at chr17:42,600,001-42,700,000; a cold 100-kb view"
 echo "  takes several seconds of CPU scoring, then comes from the cache). Ctrl-C stops both."
+echo "  For percentiles in the feature details, run once beside it (about 2 minutes on 2 cores):"
+echo "    target/release/cistrack --config examples/hg38.toml precompute --background --background-windows 5000"
 echo
 # Returns when either process ends (or on Ctrl-C); the EXIT trap stops the other.
 wait -n "${pids[@]}"
