@@ -1007,15 +1007,20 @@ fn cache_check_finds_damage_and_stats_changes_nothing() {
     let regions = dir.path().join("regions.bed");
     std::fs::write(&regions, "chr1\t0\t60000\nchr2\t0\t40000\n").unwrap();
     let run = |args: &[&str]| cistrack(&fixture_args(args));
-    assert_ok(&run(&[
-        "precompute",
-        "--regions",
-        regions.to_str().unwrap(),
-        "--cache-dir",
-        cache_arg,
-    ]));
-    let text = assert_ok(&run(&["cache", "check", "--cache-dir", cache_arg]));
-    assert!(text.contains("ok (9 entries)"), "{text}");
+    // score both contigs into the cache, and find it sound: 9 tiles
+    let fill_and_check = || {
+        let r = regions.to_str().unwrap();
+        assert_ok(&run(&[
+            "precompute",
+            "--regions",
+            r,
+            "--cache-dir",
+            cache_arg,
+        ]));
+        let text = assert_ok(&run(&["cache", "check", "--cache-dir", cache_arg]));
+        assert!(text.contains("ok (9 entries)"), "{text}");
+    };
+    fill_and_check();
     // flip 256 bytes spread over the file's pages after the first, behind cistrack's back
     let db = cache.join("fixture.sqlite");
     let mut bytes = std::fs::read(&db).unwrap();
@@ -1057,15 +1062,7 @@ fn cache_check_finds_damage_and_stats_changes_nothing() {
     let text = assert_ok(&repaired);
     assert!(text.contains("repaired: "), "{text}");
     // afterwards the cache is sound again, and what was lost is scored again
-    assert_ok(&run(&[
-        "precompute",
-        "--regions",
-        regions.to_str().unwrap(),
-        "--cache-dir",
-        cache_arg,
-    ]));
-    let text = assert_ok(&run(&["cache", "check", "--cache-dir", cache_arg]));
-    assert!(text.contains("ok (9 entries)"), "{text}");
+    fill_and_check();
 }
 
 #[test]
