@@ -163,10 +163,8 @@ pub fn compute(
     let stride = engine.stride();
     let span = BLOCK_WINDOWS * stride;
     let build = engine.build();
-    let (contigs, without): (Vec<&crate::genome::Contig>, Vec<&crate::genome::Contig>) = build
-        .contigs()
-        .iter()
-        .partition(|c| build.signals().iter().all(|s| s.covers(&c.name)));
+    let (contigs, without): (Vec<&crate::genome::Contig>, Vec<&crate::genome::Contig>) =
+        build.contigs().iter().partition(|c| drawable(build, c));
     // every block as (contig index, block index), drawn in a seeded random order
     let mut blocks: Vec<(u32, u32)> = contigs
         .iter()
@@ -216,9 +214,14 @@ pub fn block_count(build: &crate::genome::Build, stride: u64) -> usize {
     build
         .contigs()
         .iter()
-        .filter(|c| build.signals().iter().all(|s| s.covers(&c.name)))
+        .filter(|c| drawable(build, c))
         .map(|c| c.length.div_ceil(span) as usize)
         .sum()
+}
+
+/// Whether a background may draw from `contig`: every signal track of the build has it.
+fn drawable(build: &crate::genome::Build, contig: &crate::genome::Contig) -> bool {
+    build.signals().iter().all(|s| s.covers(&contig.name))
 }
 
 /// Fisher–Yates with splitmix64 (deterministic across platforms and releases).
