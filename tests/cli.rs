@@ -1066,6 +1066,20 @@ fn cache_check_finds_damage_and_stats_changes_nothing() {
 }
 
 #[test]
+fn a_background_of_no_windows_is_refused() {
+    let out = cistrack(&fixture_args(&[
+        "precompute",
+        "--background",
+        "--background-windows",
+        "0",
+    ]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--background-windows"), "{stderr}");
+    assert!(stderr.contains("0 is not in 1.."), "{stderr}");
+}
+
+#[test]
 fn serve_refuses_a_weak_or_missing_token_file() {
     let dir = tempfile::tempdir().unwrap();
     let short = dir.path().join("token");
