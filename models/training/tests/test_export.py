@@ -15,8 +15,12 @@ META = {"cistrack.name": "toy", "cistrack.version": "0", "cistrack.kind": "enhan
 
 @pytest.fixture(
     scope="module",
-    params=[{}, {"sequence_token_mask": True, "both_strands": True, "sequence_blocks": 2}],
-    ids=["0.2.0-layout", "0.3.0-layout"],
+    params=[
+        {},
+        {"sequence_token_mask": True, "both_strands": True, "sequence_blocks": 2},
+        {"sequence_token_mask": True, "both_strands": True, "sequence_blocks": 2, "composition_k": 3},
+    ],
+    ids=["0.2.0-layout", "0.3.0-layout", "composition"],
 )
 def exported(tmp_path_factory, request):
     torch.manual_seed(0)

@@ -178,3 +178,47 @@ def test_both_strands_scores_a_window_and_its_reverse_complement_alike():
     twice = reverse_complement(*reverse_complement(seq, h, a))
     for x, y in zip(twice, (seq, h, a), strict=True):
         assert torch.equal(x, y)
+
+
+def test_composition_counts_kmers_by_hand():
+    from cistrack_training.model import Composition
+
+    comp = Composition(2)
+    assert comp.width == 4 + 16
+    seq = torch.zeros(2, 4, 6)
+    for i, b in enumerate([0, 1, 2, -1, 3, 3]):  # A C G N T T
+        if b >= 0:
+            seq[0, b, i] = 1.0
+    out = comp(seq)
+    # 1-mers A C G T T of 5: (frequency * 4) - 1
+    torch.testing.assert_close(out[0, :4], torch.tensor([-0.2, -0.2, -0.2, 0.6]))
+    # 2-mers AC, CG, TT of 3 (GN and NT hold an N): (1/3 * 16) - 1; the other 13 read -1
+    two = out[0, 4:]
+    for code in (0 * 4 + 1, 1 * 4 + 2, 3 * 4 + 3):
+        assert two[code].item() == pytest.approx(16 / 3 - 1)
+    assert (two == -1).sum() == 13
+    # a window without bases reads 0 everywhere
+    assert torch.equal(out[1], torch.zeros(20))
+
+
+@pytest.mark.parametrize("masked", [0, 1, 2])
+def test_composition_respects_the_modality_mask(masked):
+    model = masked_tiny(sequence_token_mask=True, both_strands=True, composition_k=3)
+    assert any(n.startswith("composition_proj.") for n in model.state_dict())
+    # the k-mer filters are fixed and not saved: checkpoints hold trainable weights only
+    assert not any(n.startswith("composition.") for n in model.state_dict())
+    seq, h, a, mask = example_inputs(3, seed=6)
+    mask[:, masked] = 0
+    inputs = [seq, h, a]
+    noisy = [x.clone() for x in inputs]
+    noisy[masked] = torch.rand_like(noisy[masked]) if masked else example_inputs(3, seed=7)[0]
+    with torch.no_grad():
+        for x, y in zip(model(*inputs, mask), model(*noisy, mask), strict=True):
+            torch.testing.assert_close(x, y, rtol=0, atol=1e-6)
+    # with the sequence present, its composition reaches the logit
+    present = torch.ones(3, 3)
+    with torch.no_grad():
+        before = model(seq, h, a, present)[0]
+        model.composition_proj[1].weight.mul_(3.0)
+        after = model(seq, h, a, present)[0]
+    assert not torch.allclose(before, after, atol=1e-4)

@@ -52,15 +52,22 @@ def test_evaluation_uses_the_same_thinned_inputs_for_every_model(shared_data):
     data = sources.simulated(config, "test")
     torch.manual_seed(1)
     model = train_sources.build_model("student", config).eval()
-    out = train_sources.evaluate_source({"a": model, "b": model}, data, config, torch.device("cpu"))
+    calibrations = {"a": {"method": "temperature", "temperature": 2.0}}
+    out = train_sources.evaluate_source(
+        {"a": model, "b": model}, data, config, torch.device("cpu"), calibrations
+    )
     a, b = out["models"]["a"], out["models"]["b"]
     assert a["coverage"] == b["coverage"] and a["full"] == b["full"]
+    assert "full_calibrated" in a and "full_calibrated" not in b
+    assert 0.0 < a["full_calibrated"]["ece_floor"]["mean"] < a["full_calibrated"]["ece_floor"]["q95"]
     assert a["coverage"]["10%"]["seeds"] == 2
     assert set(a["ablation"]) == {"without_sequence", "without_h3k27ac", "without_accessibility"}
     shares = a["attention_share_on_predicted_enhancers"]
     assert set(shares) == {"n_windows", "sequence", "h3k27ac", "accessibility"}
     table = train_sources.tables({"models": {"a": {}, "b": {}}, "test": {"simulated": out}})
     assert "| a | " in table and "AUROC 10%" in table
+    floor = a["full_calibrated"]["ece_floor"]["mean"]
+    assert f"{a['full_calibrated']['ece']:.3f} ({floor:.3f})" in table and "ECE floor" in table
 
 
 def test_resume_stage_restores_or_refuses_to_overwrite(tmp_path):

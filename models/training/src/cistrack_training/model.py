@@ -78,6 +78,13 @@ class ModelConfig:
         8, ...; kernel 3): each token then sees its neighbours' motif content before the
         cross-attention (block ``k`` widens the reach by ``2^k`` tokens on each side). 0 in
         0.1.0/0.2.0, whose stem gave each token only its own 30 bp.
+    composition_k : int
+        With ``k > 0``, the window's k-mer composition (the frequency of every 1- to k-mer among
+        the positions whose k bases are all A/C/G/T, :class:`Composition`) is projected to ``D``
+        and added to the pooled features before the head, gated by the sequence's modality
+        mask. 0 (off) in 0.1.0/0.2.0. On the iEnhancer split a logistic regression on 1- to
+        5-mer frequencies alone out-scored the 0.3.0 student on validation (0.898 against
+        0.876; ``kmer_baseline``): the stem's max-pooled motifs lose composition.
     """
 
     d_model: int = 128
@@ -93,6 +100,7 @@ class ModelConfig:
     sequence_token_mask: bool = False
     both_strands: bool = False
     sequence_blocks: int = 0
+    composition_k: int = 0
 
     def to_dict(self) -> dict:
         """Plain ``dict`` of the fields."""
@@ -230,6 +238,44 @@ class SequenceStem(nn.Module):
         return x.transpose(1, 2)
 
 
+class Composition(nn.Module):
+    """k-mer frequencies of one-hot DNA, ``k`` = 1..``k_max``, as fixed convolutions.
+
+    Filter ``m`` of the width-``k`` convolution has weight 1 at (base ``j`` of k-mer ``m``,
+    offset ``j``), so it reads ``k`` exactly where the window holds that k-mer and at most
+    ``k - 1`` elsewhere (``N`` is all-zero); ``relu(x - (k - 1))`` is the indicator. Each
+    block is the indicators' sum over positions divided by the number of positions with ``k``
+    bases (``clamp_min(1)``: 0 for a window without bases), times ``4^k`` minus 1, so a uniform
+    composition reads 0. Output ``(B, 4 + 16 + ... + 4^k_max)``; no trainable weights.
+    """
+
+    def __init__(self, k_max: int):
+        super().__init__()
+        self.k_max = k_max
+        for k in range(1, k_max + 1):
+            codes = np.arange(4**k)
+            weight = np.zeros((4**k, 4, k), dtype=np.float32)
+            for j in range(k):
+                base = (codes // 4 ** (k - 1 - j)) % 4
+                weight[codes, base, j] = 1.0
+            self.register_buffer(f"kmers{k}", torch.from_numpy(weight), persistent=False)
+
+    @property
+    def width(self) -> int:
+        """Number of features: ``4 + 16 + ... + 4^k_max``."""
+        return sum(4**k for k in range(1, self.k_max + 1))
+
+    def forward(self, sequence: torch.Tensor) -> torch.Tensor:
+        """``(B, 4, 2000)`` -> ``(B, width)``."""
+        blocks = []
+        for k in range(1, self.k_max + 1):
+            hit = F.relu(F.conv1d(sequence, getattr(self, f"kmers{k}")) - (k - 1))  # (B, 4^k, L-k+1)
+            counts = hit.sum(dim=-1)
+            total = counts.sum(dim=-1, keepdim=True)
+            blocks.append(counts / total.clamp_min(1.0) * float(4**k) - (total > 0).to(counts.dtype))
+        return torch.cat(blocks, dim=-1)
+
+
 class AttLightEnhancer(nn.Module):
     """The AttLight-Enhancer model.
 
@@ -262,6 +308,11 @@ class AttLightEnhancer(nn.Module):
             EncoderLayer(c.d_model, c.heads, c.ff_mult, c.dropout) for _ in range(c.encoder_layers)
         )
         self.final_norm = nn.LayerNorm(c.d_model)
+        if c.composition_k > 0:
+            self.composition = Composition(c.composition_k)
+            self.composition_proj = nn.Sequential(
+                nn.Dropout(c.dropout), nn.Linear(self.composition.width, c.d_model)
+            )
         self.head = nn.Sequential(
             nn.Linear(c.d_model, c.d_model), nn.GELU(), nn.Dropout(c.dropout), nn.Linear(c.d_model, 1)
         )
@@ -325,6 +376,8 @@ class AttLightEnhancer(nn.Module):
         pooled = (x * pooled_mask[:, :, None]).sum(dim=1) / pooled_mask.sum(dim=1, keepdim=True).clamp_min(
             1.0
         )
+        if self.config.composition_k > 0:
+            pooled = pooled + self.composition_proj(self.composition(sequence)) * mask[:, :1]
         logit = self.head(pooled).squeeze(-1)
         return logit, share
 
