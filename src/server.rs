@@ -4,7 +4,7 @@
 //!
 //! | route | answer | module |
 //! |---|---|---|
-//! | `GET /healthz` | status, version, per-build device and queue | `routes::meta` |
+//! | `GET /healthz` | status, version, connections, per-build device and queue | `routes::meta` |
 //! | `GET /metrics` | Prometheus text | [`metrics`] |
 //! | `GET /v1/builds` | configured builds | `routes::meta` |
 //! | `GET /v1/builds/{build}/refnames` | contigs with lengths and aliases | `routes::meta` |
@@ -17,9 +17,10 @@
 //! engines) is in `state`, matching, CORS and response helpers in `router`.
 //!
 //! [`handle`] answers a request without a socket (tests call it directly); [`serve`] runs the
-//! accept loop with graceful shutdown.
+//! accept loop with graceful shutdown and the connection limits of [`conns`].
 
 pub mod access;
+pub mod conns;
 pub mod error;
 pub mod files;
 pub mod metrics;
@@ -34,12 +35,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
+use http_body_util::BodyExt;
 use hyper::header;
 use hyper::{Request, Response};
 use tokio::net::TcpListener;
 
 use error::ErrorKind;
 
+pub use conns::{DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 pub use state::{
     BuildState, ServeConfig, State, Token, DEFAULT_DENSE_MAX_BP_CPU, DEFAULT_MAX_CONCURRENT,
     DEFAULT_MAX_QUEUED_WINDOWS, DEFAULT_MAX_REGION_BP, DEFAULT_PORT, DEFAULT_REQUEST_TIMEOUT,
@@ -52,9 +55,13 @@ pub type Body = BoxBody<Bytes, std::io::Error>;
 /// Runs the accept loop on `listener` until `shutdown` completes, then stops accepting, lets
 /// in-flight requests finish (up to `grace`) and flushes the caches.
 ///
+/// Connections are capped, timed out and shed as [`conns`] describes; hyper reads each
+/// request head within the configured header timeout.
+///
 /// # Errors
 ///
-/// Accept errors that are not per-connection.
+/// None at present (accept errors are logged, counted and paused on); the `Result` is kept
+/// for callers.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<State>,
@@ -62,33 +69,77 @@ pub async fn serve(
     grace: Duration,
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(state.config.header_timeout);
+    let connections = state.connections.clone();
+    let sweeper = tokio::spawn({
+        let connections = connections.clone();
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                connections.sweep();
+            }
+        }
+    });
+    let mut errors = conns::AcceptErrors::default();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _) = match accepted {
-                    Ok(a) => a,
+                let stream = match accepted {
+                    Ok((stream, _)) => {
+                        errors.succeeded();
+                        stream
+                    }
                     Err(e) => {
-                        tracing::warn!("accept failed: {e}");
+                        let pause = errors.failed(&e, &connections);
+                        if !pause.is_zero() {
+                            tokio::time::sleep(pause).await;
+                        }
                         continue;
                     }
                 };
+                let Some(registered) = connections.admit() else {
+                    tracing::debug!("connection refused: every open connection is busy");
+                    continue;
+                };
+                let slot = registered.slot().clone();
                 let state = state.clone();
                 let service = hyper::service::service_fn(move |req| {
                     let state = state.clone();
-                    async move { Ok::<_, Infallible>(handle(state, req).await) }
-                });
-                let conn = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!("connection ended: {e}");
+                    let in_flight = conns::InFlight::begin(&slot, &state.connections);
+                    async move {
+                        let response = handle(state, req).await;
+                        // the request counts as in flight until its body has been sent
+                        Ok::<_, Infallible>(response.map(|body| {
+                            BodyExt::map_frame(body, move |frame| {
+                                let _ = &in_flight;
+                                frame
+                            })
+                            .boxed()
+                        }))
                     }
+                });
+                let conn = graceful.watch(http1.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    tokio::select! {
+                        ended = conn => {
+                            if let Err(e) = ended {
+                                tracing::debug!("connection ended: {e}");
+                            }
+                        }
+                        () = registered.slot().closed() => tracing::debug!("idle connection closed"),
+                    }
+                    drop(registered);
                 });
             }
             () = &mut shutdown => break,
         }
     }
+    sweeper.abort();
     tracing::info!("shutting down: finishing requests in flight");
     tokio::select! {
         () = graceful.shutdown() => {}

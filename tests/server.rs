@@ -1026,44 +1026,10 @@ fn a_signal_file_truncated_while_running_gives_503_and_recovers() {
 
 #[test]
 fn the_binary_serves_and_stops_gracefully_on_sigterm() {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cistrack"))
-        .args([
-            "--config",
-            "tests/data/fixture.toml",
-            "--device",
-            "cpu",
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--no-disk-cache",
-        ])
-        .current_dir(helpers::root())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut addr = None;
-    let mut log = String::new();
-    for _ in 0..50 {
-        let mut line = String::new();
-        if stderr.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        log.push_str(&line);
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            addr = Some(
-                rest.split_whitespace()
-                    .next()
-                    .unwrap()
-                    .parse::<SocketAddr>()
-                    .unwrap(),
-            );
-            break;
-        }
-    }
-    let addr = addr.unwrap_or_else(|| panic!("no listening line:\n{log}"));
+    let mut command = helpers::cistrack_command();
+    command.args(helpers::FIXTURE_SERVE);
+    let daemon = helpers::Daemon::start(command);
+    let addr = daemon.addr;
     assert_eq!(addr.ip().to_string(), "127.0.0.1");
     let r = request(
         addr,
@@ -1072,10 +1038,7 @@ fn the_binary_serves_and_stops_gracefully_on_sigterm() {
         &[],
     );
     assert_eq!(r.status, 200);
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().unwrap();
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
+    let (status, rest) = daemon.stop();
     assert!(status.success(), "{status:?}\n{rest}");
     assert!(
         rest.contains("shutting down") && rest.contains("stopped"),

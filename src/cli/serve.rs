@@ -77,6 +77,16 @@ pub struct ServeArgs {
     /// Bearer TOKEN); for a daemon shared on a network
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<std::path::PathBuf>,
+    /// Open client connections at most (lowered to fit the open-file limit); at the cap a new
+    /// connection closes the longest-idle one
+    #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
+    pub max_connections: usize,
+    /// Seconds a client has to send a complete request head (slow or silent clients are closed)
+    #[arg(long, default_value_t = server::DEFAULT_HEADER_TIMEOUT.as_secs(), value_name = "S")]
+    pub header_timeout: u64,
+    /// Seconds a keep-alive connection may sit idle between requests
+    #[arg(long, default_value_t = server::DEFAULT_IDLE_TIMEOUT.as_secs(), value_name = "S")]
+    pub idle_timeout: u64,
     /// Seconds to let requests in flight finish after SIGINT/SIGTERM
     #[arg(long, default_value_t = 10, value_name = "S")]
     pub grace: u64,
@@ -118,6 +128,9 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         allowed_hosts: args.allowed_hosts.clone(),
         token: args.token_file.as_deref().map(read_token).transpose()?,
         track_refresh: Duration::from_secs(10),
+        max_connections: args.max_connections.max(1),
+        header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+        idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
     };
     if !args.bind.ip().is_loopback() {
         tracing::warn!(

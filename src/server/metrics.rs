@@ -63,6 +63,11 @@ struct TierLabels {
 }
 
 #[derive(Debug, Clone, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, EncodeLabelSet)]
 struct BuildLabels {
     build: String,
 }
@@ -322,6 +327,34 @@ pub(super) async fn answer(state: &State) -> RouteResult {
         name: "cistrack_requests_in_flight",
         help: "Requests being handled.",
         metric: ConstGauge::new(state.in_flight() as u64),
+    }));
+    let conns = &state.connections;
+    registry.register_collector(Box::new(Single {
+        name: "cistrack_connections_open",
+        help: "Client connections open.",
+        metric: ConstGauge::new(conns.open() as u64),
+    }));
+    let mut closed = Ordered::new(
+        "cistrack_connections_closed",
+        "Connections the daemon closed itself, by reason: idle (past --idle-timeout), evicted \
+         (the longest-idle one, to make room at the cap or when descriptors ran out), rejected \
+         (a new one, every open one being busy).",
+    );
+    for (reason, n) in [
+        ("idle", &conns.counts.idle),
+        ("evicted", &conns.counts.evicted),
+        ("rejected", &conns.counts.rejected),
+    ] {
+        closed.push(
+            ReasonLabels { reason },
+            ConstCounter::new(n.load(Ordering::Relaxed)),
+        );
+    }
+    registry.register_collector(Box::new(closed));
+    registry.register_collector(Box::new(Single {
+        name: "cistrack_accept_errors",
+        help: "Failed accepts (out of descriptors pauses accepting).",
+        metric: ConstCounter::new(conns.counts.accept_errors.load(Ordering::Relaxed)),
     }));
     let mut out = String::new();
     prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)

@@ -20,6 +20,10 @@ use crate::pipeline::engine::{
 use crate::track::links::{self, LinkEngine};
 use crate::track::score::DEFAULT_STRIDE;
 
+use super::conns::{
+    Connections, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+};
+
 use super::error::{ApiError, ErrorKind};
 use super::metrics::Metrics;
 
@@ -80,6 +84,12 @@ pub struct ServeConfig {
     pub token: Option<Token>,
     /// Track files are rebuilt from the cache at most this often.
     pub track_refresh: Duration,
+    /// Open connections at most (lowered to fit the open-file limit).
+    pub max_connections: usize,
+    /// Time a client has to send a complete request head.
+    pub header_timeout: Duration,
+    /// Time a keep-alive connection may sit idle between requests.
+    pub idle_timeout: Duration,
 }
 
 impl Default for ServeConfig {
@@ -104,6 +114,9 @@ impl Default for ServeConfig {
             allowed_hosts: Vec::new(),
             token: None,
             track_refresh: Duration::from_secs(10),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
 }
@@ -187,6 +200,7 @@ pub struct State {
     pub(super) builds: BTreeMap<String, BuildState>,
     pub(super) metrics: Metrics,
     pub(super) admission: Arc<Semaphore>,
+    pub(super) connections: Arc<Connections>,
     pub(super) started: Instant,
     predictors: PredictorFactory,
     _tempdir: Option<PathBuf>,
@@ -301,6 +315,7 @@ impl State {
         }
         Ok(Self {
             admission: Arc::new(Semaphore::new(serve.max_concurrent)),
+            connections: Arc::new(Connections::new(serve.max_connections, serve.idle_timeout)),
             config: serve,
             builds,
             metrics: Metrics::default(),

@@ -419,6 +419,9 @@ fn handle_exposes_metrics_in_the_prometheus_text_format() {
             "cistrack_cache_corrupt_entries_total",
             "cistrack_cache_evictions_total",
             "cistrack_requests_in_flight",
+            "cistrack_connections_open",
+            "cistrack_connections_closed_total",
+            "cistrack_accept_errors_total",
         ]
     );
     for (name, kind) in &types {
@@ -457,6 +460,14 @@ fn handle_exposes_metrics_in_the_prometheus_text_format() {
         ),
         1.0
     );
+    // handle() is called without a socket: no connection was ever registered
+    assert_eq!(find("cistrack_connections_open", &[]), 0.0);
+    for reason in ["idle", "evicted", "rejected"] {
+        assert_eq!(
+            find("cistrack_connections_closed_total", &[("reason", reason)]),
+            0.0
+        );
+    }
     assert_eq!(
         find(
             "cistrack_request_duration_seconds_bucket",

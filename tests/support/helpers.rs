@@ -33,13 +33,8 @@ pub fn cistrack(args: &[&str]) -> Output {
 
 /// Runs the cistrack binary with extra environment variables.
 pub fn cistrack_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cistrack"));
+    let mut cmd = cistrack_command();
     cmd.args(args).current_dir(root());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CISTRACK_") || key == "ORT_DYLIB_PATH" || key == "RUST_LOG" {
-            cmd.env_remove(key);
-        }
-    }
     for (key, value) in env {
         cmd.env(key, value);
     }
@@ -177,4 +172,99 @@ pub fn fixture_config_without_links(dir: &Path) -> PathBuf {
     let path = dir.join("fixture-no-links.toml");
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// A `cistrack serve` process started for real; its stderr is collected by a thread (so the
+/// daemon never blocks on a full pipe) and killed on drop.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Daemon {
+    /// Starts `command` (a `cistrack ... serve --bind 127.0.0.1:0 ...` command line, possibly
+    /// wrapped, e.g. in `sh -c 'ulimit ...; exec ...'`) and waits for its "listening on" line.
+    pub fn start(mut command: Command) -> Self {
+        use std::io::BufRead;
+        let mut child = command
+            .current_dir(root())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("cannot start the daemon");
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn({
+            let log = log.clone();
+            move || {
+                for line in std::io::BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(rest) = line.split("listening on http://").nth(1) {
+                        let addr = rest.split_whitespace().next().unwrap_or("").to_string();
+                        let _ = tx.send(addr);
+                    }
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("no listening line:\n{}", log.lock().unwrap()));
+        Self {
+            child,
+            addr: addr.parse().expect("a socket address"),
+            log,
+            reader: Some(reader),
+        }
+    }
+
+    /// Everything the daemon has written to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Sends SIGTERM, waits for the exit and returns its status and the whole log.
+    pub fn stop(mut self) -> (std::process::ExitStatus, String) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        (status, self.log())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Arguments of a fixture daemon on a free loopback port without a disk cache.
+pub const FIXTURE_SERVE: [&str; 9] = [
+    "--config",
+    "tests/data/fixture.toml",
+    "--device",
+    "cpu",
+    "serve",
+    "--bind",
+    "127.0.0.1:0",
+    "--no-disk-cache",
+    "--grace=10",
+];
+
+/// The cistrack binary with a clean environment (no CISTRACK_* variables), as a `Command`.
+pub fn cistrack_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cistrack"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CISTRACK_") || key == "ORT_DYLIB_PATH" || key == "RUST_LOG" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
 }

@@ -1,7 +1,11 @@
 import numpy as np
 import pytest
 
-from cistrack_training import kmer_baseline
+pytest.importorskip("torch")
+
+from cistrack_training import kmer_baseline  # noqa: E402
+
+pytestmark = pytest.mark.torch
 
 
 def _seq(text: str, width: int = 12) -> np.ndarray:

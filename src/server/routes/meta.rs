@@ -16,9 +16,17 @@ use super::round4;
 struct Health<'a> {
     /// Build → model role → engine.
     builds: BTreeMap<&'a str, BTreeMap<String, EngineHealth>>,
+    connections: ConnectionHealth,
     status: &'static str,
     uptime_seconds: u64,
     version: &'static str,
+}
+
+/// Open connections against the cap.
+#[derive(Debug, Serialize)]
+struct ConnectionHealth {
+    max: usize,
+    open: usize,
 }
 
 /// A started engine.
@@ -29,7 +37,8 @@ struct EngineHealth {
     queued_windows: usize,
 }
 
-/// `GET /healthz`: status, version, per build the started models, their device and queue.
+/// `GET /healthz`: status, version, open connections, per build the started models, their
+/// device and queue.
 pub(in crate::server) async fn healthz(state: &State) -> RouteResult {
     let mut builds = BTreeMap::new();
     for (name, b) in &state.builds {
@@ -49,6 +58,10 @@ pub(in crate::server) async fn healthz(state: &State) -> RouteResult {
     }
     json_ok(&Health {
         builds,
+        connections: ConnectionHealth {
+            max: state.connections.max(),
+            open: state.connections.open(),
+        },
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: state.started.elapsed().as_secs(),
