@@ -39,11 +39,17 @@
 //!
 //! # What is fatal and what is passed through
 //!
-//! Fatal (exit status 1, message naming the line; every record before it is written):
-//! a malformed line (wrong column count, bad POS/start/end, bad REF/ALT, non-UTF-8, an empty
-//! VCF line), a missing or invalid header (no `##fileformat=VCF` first line, no `#CHROM` line,
-//! data before it, a header line after it), a truncated
-//! or corrupt gzip/bgzip stream (naming the last complete line), and read/write/model errors.
+//! Fatal (exit status 1, message naming the line; every record before it is written): an
+//! empty input (no bytes, VCF and BED alike), a missing or invalid VCF header (no
+//! `##fileformat=VCF` first line, an unknown version, no `#CHROM` line, data before it), a
+//! line longer than `--max-line-length` (16 MiB; memory stays bounded), a truncated or corrupt
+//! gzip/bgzip stream (naming the last complete line), and read/write/model errors.
+//!
+//! Written unchanged, with a warning (the first ten) and a count: a data line that cannot be
+//! parsed at all (wrong column count, bad POS/start/end, empty CHROM, an empty line, a header
+//! line after `#CHROM`, non-UTF-8 bytes). A VCF record whose REF or ALT is not a valid allele
+//! keeps its place too, with `CISTRACK_SKIP=invalid_allele`. With `--strict` each of these
+//! stops the run instead, as a fatal error.
 //!
 //! Passed through with a reason ([`Reason`]), never dropped: everything that is well-formed but
 //! cannot be scored. An input annotated before (its header declares `INFO/CISTRACK`, or records
@@ -102,6 +108,9 @@ impl fmt::Display for Format {
 /// Why a record, an ALT allele or an interval was not scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Reason {
+    /// VCF: REF or an ALT is not an allele VCF allows (`B`, `.` as REF, `X`, `I`, ...); the
+    /// record is written unchanged otherwise (`annotate --strict` stops at it instead).
+    InvalidAllele,
     /// VCF: ALT is `.` (no alternate allele).
     NoAlt,
     /// The contig is not in the build's FASTA under any alias.
@@ -130,7 +139,8 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in a fixed order.
-    pub const ALL: [Reason; 11] = [
+    pub const ALL: [Reason; 12] = [
+        Reason::InvalidAllele,
         Reason::NoAlt,
         Reason::UnknownContig,
         Reason::OutOfBounds,
@@ -147,6 +157,7 @@ impl Reason {
     /// The code written to the output.
     pub fn as_str(self) -> &'static str {
         match self {
+            Reason::InvalidAllele => "invalid_allele",
             Reason::NoAlt => "no_alt",
             Reason::UnknownContig => "unknown_contig",
             Reason::OutOfBounds => "out_of_bounds",
@@ -220,7 +231,22 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The VCF header already declares cistrack's fields.
+    /// A line longer than `--max-line-length`.
+    #[error("{input}: line {line} is longer than {limit} bytes, the line-length limit; nothing after it was read (raise --max-line-length if the line is a real record)")]
+    LineTooLong {
+        /// Input name.
+        input: String,
+        /// 1-based number of the long line.
+        line: usize,
+        /// The limit, bytes.
+        limit: usize,
+    },
+    /// No bytes at all (VCF and BED alike).
+    #[error("{input} is empty: nothing to annotate (did an earlier step of the pipeline fail?)")]
+    Empty {
+        /// Input name.
+        input: String,
+    },
     /// Writing the output failed (a closed pipe included).
     #[error("cannot write {target}")]
     Write {
@@ -274,6 +300,10 @@ pub struct AnnotateOptions {
     pub target: String,
     /// The per-build score cache; `None` computes every window.
     pub cache: Option<CacheSettings>,
+    /// Stop at the first line that cannot be parsed (default: write it unchanged and go on).
+    pub strict: bool,
+    /// Longest input line, bytes.
+    pub max_line_bytes: usize,
 }
 
 pub use crate::pipeline::cache::CacheSettings;
@@ -290,6 +320,8 @@ impl Default for AnnotateOptions {
             command: "cistrack annotate".into(),
             target: "stdout".into(),
             cache: None,
+            strict: false,
+            max_line_bytes: crate::io::text::DEFAULT_MAX_LINE,
         }
     }
 }
@@ -325,6 +357,10 @@ pub struct Summary {
     pub reference: ReferenceStats,
     /// VCF: records that already carried `CISTRACK` or `CISTRACK_SKIP` values (replaced).
     pub replaced: u64,
+    /// Data lines that could not be parsed, written unchanged (not counted in `records`).
+    pub unparsed: u64,
+    /// The first of those: line number and what was wrong.
+    pub first_unparsed: Option<(usize, String)>,
     /// Model windows scored.
     pub windows: u64,
     /// Of those, windows read from the per-build cache instead of computed.
@@ -348,6 +384,8 @@ impl Summary {
             skipped: BTreeMap::new(),
             reference: ReferenceStats::default(),
             replaced: 0,
+            unparsed: 0,
+            first_unparsed: None,
             windows: 0,
             windows_cached: 0,
             device,
@@ -410,11 +448,15 @@ pub fn annotate(
 
 /// Writes `text` to `out`, naming `target` on failure.
 fn write_all(out: &mut dyn Write, target: &str, text: &str) -> Result<(), Error> {
-    out.write_all(text.as_bytes())
-        .map_err(|source| Error::Write {
-            target: target.to_string(),
-            source,
-        })
+    write_bytes(out, target, text.as_bytes())
+}
+
+/// Writes `bytes` to `out`, naming `target` on failure.
+fn write_bytes(out: &mut dyn Write, target: &str, bytes: &[u8]) -> Result<(), Error> {
+    out.write_all(bytes).map_err(|source| Error::Write {
+        target: target.to_string(),
+        source,
+    })
 }
 
 /// Replaces the characters that INFO values and BED columns cannot hold (`,;=|` and white

@@ -36,13 +36,8 @@ fn fixture_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
 
 /// Runs cistrack with `stdin` as its standard input (a clean environment, as `cistrack`).
 fn cistrack_stdin(args: &[&str], stdin: Vec<u8>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cistrack"));
+    let mut cmd = cistrack_command();
     cmd.args(args).current_dir(root());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CISTRACK_") || key == "ORT_DYLIB_PATH" || key == "RUST_LOG" {
-            cmd.env_remove(key);
-        }
-    }
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -615,7 +610,7 @@ fn write_input(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 #[test]
-fn malformed_vcf_lines_fail_with_their_line_number_after_writing_the_records_before() {
+fn with_strict_malformed_vcf_lines_fail_with_their_line_number_after_writing_the_records_before() {
     let dir = tempfile::tempdir().unwrap();
     let cases: &[(&[u8], &str)] = &[
         (
@@ -646,7 +641,7 @@ fn malformed_vcf_lines_fail_with_their_line_number_after_writing_the_records_bef
         bytes.extend_from_slice(bad);
         bytes.extend_from_slice(b"chr9\t2\tafter\tA\tG\t.\t.\t.\n");
         let path = write_input(dir.path(), &format!("bad{i}.vcf"), &bytes);
-        let out = cistrack(&fixture_args(&["-i", path.to_str().unwrap()]));
+        let out = cistrack(&fixture_args(&["-i", path.to_str().unwrap(), "--strict"]));
         assert_fails_with(&out, &["invalid VCF", path.to_str().unwrap(), message]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let ids: Vec<&str> = stdout
@@ -682,7 +677,6 @@ fn bad_vcf_headers_fail_clearly() {
             "##fileformat=VCFv4.2\n#CHROM POS ID REF ALT QUAL FILTER INFO\n",
             "line 2: the #CHROM line must start with the 8 tab-separated columns",
         ),
-        ("", "the input is empty"),
         (
             "##fileformat=VCFv9.9\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n",
             "line 1: \"##fileformat=VCFv9.9\" is not a VCF version cistrack reads (VCFv4.0 to VCFv4.5)",
@@ -748,7 +742,7 @@ fn annotating_again_replaces_the_old_annotation() {
 }
 
 #[test]
-fn malformed_bed_lines_fail_with_their_line_number() {
+fn with_strict_malformed_bed_lines_fail_with_their_line_number() {
     let dir = tempfile::tempdir().unwrap();
     let cases: &[(&str, &str)] = &[
         (
@@ -768,7 +762,7 @@ fn malformed_bed_lines_fail_with_their_line_number() {
     for (i, (bad, message)) in cases.iter().enumerate() {
         let text = format!("# header\nchrZ\t1\t2\tfirst\n{bad}chrZ\t3\t4\tafter\n");
         let path = write_input(dir.path(), &format!("bad{i}.bed"), text.as_bytes());
-        let out = cistrack(&fixture_args(&["-i", path.to_str().unwrap()]));
+        let out = cistrack(&fixture_args(&["-i", path.to_str().unwrap(), "--strict"]));
         assert_fails_with(&out, &["invalid BED", message]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let records: Vec<&str> = stdout.lines().filter(|l| !l.starts_with('#')).collect();
@@ -778,9 +772,189 @@ fn malformed_bed_lines_fail_with_their_line_number() {
     // the first record itself is bad
     let path = write_input(dir.path(), "first.bed", b"chr1\tx\t10\n");
     assert_fails_with(
-        &cistrack(&fixture_args(&["-i", path.to_str().unwrap()])),
+        &cistrack(&fixture_args(&["-i", path.to_str().unwrap(), "--strict"])),
         &["line 1: start \"x\" is not a non-negative integer"],
     );
+}
+
+/// The inputs peers' test suites carry that `bcftools view` reads: alleles that are not VCF
+/// alleles, a line with more columns than the header, a trailing blank line.
+const PEER_RECORDS: &str = "chr1\t1005\taltX\tG\tX\t.\t.\t.\n\
+chr1\t1006\trefB\tB\tA\t.\t.\t.\nchr1\t1007\trefBA\tBA\tA\t.\t.\t.\n\
+chr1\t1008\trefdot\t.\tA\t.\t.\t.\nchr1\t1009\taltI\tG\tI\t.\t.\t.\n\
+chr1\t1010\trefstar\t*\tA\t.\t.\t.\n\
+chr1\t1011\tthirteen\tG\tA\t.\t.\t.\tGT\t0/1\t0/1\t1/1\t0/0\n\
+chr9\t2\tafter\tA\tG\t.\t.\t.\n\n";
+
+fn data_lines(bytes: &[u8]) -> Vec<Vec<u8>> {
+    bytes
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|l| !l.starts_with(b"#"))
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+#[test]
+fn lines_bcftools_reads_are_passed_through_never_stopping_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = format!("{HEAD}{PEER_RECORDS}");
+    let path = write_input(dir.path(), "peers.vcf", input.as_bytes());
+    let out = cistrack(&fixture_args(&["-i", path.to_str().unwrap()]));
+    let stdout = assert_ok(&out);
+    let stderr = stderr_of(&out);
+    // every line in order: the six invalid alleles as records skipped with a reason, the
+    // 13-column and the blank line byte for byte
+    let (lines_in, lines_out) = (data_lines(input.as_bytes()), data_lines(stdout.as_bytes()));
+    assert_eq!(lines_out.len(), lines_in.len(), "{stdout}");
+    let text = |l: &[u8]| String::from_utf8(l.to_vec()).unwrap();
+    for (i, o) in lines_in.iter().zip(&lines_out) {
+        let (i, o) = (text(i), text(o));
+        let id = i.split('\t').nth(2).unwrap_or("");
+        if ["altX", "refB", "refBA", "refdot", "altI", "refstar"].contains(&id) {
+            let (before, info) = o.trim_end().rsplit_once('\t').unwrap();
+            assert_eq!(before, i.trim_end().rsplit_once('\t').unwrap().0);
+            assert_eq!(info, "CISTRACK_SKIP=invalid_allele", "{o}");
+        } else if id == "thirteen" || i == "\n" {
+            assert_eq!(o, i, "written unchanged");
+        }
+    }
+    assert!(stdout.contains("\tafter\tA\tG\t"), "the stream goes on");
+    assert!(
+        stderr.contains("cannot parse line 12 (expected 8 tab-separated columns as in the #CHROM line, found 13); written unchanged"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "2 line(s) could not be parsed and were written unchanged (the first: line 12"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("by reason (ALT alleles): invalid_allele 6,"),
+        "counted by reason: {stderr}"
+    );
+    // bcftools reads the output as it read the input, and sees the reason
+    let annotated = write_input(dir.path(), "out.vcf", stdout.as_bytes());
+    let query = Command::new("bcftools")
+        .args(["query", "-f", "%ID %INFO/CISTRACK_SKIP\n"])
+        .arg(&annotated)
+        .output()
+        .unwrap();
+    assert!(query.status.success(), "{}", stderr_of(&query));
+    let q = String::from_utf8_lossy(&query.stdout);
+    for id in ["altX", "refB", "refBA", "refdot", "altI", "refstar"] {
+        assert!(q.contains(&format!("{id} invalid_allele\n")), "{q}");
+    }
+    // --strict stops at the first of them, after writing the records before it
+    let strict = cistrack(&fixture_args(&["-i", path.to_str().unwrap(), "--strict"]));
+    assert_fails_with(&strict, &["line 6: ALT allele \"X\" is not a base string"]);
+    assert_eq!(data_lines(&strict.stdout).len(), 2);
+}
+
+#[test]
+fn unparsable_vcf_and_bed_lines_are_written_unchanged_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad: &[&[u8]] = &[
+        b"chr1\tx\t.\tG\tA\t.\t.\t.\n",
+        b"\tnochrom\t.\tG\tA\t.\t.\t.\n",
+        b"chr1\t1005\t.\tG\tA\t.\t.\tNOTE=caf\xe9\r\n",
+        b"##late=1\n",
+        b"chr1\t1005\t.\tG\n",
+    ];
+    let mut vcf = HEAD.as_bytes().to_vec();
+    for line in bad {
+        vcf.extend_from_slice(line);
+    }
+    vcf.extend_from_slice(b"chr9\t2\tafter\tA\tG\t.\t.\t.\n");
+    let path = write_input(dir.path(), "bad.vcf", &vcf);
+    let out = cistrack(&fixture_args(&["-i", path.to_str().unwrap()]));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    // every line after the #CHROM line, the late header line included
+    let start = out
+        .stdout
+        .windows(7)
+        .position(|w| w == b"#CHROM\t")
+        .unwrap();
+    let lines: Vec<&[u8]> = out.stdout[start..]
+        .split_inclusive(|&b| b == b'\n')
+        .skip(1)
+        .collect();
+    assert_eq!(lines.len(), 2 + bad.len() + 1);
+    for (i, line) in bad.iter().enumerate() {
+        assert_eq!(lines[2 + i], *line, "line {} byte for byte", 6 + i);
+    }
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.contains("cannot parse line 8 (the line is not valid UTF-8)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("5 line(s) could not be parsed"), "{stderr}");
+    // BED: the same, and the records around keep their columns
+    let bed = b"# header\nchrZ\t1\t2\tfirst\nchr1\t5\nchr1\t50\t10\nchrZ\t3\t4\tafter\n";
+    let path = write_input(dir.path(), "bad.bed", bed);
+    let out = cistrack(&fixture_args(&["-i", path.to_str().unwrap()]));
+    let stdout = assert_ok(&out);
+    let records: Vec<&str> = stdout.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(records.len(), 4, "{stdout}");
+    assert!(records[0].starts_with("chrZ\t1\t2\tfirst\t"));
+    assert_eq!(&records[1..3], ["chr1\t5", "chr1\t50\t10"]);
+    assert!(records[3].starts_with("chrZ\t3\t4\tafter\t"));
+    assert!(stderr_of(&out).contains("cannot parse line 4 (end 10 is before start 50)"));
+}
+
+#[test]
+fn a_line_past_the_length_limit_stops_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut vcf = HEAD.to_string();
+    vcf.push_str(&format!(
+        "chr1\t1006\tlong\tG\tA\t.\t.\tNOTE={}\n",
+        "x".repeat(300_000)
+    ));
+    vcf.push_str("chr9\t2\tafter\tA\tG\t.\t.\t.\n");
+    let path = write_input(dir.path(), "long.vcf", vcf.as_bytes());
+    let limited = cistrack(&fixture_args(&[
+        "-i",
+        path.to_str().unwrap(),
+        "--max-line-length",
+        "100000",
+    ]));
+    assert_fails_with(
+        &limited,
+        &[
+            "line 6 is longer than 100000 bytes, the line-length limit",
+            "raise --max-line-length",
+        ],
+    );
+    assert_eq!(
+        data_lines(&limited.stdout).len(),
+        2,
+        "the records before it"
+    );
+    // the default limit (16 MiB) takes it
+    let out = cistrack(&fixture_args(&["-i", path.to_str().unwrap()]));
+    assert_eq!(data_lines(assert_ok(&out).as_bytes()).len(), 4);
+}
+
+#[test]
+fn an_empty_input_is_the_same_error_for_vcf_and_bed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_input(dir.path(), "empty", b"");
+    for format in ["vcf", "bed"] {
+        let out = cistrack(&fixture_args(&[
+            "-i",
+            path.to_str().unwrap(),
+            "--format",
+            format,
+        ]));
+        assert_fails_with(&out, &["is empty: nothing to annotate"]);
+        assert!(out.stdout.is_empty(), "{format}");
+        let out = cistrack_stdin(&fixture_args(&["--format", format]), Vec::new());
+        assert_fails_with(&out, &["stdin is empty: nothing to annotate"]);
+    }
+    // a BED with only a header is not empty: its header comes back, no records
+    let path = write_input(dir.path(), "header.bed", b"# only a header\n");
+    let out = cistrack(&fixture_args(&["-i", path.to_str().unwrap()]));
+    assert!(assert_ok(&out).contains("# only a header\n"));
 }
 
 /// A bgzip stream cut in the middle: every complete line before the cut is written once, and

@@ -24,8 +24,8 @@ use super::progress::Progress;
 use super::reader::{read_bed, read_bed_header, read_vcf, read_vcf_header, Item, Lines, Source};
 use super::scorer::{Outcome, Prediction, Results, WindowCache, WindowScorer};
 use super::{
-    bed, vcf, write_all, AnnotateOptions, Error, Format, Input, Summary, ITEM_QUEUE, MAX_IN_FLIGHT,
-    PLANNED_QUEUE,
+    bed, vcf, write_all, write_bytes, AnnotateOptions, Error, Format, Input, Summary, ITEM_QUEUE,
+    MAX_IN_FLIGHT, PLANNED_QUEUE,
 };
 
 /// In-memory tier of annotation's cache, MiB (daemon tiles read while streaming).
@@ -40,6 +40,8 @@ struct Planned {
 
 enum Kind {
     Text(String),
+    /// A line that could not be parsed: its bytes, line number and fault.
+    Unparsed(Vec<u8>, usize, String),
     Vcf(vcf::Pending),
     Bed(bed::Pending),
     Fatal(Error),
@@ -65,9 +67,11 @@ pub(super) fn run(
         name: input.name.clone(),
         compressed: input.compressed,
         format: input.format,
+        strict: options.strict,
     };
     let (size, bytes_read) = (input.size, input.bytes_read.clone());
-    let mut lines: Lines = LineReader::new(input.into_reader());
+    let mut lines: Lines =
+        LineReader::new(input.into_reader()).with_max_line(options.max_line_bytes);
 
     // The header first: a bad input fails before the model loads.
     let (header, first, vcf_columns) = match source.format {
@@ -91,7 +95,7 @@ pub(super) fn run(
             )
         }
         Format::Bed => {
-            let (leading, first) = read_bed_header(&mut lines, &source);
+            let (leading, first) = read_bed_header(&mut lines, &source)?;
             (
                 bed::header_text(&leading, build, spec, threshold, &options.command),
                 first,
@@ -268,6 +272,7 @@ fn encode(
         let first = scorer.next_id();
         let kind = match (item, &mut *planner) {
             (Item::Text(text), _) => Kind::Text(text),
+            (Item::Unparsed { raw, line, error }, _) => Kind::Unparsed(raw, line, error),
             (Item::Vcf(record, ending), Planner::Vcf(p)) => p
                 .plan(record, ending, signals, scorer)
                 .map_or_else(Kind::Fatal, Kind::Vcf),
@@ -352,6 +357,11 @@ fn collect(
             summary.windows += entry.windows.end - entry.windows.start;
             match entry.kind {
                 Kind::Text(line) => text.push_str(&line),
+                Kind::Unparsed(raw, line, error) => {
+                    summary.unparsed += 1;
+                    summary.first_unparsed.get_or_insert((line, error));
+                    write_bytes(out, target, &raw)?;
+                }
                 Kind::Vcf(mut p) => {
                     p.link_mut().resolve(linker)?;
                     p.write(entry.windows.start, &entry.results, &mut text, summary)

@@ -21,12 +21,14 @@
 //! `ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance|linked_gene|link_score`, numbers with
 //! 4 decimals, `delta = alt_prob - ref_prob`. An ALT that could not be scored has `.` for its
 //! five numbers. `CISTRACK_SKIP` says why: one value for the record when the reason concerns
-//! the whole record (`no_alt`, `unknown_contig`, `out_of_bounds`, `ref_mismatch`), else one per
+//! the whole record (`invalid_allele`, `no_alt`, `unknown_contig`, `out_of_bounds`,
+//! `ref_mismatch`), else one per
 //! ALT in ALT order with `.` for scored ALTs (`symbolic_allele`, `breakend`, `star_allele`,
 //! `allele_too_long`, `all_n`). A record with no scored ALT gets `CISTRACK_SKIP` only.
 //!
 //! # Checks, in order (the first that applies decides)
 //!
+//! 0. `invalid_allele` (REF not a base string, or an ALT of no VCF kind, e.g. `X`);
 //! 1. `no_alt` (ALT is `.`); 2. `unknown_contig`; 3. `out_of_bounds` (POS 0, or REF past the
 //!    contig end);
 //! 4. per ALT: `star_allele`, `symbolic_allele`, `breakend`, `allele_too_long` (more than half
@@ -76,7 +78,7 @@ pub fn info_header_line(spec: &ModelSpec) -> String {
 /// The `##INFO` line declaring [`SKIP_ID`].
 pub fn skip_header_line() -> String {
     format!(
-        "##INFO=<ID={SKIP_ID},Number=.,Type=String,Description=\"Why cistrack did not score the record or an ALT. One value for the whole record: no_alt (ALT is a dot), unknown_contig (not in the build under any alias), out_of_bounds (REF outside the contig), ref_mismatch (REF differs from the reference FASTA). Otherwise one value per ALT in ALT order, a dot for a scored ALT: star_allele, symbolic_allele, breakend, allele_too_long (more than half the model window changes), all_n (window without A/C/G/T bases)\">\n"
+        "##INFO=<ID={SKIP_ID},Number=.,Type=String,Description=\"Why cistrack did not score the record or an ALT. One value for the whole record: invalid_allele (REF or an ALT is not a valid VCF allele), no_alt (ALT is a dot), unknown_contig (not in the build under any alias), out_of_bounds (REF outside the contig), ref_mismatch (REF differs from the reference FASTA). Otherwise one value per ALT in ALT order, a dot for a scored ALT: star_allele, symbolic_allele, breakend, allele_too_long (more than half the model window changes), all_n (window without A/C/G/T bases)\">\n"
     )
 }
 
@@ -368,6 +370,9 @@ impl<'a> Planner<'a> {
         scorer: &mut WindowScorer<'_>,
     ) -> Result<Option<Reason>, Error> {
         let record = &pending.record;
+        if !record.alleles_valid() {
+            return Ok(Some(Reason::InvalidAllele));
+        }
         if record.alternate_count() == 0 {
             return Ok(Some(Reason::NoAlt));
         }

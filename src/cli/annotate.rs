@@ -16,9 +16,10 @@ use super::GlobalArgs;
 #[derive(Debug, Args)]
 #[command(after_help = "VCF: adds INFO/CISTRACK, one entry per ALT in ALT order:
   ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance|linked_gene|link_score
-and INFO/CISTRACK_SKIP with the reason a record or ALT was not scored (no_alt, unknown_contig,
-out_of_bounds, ref_mismatch; per ALT: star_allele, symbolic_allele, breakend, allele_too_long,
-all_n). Nothing else in a record changes; records are never dropped.
+and INFO/CISTRACK_SKIP with the reason a record or ALT was not scored (invalid_allele, no_alt,
+unknown_contig, out_of_bounds, ref_mismatch; per ALT: star_allele, symbolic_allele, breakend,
+allele_too_long, all_n). Nothing else in a record changes; records are never dropped: a line
+that cannot be parsed is written unchanged with a warning (--strict stops there instead).
 BED: appends cistrack_max_prob, cistrack_mean_prob, cistrack_elements, cistrack_nearest_gene,
 cistrack_gene_distance, cistrack_linked_gene, cistrack_link_score, cistrack_skip.
 
@@ -45,6 +46,15 @@ pub struct AnnotateArgs {
     /// BED: probability at or above which windows count as an element [default: the model's]
     #[arg(long, value_name = "P")]
     pub threshold: Option<f64>,
+    /// Stop with an error at the first line that cannot be parsed (by default such a line is
+    /// written unchanged, warned about and counted, and REF/ALT that are not valid alleles get
+    /// CISTRACK_SKIP=invalid_allele)
+    #[arg(long)]
+    pub strict: bool,
+    /// Longest input line accepted, bytes (a longer one stops the run before it is held in
+    /// memory)
+    #[arg(long, default_value_t = cistrack::io::text::DEFAULT_MAX_LINE, value_name = "BYTES")]
+    pub max_line_length: usize,
     #[command(flatten)]
     pub cache: super::CacheArgs,
 }
@@ -108,10 +118,21 @@ pub fn run(global: &GlobalArgs, args: AnnotateArgs) -> anyhow::Result<()> {
         command: command_line(),
         target,
         cache: args.cache.settings(&config),
+        strict: args.strict,
+        max_line_bytes: args.max_line_length,
     };
     let summary = annotate::annotate(&build, &spec, input, sink, &options)?;
     report(&summary);
     Ok(())
+}
+
+fn unparsed(s: &Summary) {
+    if let Some((line, error)) = &s.first_unparsed {
+        tracing::warn!(
+            "{} line(s) could not be parsed and were written unchanged (the first: line {line}: {error}); --strict makes such a line an error",
+            s.unparsed
+        );
+    }
 }
 
 fn report(s: &Summary) {
@@ -132,6 +153,7 @@ fn report(s: &Summary) {
                 s.passed_through,
             );
             tracing::info!("not scored, by reason (ALT alleles): {}", s.skipped_text());
+            unparsed(s);
             if s.replaced > 0 {
                 tracing::warn!(
                     "{} records already carried CISTRACK/CISTRACK_SKIP values (an earlier annotation); they were replaced",
@@ -160,6 +182,7 @@ fn report(s: &Summary) {
                 s.passed_through,
             );
             tracing::info!("not scored, by reason (intervals): {}", s.skipped_text());
+            unparsed(s);
         }
     }
 }

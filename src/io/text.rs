@@ -74,6 +74,14 @@ pub enum LineError {
         /// 1-based line number.
         line: usize,
     },
+    /// A line longer than the reader's limit (the rest of it is not read).
+    #[error("line {line} is longer than {limit} bytes (the line-length limit)")]
+    TooLong {
+        /// 1-based number of the long line.
+        line: usize,
+        /// The limit, bytes (terminator excluded).
+        limit: usize,
+    },
     /// Reading (or decompressing) failed after `line` complete lines.
     #[error("cannot read past line {line}")]
     Io {
@@ -92,15 +100,78 @@ pub struct LineReader<R> {
     inner: R,
     line: usize,
     bytes: Vec<u8>,
+    ending: Ending,
+    max_line: usize,
 }
 
+/// Default longest line a [`LineReader`] accepts: 16 MiB.
+pub const DEFAULT_MAX_LINE: usize = 16 << 20;
+
 impl<R: BufRead> LineReader<R> {
-    /// Wraps a buffered reader.
+    /// Wraps a buffered reader; lines may be up to [`DEFAULT_MAX_LINE`] bytes.
     pub fn new(inner: R) -> Self {
         Self {
             inner,
             line: 0,
             bytes: Vec::new(),
+            ending: Ending::None,
+            max_line: DEFAULT_MAX_LINE,
+        }
+    }
+
+    /// Sets the longest line accepted, bytes without the terminator (at least 1): a longer line
+    /// is a [`LineError::TooLong`] after reading at most that many bytes of it, so memory stays
+    /// bounded whatever the input.
+    #[must_use]
+    pub fn with_max_line(mut self, bytes: usize) -> Self {
+        self.max_line = bytes.max(1);
+        self
+    }
+
+    /// The last line read, as bytes without its terminator, and its terminator: also after a
+    /// [`LineError::NotUtf8`], so a caller can pass such a line on unchanged.
+    pub fn raw(&self) -> (&[u8], Ending) {
+        (&self.bytes, self.ending)
+    }
+
+    /// `read_until(b'\n')` that stops with [`LineError::TooLong`] once the line (terminator
+    /// excluded) passes the limit; returns the bytes consumed.
+    fn read_bounded(&mut self) -> Result<usize, LineError> {
+        let mut total = 0;
+        loop {
+            let available = match self.inner.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(LineError::Io {
+                        line: self.line,
+                        source,
+                    })
+                }
+            };
+            if available.is_empty() {
+                return Ok(total);
+            }
+            let (take, done) = match available.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (available.len(), false),
+            };
+            self.bytes.extend_from_slice(&available[..take]);
+            self.inner.consume(take);
+            total += take;
+            // the limit excludes the terminator ("\r\n" counts as one)
+            let content = self.bytes.len()
+                - usize::from(done)
+                - usize::from(done && self.bytes.ends_with(b"\r\n"));
+            if content > self.max_line {
+                return Err(LineError::TooLong {
+                    line: self.line + 1,
+                    limit: self.max_line,
+                });
+            }
+            if done {
+                return Ok(total);
+            }
         }
     }
 
@@ -132,13 +203,8 @@ impl<R: BufRead> LineReader<R> {
     pub fn read_line(&mut self, line: &mut String) -> Result<Option<Ending>, LineError> {
         line.clear();
         self.bytes.clear();
-        let n = self
-            .inner
-            .read_until(b'\n', &mut self.bytes)
-            .map_err(|source| LineError::Io {
-                line: self.line,
-                source,
-            })?;
+        self.ending = Ending::None;
+        let n = self.read_bounded()?;
         if n == 0 {
             return Ok(None);
         }
@@ -152,6 +218,7 @@ impl<R: BufRead> LineReader<R> {
         } else {
             Ending::None
         };
+        self.ending = ending;
         let text =
             std::str::from_utf8(&self.bytes).map_err(|_| LineError::NotUtf8 { line: self.line })?;
         line.push_str(text);
@@ -203,8 +270,43 @@ mod tests {
             reader.read_line(&mut line),
             Err(LineError::NotUtf8 { line: 3 })
         ));
+        // the bytes of a non-UTF-8 line stay readable, for a caller that passes them on
+        assert_eq!(reader.raw(), (&b"\xff"[..], Ending::Lf));
         assert_eq!(reader.read_line(&mut line).unwrap(), Some(Ending::None));
         assert_eq!((line.as_str(), reader.line_number()), ("last", 4));
         assert_eq!(reader.read_line(&mut line).unwrap(), None);
+    }
+
+    #[test]
+    fn test_line_length_limit() {
+        // a reader with a 3-byte buffer, so lines span many fill_buf calls
+        let text = b"abcd\r\nabcde\nok\n";
+        let mut reader =
+            LineReader::new(std::io::BufReader::with_capacity(3, &text[..])).with_max_line(4);
+        let mut line = String::new();
+        // exactly at the limit, "\r\n" not counted
+        assert_eq!(reader.read_line(&mut line).unwrap(), Some(Ending::CrLf));
+        assert_eq!(line, "abcd");
+        let err = reader.read_line(&mut line).unwrap_err();
+        assert!(
+            matches!(err, LineError::TooLong { line: 2, limit: 4 }),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "line 2 is longer than 4 bytes (the line-length limit)"
+        );
+        // only the limit and one buffer of the long line were held
+        assert!(reader.raw().0.len() <= 4 + 3);
+        // a 1 MB line against the default limit is fine; against 1000 bytes it is refused early
+        let long = format!("{}\n", "x".repeat(1 << 20));
+        let mut ok = LineReader::new(long.as_bytes());
+        assert_eq!(ok.read_line(&mut line).unwrap(), Some(Ending::Lf));
+        assert_eq!(line.len(), 1 << 20);
+        let mut small = LineReader::new(long.as_bytes()).with_max_line(1000);
+        assert!(matches!(
+            small.read_line(&mut line),
+            Err(LineError::TooLong { line: 1, .. })
+        ));
     }
 }

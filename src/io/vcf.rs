@@ -310,6 +310,13 @@ impl Record {
         Ok(())
     }
 
+    /// Whether REF is a base string and every ALT a known kind of allele (what
+    /// [`Record::parse_into`] checks last: a record that failed only that check has every other
+    /// field in place).
+    pub fn alleles_valid(&self) -> bool {
+        is_bases(self.reference()) && self.alternates().all(|a| a.is_ok())
+    }
+
     fn field(&self, i: usize) -> &str {
         let (start, end) = self.fields[i];
         &self.line[start..end]
