@@ -93,11 +93,7 @@ pub fn run(global: &GlobalArgs, args: CacheArgs) -> anyhow::Result<()> {
             CacheAction::Check { repair } => {
                 let report = check::check(&path, repair)?;
                 write_report(&mut out, &build, &path, &report)?;
-                if report.damaged()
-                    && !(repair
-                        && (report.moved_to.is_some() || report.deleted > 0)
-                        && report.other_format.is_none())
-                {
+                if report.damaged() && !report.repaired() {
                     failed.push(format!(
                         "{build}: damaged cache{}",
                         if repair {

@@ -11,11 +11,16 @@ from cistrack_training.model import AttLightEnhancer, ModelConfig, example_input
 pytestmark = pytest.mark.torch
 
 
-def test_static_int8_is_batch_invariant_and_dynamic_is_refused(tmp_path):
+@pytest.mark.parametrize(
+    "layout",
+    [{}, {"sequence_token_mask": True, "both_strands": True, "sequence_blocks": 2, "composition_k": 3}],
+    ids=["0.2.0-layout", "0.3.0-layout"],
+)
+def test_static_int8_is_batch_invariant_and_dynamic_is_refused(tmp_path, layout):
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     torch.manual_seed(0)
-    config = ModelConfig(d_model=32, heads=4, encoder_layers=1, stem_channels=16, signal_channels=8)
+    config = ModelConfig(d_model=32, heads=4, encoder_layers=1, stem_channels=16, signal_channels=8, **layout)
     fp32 = tmp_path / "fp32.onnx"
     export_onnx(AttLightEnhancer(config).eval(), fp32, {"cistrack.name": "tiny"})
     inputs = {k: t.numpy() for k, t in zip(quantize.INPUT_NAMES, example_inputs(64, seed=3), strict=True)}

@@ -38,6 +38,12 @@ impl CheckReport {
             || !self.unreadable.is_empty()
             || self.other_format.is_some()
     }
+
+    /// Whether a `--repair` run removed what was damaged: it deleted the bad entries or moved an
+    /// untrustworthy file aside. A file of another format is never repaired in place.
+    pub fn repaired(&self) -> bool {
+        (self.moved_to.is_some() || self.deleted > 0) && self.other_format.is_none()
+    }
 }
 
 fn store_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {

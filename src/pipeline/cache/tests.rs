@@ -164,8 +164,13 @@ fn test_check_repair_deletes_damaged_entries_and_keeps_the_rest() {
         before,
         "a check without --repair writes nothing"
     );
+    assert!(
+        !report.repaired(),
+        "a check without --repair repairs nothing"
+    );
     let repaired = check::check(&path, true).unwrap();
     assert_eq!(repaired.deleted, 2);
+    assert!(repaired.damaged() && repaired.repaired());
     let after = check::check(&path, false).unwrap();
     assert!(!after.damaged(), "{after:?}");
     assert_eq!(after.entries, 3);
@@ -192,6 +197,13 @@ fn test_entries_of_the_older_format_are_dropped_once() {
         .unwrap();
     }
     assert_eq!(check::check(&path, false).unwrap().other_format, Some(0));
+    // another format is never repaired in place, whatever was deleted
+    let other = check::CheckReport {
+        other_format: Some(0),
+        deleted: 1,
+        ..Default::default()
+    };
+    assert!(other.damaged() && !other.repaired());
     let stats = Arc::new(Stats::default());
     let store = DiskStore::open(&path, 1 << 30, stats.clone()).unwrap();
     assert_eq!(store.get(&key(7), &stats).unwrap(), None);
