@@ -24,7 +24,7 @@ pub mod conns;
 pub mod error;
 pub mod files;
 pub mod metrics;
-mod query;
+pub mod query;
 mod router;
 mod routes;
 mod state;
