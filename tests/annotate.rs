@@ -1267,17 +1267,7 @@ fn the_score_cache_is_reused_verified_and_never_changes_the_output() {
     let bed = b"chr1\t17000\t19000\tgrid\nchr1\t17050\t19050\toff_grid\n".to_vec();
     let regions = write_input(dir.path(), "regions.bed", b"chr1\t16000\t20000\n");
     let tiles = dir.path().join("tiles");
-    let pre = cistrack(&[
-        "--config",
-        "tests/data/fixture.toml",
-        "--device",
-        "cpu",
-        "precompute",
-        "--regions",
-        regions.to_str().unwrap(),
-        "--cache-dir",
-        tiles.to_str().unwrap(),
-    ]);
+    let pre = fixture_precompute(&regions, &tiles, &[]);
     assert_ok(&pre);
     let plain = assert_ok(&cistrack_stdin(
         &fixture_args(&["--format", "bed"]),

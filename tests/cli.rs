@@ -1103,6 +1103,73 @@ fn serve_refuses_a_weak_or_missing_token_file() {
     );
 }
 
+/// `precompute --shard I/N`: three jobs into one cache score every window of a region once;
+/// an unsharded run afterwards finds them all cached, and the counts add up to an unsharded run
+/// into a fresh cache.
+#[test]
+fn precompute_shards_cover_a_region_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let regions = dir.path().join("regions.bed");
+    // 200 windows at stride 200 over cache tiles 0-3 (64 windows each)
+    std::fs::write(&regions, "chr1\t0\t40000\n").unwrap();
+    let counts = |cache: &Path, shard: Option<&str>| -> (u64, u64, u64) {
+        let extra: &[&str] = match shard {
+            Some(s) => &["--shard", s],
+            None => &[],
+        };
+        let out = fixture_precompute(&regions, cache, extra);
+        assert_ok(&out);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let number = |before: &str, after: &str| -> u64 {
+            let tail = stderr
+                .split(after)
+                .next()
+                .unwrap_or_else(|| panic!("{stderr}"));
+            tail.rsplit(before)
+                .next()
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap_or_else(|e| panic!("{e}: {stderr}"))
+        };
+        (
+            number("precomputed", " windows in"),
+            number(",", " newly scored"),
+            number(",", " all-N skipped"),
+        )
+    };
+    let shared = dir.path().join("shared");
+    let parts: Vec<(u64, u64, u64)> = ["0/3", "1/3", "2/3"]
+        .iter()
+        .map(|s| counts(&shared, Some(s)))
+        .collect();
+    // tiles 0 and 3 to shard 0, tile 1 to shard 1, tile 2 to shard 2
+    assert_eq!(parts.iter().map(|p| p.0).collect::<Vec<_>>(), [72, 64, 64]);
+    let whole = counts(&dir.path().join("fresh"), None);
+    assert_eq!(whole.0, 200);
+    let sum = |f: fn(&(u64, u64, u64)) -> u64| parts.iter().map(f).sum::<u64>();
+    assert_eq!((sum(|p| p.0), sum(|p| p.1), sum(|p| p.2)), whole);
+    // every window is in the shared cache already
+    let again = counts(&shared, None);
+    assert_eq!((again.0, again.1, again.2), (200, 0, 0));
+    // a bad shard is refused by name
+    let out = cistrack(&[
+        "--config",
+        "tests/data/fixture.toml",
+        "precompute",
+        "--shard",
+        "3/3",
+    ]);
+    // a usage error: clap's status 2
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("invalid value '3/3' for '--shard <I/N>'")
+            && stderr.contains("is not I/N with 0 <= I < N"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn precompute_links_without_a_link_model_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();

@@ -11,7 +11,7 @@ use cistrack::genome::genes::read_intervals;
 use cistrack::genome::{Build, Region};
 use cistrack::model::ModelSpec;
 use cistrack::pipeline::background::{self, Background};
-use cistrack::pipeline::cache::{Cache, DiskStore, Stats, DEFAULT_DISK_MIB};
+use cistrack::pipeline::cache::{Cache, DiskStore, Stats, DEFAULT_DISK_MIB, TILE_WINDOWS};
 use cistrack::pipeline::engine::{inputs_fingerprint, Engine, EngineOptions};
 use cistrack::pipeline::regions::for_each_piece;
 use cistrack::track::links;
@@ -52,6 +52,56 @@ pub struct PrecomputeArgs {
     /// Windows the background scores (drawn in blocks of 16 adjacent windows over all contigs)
     #[arg(long, default_value_t = background::DEFAULT_WINDOWS as u64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub background_windows: u64,
+    /// Score only shard I of N (0-based), for a job array: the regions are cut at cache-tile
+    /// boundaries and tile k goes to shard k mod N, so N jobs together score every window
+    /// exactly once and never write the same tile
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+}
+
+/// `--shard I/N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This job's shard, 0-based.
+    pub index: u64,
+    /// Shards in all.
+    pub count: u64,
+}
+
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    let bad =
+        || format!("{text:?} is not I/N with 0 <= I < N (e.g. 0/4 for the first of four jobs)");
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let (index, count) = (
+        i.trim().parse::<u64>().map_err(|_| bad())?,
+        n.trim().parse::<u64>().map_err(|_| bad())?,
+    );
+    if count == 0 || index >= count {
+        return Err(bad());
+    }
+    Ok(Shard { index, count })
+}
+
+/// The parts of `regions` (0-based half-open, one contig each) that `shard` scores: each is cut
+/// at multiples of `tile_bp` (one cache tile of window cores) and piece `k` (the `k`-th tile of
+/// its contig) is kept when `k mod count == index`.
+fn shard_pieces(
+    regions: Vec<(String, u64, u64)>,
+    tile_bp: u64,
+    shard: Shard,
+) -> Vec<(String, u64, u64)> {
+    let mut out = Vec::new();
+    for (contig, start, end) in regions {
+        let mut k = start / tile_bp;
+        while k * tile_bp < end {
+            let (s, e) = ((k * tile_bp).max(start), ((k + 1) * tile_bp).min(end));
+            if k % shard.count == shard.index && s < e {
+                out.push((contig.clone(), s, e));
+            }
+            k += 1;
+        }
+    }
+    out
 }
 
 /// Runs `cistrack precompute`.
@@ -153,6 +203,17 @@ fn precompute_regions(
             _ => merged.push((c, s, e)),
         }
     }
+    if let Some(shard) = args.shard {
+        merged = shard_pieces(merged, TILE_WINDOWS as u64 * args.stride, shard);
+        tracing::info!(
+            "shard {}/{}: {} pieces of whole cache tiles",
+            shard.index,
+            shard.count,
+            merged.len()
+        );
+    }
+    // with --shard, each job's links are those of its pieces (a gene near a piece boundary may
+    // be computed by two jobs; its links are the same)
     let link_regions = args.links.then(|| merged.clone());
     let regions = merged
         .into_iter()
@@ -294,4 +355,46 @@ fn precompute_links(
         engine.model_name()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_every_base_once_in_whole_tiles() {
+        let regions = vec![
+            ("chr1".to_string(), 150, 1_000),
+            ("chr1".to_string(), 3_200, 3_300),
+            ("chr2".to_string(), 0, 640),
+        ];
+        let tile = 200;
+        for count in 1..=4 {
+            let mut covered: Vec<(String, u64)> = Vec::new();
+            for index in 0..count {
+                for (c, s, e) in shard_pieces(regions.clone(), tile, Shard { index, count }) {
+                    // inside one tile, and that tile belongs to this shard
+                    assert_eq!(s / tile, (e - 1) / tile);
+                    assert_eq!((s / tile) % count, index);
+                    covered.extend((s..e).map(|b| (c.clone(), b)));
+                }
+            }
+            let mut want: Vec<(String, u64)> = regions
+                .iter()
+                .flat_map(|(c, s, e)| (*s..*e).map(move |b| (c.clone(), b)))
+                .collect();
+            covered.sort();
+            want.sort();
+            assert_eq!(covered, want, "{count} shards");
+        }
+    }
+
+    #[test]
+    fn shard_text_is_checked() {
+        assert_eq!(parse_shard("1/4"), Ok(Shard { index: 1, count: 4 }));
+        for bad in ["4/4", "0/0", "1", "a/2", "-1/2"] {
+            let e = parse_shard(bad).unwrap_err();
+            assert!(e.contains("is not I/N"), "{e}");
+        }
+    }
 }

@@ -268,3 +268,21 @@ pub fn cistrack_command() -> Command {
     }
     cmd
 }
+
+/// `cistrack precompute` of the fixture build's `regions` into the cache folder `cache`, with
+/// `extra` arguments.
+pub fn fixture_precompute(regions: &Path, cache: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--config",
+        "tests/data/fixture.toml",
+        "--device",
+        "cpu",
+        "precompute",
+        "--regions",
+        regions.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    cistrack(&args)
+}
