@@ -15,20 +15,6 @@ use std::time::Duration;
 const SILENT: usize = 1000;
 const SLOWLORIS: usize = 200;
 
-/// Raises this process's soft descriptor limit to the hard one (the test holds ~1,250 sockets).
-fn raise_own_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        limit.rlim_cur = limit.rlim_max;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-    }
-    limit.rlim_cur
-}
-
 /// One `GET` on a fresh connection; `None` if no complete answer came within `timeout`.
 fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Option<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, timeout).ok()?;
@@ -65,7 +51,8 @@ fn closed_by_peer(s: &mut TcpStream) -> bool {
 
 #[test]
 fn healthz_answers_through_idle_and_slowloris_floods_at_a_small_descriptor_limit() {
-    let own = raise_own_limit();
+    // this process holds ~1,250 sockets: its soft limit is raised to the hard one, as the daemon's
+    let own = cistrack::server::conns::open_file_limit().expect("getrlimit works on Linux");
     assert!(
         own >= (SILENT + SLOWLORIS + 100) as u64,
         "the test needs {} descriptors; the hard limit is {own}",

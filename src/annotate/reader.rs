@@ -294,21 +294,18 @@ pub(super) fn read_vcf(mut lines: Lines, columns: usize, source: &Source, items:
                 } else {
                     record.parse_into(&line, columns, number)
                 };
-                let allele_only = matches!(
-                    &parsed,
-                    Err(vcf_io::ParseError {
-                        kind: vcf_io::ParseErrorKind::InvalidReference(_)
-                            | vcf_io::ParseErrorKind::InvalidAlternate(_),
-                        ..
-                    })
-                );
                 match parsed {
                     Ok(()) => {
                         order.check(&source.name, record.chrom(), record.position(), number);
                         Item::Vcf(record, ending)
                     }
                     // every field but the alleles is in place: the planner skips it
-                    Err(_) if allele_only && !source.strict => Item::Vcf(record, ending),
+                    Err(vcf_io::ParseError {
+                        kind:
+                            vcf_io::ParseErrorKind::InvalidReference(_)
+                            | vcf_io::ParseErrorKind::InvalidAlternate(_),
+                        ..
+                    }) if !source.strict => Item::Vcf(record, ending),
                     Err(e) => unparsable.item(&lines, &e.kind, || source.vcf_error(e.clone())),
                 }
             }

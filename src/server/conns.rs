@@ -45,6 +45,11 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// No request in flight and not already asked to close: the connection may be closed.
+    fn idle(&self) -> bool {
+        self.in_flight.load(Ordering::SeqCst) == 0 && !self.closing.load(Ordering::SeqCst)
+    }
+
     /// Resolves once the registry has asked this connection to close.
     pub async fn closed(&self) {
         self.close.notified().await;
@@ -54,8 +59,6 @@ impl Slot {
 /// Why the daemon closed connections itself (counters for `/metrics`).
 #[derive(Debug, Default)]
 pub struct Counts {
-    /// Connections accepted.
-    pub accepted: AtomicU64,
     /// Closed after `--idle-timeout` without a request.
     pub idle: AtomicU64,
     /// Closed to make room for a newer connection (cap or descriptor limit reached).
@@ -177,7 +180,6 @@ impl Connections {
     /// Registers a newly accepted connection. At the cap, the longest-idle connection is asked
     /// to close to make room; if none is idle, `None`: the caller drops the new connection.
     pub fn admit(self: &Arc<Self>) -> Option<Registered> {
-        self.counts.accepted.fetch_add(1, Ordering::Relaxed);
         let live = self
             .lock()
             .values()
@@ -208,9 +210,7 @@ impl Connections {
         let victim = self
             .lock()
             .values()
-            .filter(|s| {
-                s.in_flight.load(Ordering::SeqCst) == 0 && !s.closing.load(Ordering::SeqCst)
-            })
+            .filter(|s| s.idle())
             .min_by_key(|s| s.idle_since_ms.load(Ordering::SeqCst))
             .cloned();
         match victim {
@@ -231,9 +231,7 @@ impl Connections {
             .lock()
             .values()
             .filter(|s| {
-                s.in_flight.load(Ordering::SeqCst) == 0
-                    && !s.closing.load(Ordering::SeqCst)
-                    && now.saturating_sub(s.idle_since_ms.load(Ordering::SeqCst)) >= limit
+                s.idle() && now.saturating_sub(s.idle_since_ms.load(Ordering::SeqCst)) >= limit
             })
             .cloned()
             .collect();
