@@ -28,7 +28,9 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 # tabix/samtools/bcftools: fixture and VCF tools used by tests (samtools faidx is the FASTA reader's oracle).
 # python3-pybigwig: Debian's pyBigWig is built with remote (HTTP) support, which the PyPI wheel lacks;
 # the server tests read bigBed/bigWig back over HTTP with it (/usr/bin/python3).
-APT_PACKAGES=(tabix samtools bcftools python3-pybigwig)
+# redis-server: tests/redis.rs starts one on a free loopback port (the shared cache tier).
+# wrk: benches/soak.sh's load generator.
+APT_PACKAGES=(tabix samtools bcftools python3-pybigwig redis-server wrk)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -112,6 +112,18 @@ pub enum Command {
     Models(models::ModelsArgs),
 }
 
+/// Parses a count or a duration that must be at least 1 (0 is refused naming the option,
+/// instead of being raised silently).
+pub(crate) fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(
+    text: &str,
+) -> Result<T, String> {
+    match text.parse::<T>() {
+        Ok(n) if n >= T::from(1) => Ok(n),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(_) => Err("not a whole number".into()),
+    }
+}
+
 /// A progress bar on stderr counting `len` `unit` (drawn only when stderr is a terminal).
 pub(crate) fn progress_bar(len: u64, unit: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::with_draw_target(
@@ -200,6 +212,7 @@ impl CacheArgs {
                 .clone()
                 .unwrap_or_else(|| config.cache_dir.clone()),
             max_bytes: self.disk_cache.saturating_mul(1024 * 1024),
+            shared: config.redis.clone(),
         })
     }
 }

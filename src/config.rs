@@ -3,6 +3,7 @@
 //! ```toml
 //! models_dir = "../models"            # default: "models" beside this file
 //! cache_dir = "../.cistrack/cache"    # score caches; default: ~/.cache/cistrack
+//! cache = { redis = "redis://127.0.0.1:6379/0" }   # optional tier shared by several daemons
 //!
 //! [builds.hg38]
 //! description = "partial GRCh38 with K562 tracks"
@@ -34,6 +35,7 @@ use serde::Deserialize;
 
 use crate::genome::genes::{GenesFormat, StartBase};
 use crate::model::Modality;
+use crate::pipeline::cache::SharedSettings;
 
 /// Errors reading a config.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +78,15 @@ pub enum Error {
         /// The builds defined.
         available: Vec<String>,
     },
+    /// The shared cache tier's settings are unusable.
+    #[error("config {}: cache.redis", .path.display())]
+    Redis {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: crate::pipeline::cache::shared::UrlError,
+    },
     /// Several builds and none chosen.
     #[error("config {} defines several builds ({}): choose one with --build", .path.display(), .available.join(", "))]
     AmbiguousBuild {
@@ -91,8 +102,16 @@ pub enum Error {
 struct RawConfig {
     models_dir: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
+    cache: Option<RawCache>,
     #[serde(default)]
     builds: BTreeMap<String, RawBuild>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCache {
+    redis: String,
+    redis_prefix: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,6 +195,8 @@ pub struct Config {
     /// Where the per-build score caches live (`cache_dir` in the file; default
     /// `$XDG_CACHE_HOME/cistrack`, else `~/.cache/cistrack`).
     pub cache_dir: PathBuf,
+    /// The cache tier shared by several daemons (`cache = { redis = "redis://…" }`).
+    pub redis: Option<SharedSettings>,
     /// Builds by name.
     pub builds: BTreeMap<String, BuildConfig>,
 }
@@ -362,10 +383,25 @@ impl Config {
             Some(dir) => resolve(&dir),
             None => default_cache_dir(),
         };
+        let redis = match raw.cache {
+            None => None,
+            Some(c) => {
+                let settings = SharedSettings {
+                    url: c.redis,
+                    prefix: c.redis_prefix.unwrap_or_else(|| "cistrack".into()),
+                };
+                settings.validate().map_err(|source| Error::Redis {
+                    path: path.into(),
+                    source,
+                })?;
+                Some(settings)
+            }
+        };
         Ok(Self {
             path: path.into(),
             models_dir,
             cache_dir,
+            redis,
             builds,
         })
     }

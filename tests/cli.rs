@@ -1193,3 +1193,29 @@ fn precompute_links_without_a_link_model_fails_clearly() {
         &["--links: build fixture has no link model (models.links in its config)"],
     );
 }
+
+#[test]
+fn zero_limits_are_refused_naming_the_option() {
+    let refused = |args: &[&str], option: &str| {
+        let out = cistrack(&fixture_args(args));
+        let err = String::from_utf8_lossy(&out.stderr);
+        // a usage error: clap's exit status 2, before anything starts
+        assert_eq!(out.status.code(), Some(2), "{option}: {err}");
+        assert!(
+            err.contains(&format!("invalid value '0' for '{option}"))
+                && err.contains("must be at least 1"),
+            "{option}: {err}"
+        );
+    };
+    for option in [
+        "--max-connections",
+        "--header-timeout",
+        "--idle-timeout",
+        "--max-concurrent",
+        "--max-queued-windows",
+        "--request-timeout",
+    ] {
+        refused(&["serve", option, "0"], option);
+    }
+    refused(&["annotate", "--max-line-length", "0"], "--max-line-length");
+}

@@ -7,29 +7,13 @@
 mod helpers;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 const SILENT: usize = 1000;
 const SLOWLORIS: usize = 200;
-
-/// One `GET` on a fresh connection; `None` if no complete answer came within `timeout`.
-fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, timeout).ok()?;
-    s.set_read_timeout(Some(timeout)).unwrap();
-    s.set_write_timeout(Some(timeout)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, text))
-}
 
 /// Whether the daemon has closed `s` (a read sees end-of-file or a reset, not a timeout).
 fn closed_by_peer(s: &mut TcpStream) -> bool {
@@ -121,7 +105,7 @@ fn healthz_answers_through_idle_and_slowloris_floods_at_a_small_descriptor_limit
 
     // probes while the floods are on: every one is answered
     for i in 0..10 {
-        let answer = get(addr, "/healthz", Duration::from_secs(20));
+        let answer = helpers::http_get(addr, "/healthz", Duration::from_secs(20));
         let (status, text) = answer.unwrap_or_else(|| {
             panic!(
                 "probe {i}: /healthz did not answer under the flood\n{}",
@@ -147,7 +131,7 @@ fn healthz_answers_through_idle_and_slowloris_floods_at_a_small_descriptor_limit
         "idle keep-alive still open"
     );
 
-    let (status, metrics) = get(addr, "/metrics", Duration::from_secs(20)).unwrap();
+    let (status, metrics) = helpers::http_get(addr, "/metrics", Duration::from_secs(20)).unwrap();
     assert_eq!(status, 200);
     let value = |needle: &str| -> f64 {
         metrics

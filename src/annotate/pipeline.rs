@@ -151,7 +151,7 @@ pub(super) fn run(
     let summary = Summary::new(source.format, device, batch_size);
     let progress = Progress::new(options.progress, size, bytes_read);
 
-    let window_cache = cache.disk().is_some().then(|| {
+    let window_cache = cache.has_lower_tiers().then(|| {
         Arc::new(WindowCache::new(
             cache.clone(),
             window_namespace(build.name(), &spec.id(), &spec.sha256),

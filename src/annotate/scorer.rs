@@ -149,9 +149,7 @@ impl WindowCache {
 
     /// Waits until every stored score is written.
     pub fn flush(&self) {
-        if let Some(disk) = self.cache.disk() {
-            disk.flush();
-        }
+        self.cache.flush();
     }
 }
 

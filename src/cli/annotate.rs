@@ -1,5 +1,6 @@
 //! `cistrack annotate`: stream VCF or BED records through the enhancer model.
 
+use super::at_least_one;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -53,7 +54,7 @@ pub struct AnnotateArgs {
     pub strict: bool,
     /// Longest input line accepted, bytes (a longer one stops the run before it is held in
     /// memory)
-    #[arg(long, default_value_t = cistrack::io::text::DEFAULT_MAX_LINE, value_name = "BYTES")]
+    #[arg(long, default_value_t = cistrack::io::text::DEFAULT_MAX_LINE, value_name = "BYTES", value_parser = at_least_one::<usize>)]
     pub max_line_length: usize,
     #[command(flatten)]
     pub cache: super::CacheArgs,

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 
 use cistrack::error::chain;
 use cistrack::pipeline::cache::check::{self, CheckReport};
-use cistrack::pipeline::cache::{DiskStore, Stats, DEFAULT_DISK_MIB};
+use cistrack::pipeline::cache::{DiskStore, SharedStore, Stats, DEFAULT_DISK_MIB};
 
 use super::GlobalArgs;
 
@@ -25,7 +25,8 @@ pub struct CacheArgs {
 /// Cache actions.
 #[derive(Debug, Subcommand)]
 pub enum CacheAction {
-    /// Tiles and bytes per build, model and stride (reads only; never changes the files)
+    /// Tiles and bytes per build, model and stride (reads only; never changes the files), and
+    /// the build's entries in Redis when the config names a shared tier
     Stats,
     /// Check every cache file: SQLite's integrity check, every entry's checksum (which covers
     /// its key) and that tiles and window scores parse. Exits 1 when anything is damaged
@@ -35,7 +36,8 @@ pub enum CacheAction {
         #[arg(long)]
         repair: bool,
     },
-    /// Delete cached scores (of --build only, when given)
+    /// Delete cached scores (of --build only, when given), in Redis too when the config names
+    /// a shared tier
     Clear,
 }
 
@@ -57,6 +59,20 @@ pub fn run(global: &GlobalArgs, args: CacheArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let mut failed: Vec<String> = Vec::new();
     for build in builds {
+        if let Some(settings) = &config.redis {
+            let shared = SharedStore::open(settings, &build, std::sync::Arc::default())?;
+            let url = shared.url();
+            // Redis checks its own data, and every value read is checked against its key.
+            let done = match args.action {
+                CacheAction::Stats => shared.count().map(|n| format!("{n} entries")),
+                CacheAction::Clear => shared.clear(None).map(|n| format!("cleared {n} entries")),
+                CacheAction::Check { .. } => Some("not checked (Redis checks its own data; every value read is checked against its key)".into()),
+            };
+            match done {
+                Some(what) => writeln!(out, "{build}: Redis {url}: {what}")?,
+                None => failed.push(format!("{build}: Redis {url} cannot be reached")),
+            }
+        }
         let path = dir.join(format!("{build}.sqlite"));
         if !path.exists() {
             writeln!(out, "{build}: no cache at {}", path.display())?;

@@ -81,6 +81,7 @@ pub fn run(global: &GlobalArgs, args: LinksArgs) -> anyhow::Result<()> {
     let settings = CacheSettings {
         dir: cache_dir,
         max_bytes: DEFAULT_DISK_MIB * 1024 * 1024,
+        shared: config.redis.clone(),
     };
     let cache = Arc::new(Cache::open(Some(&settings), build.name(), 64)?);
     let engine = links::open(

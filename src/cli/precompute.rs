@@ -121,7 +121,9 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
     let path = cache_dir.join(format!("{}.sqlite", build.name()));
     let stats = Arc::new(Stats::default());
     let disk = DiskStore::open(&path, args.disk_cache * 1024 * 1024, stats.clone())?;
-    let cache = Arc::new(Cache::new(64, Some(disk), stats));
+    let cache = Arc::new(
+        Cache::new(64, Some(disk), stats).with_shared(config.redis.as_ref(), build.name())?,
+    );
     let options = EngineOptions::command(
         &build,
         args.stride,
@@ -143,7 +145,7 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
     if args.background {
         precompute_background(&engine, args.background_windows as usize)?;
     }
-    cache.disk().expect("opened above").flush();
+    cache.flush();
     Ok(())
 }
 

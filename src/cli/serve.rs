@@ -1,5 +1,6 @@
 //! `cistrack serve`: run the daemon.
 
+use super::at_least_one;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -54,13 +55,13 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BP")]
     pub dense_max: Option<u64>,
     /// Requests handled at once (more: 429)
-    #[arg(long, default_value_t = server::DEFAULT_MAX_CONCURRENT, value_name = "N")]
+    #[arg(long, default_value_t = server::DEFAULT_MAX_CONCURRENT, value_name = "N", value_parser = at_least_one::<usize>)]
     pub max_concurrent: usize,
     /// Windows queued at once (more: 429)
-    #[arg(long, default_value_t = server::DEFAULT_MAX_QUEUED_WINDOWS, value_name = "N")]
+    #[arg(long, default_value_t = server::DEFAULT_MAX_QUEUED_WINDOWS, value_name = "N", value_parser = at_least_one::<usize>)]
     pub max_queued_windows: usize,
     /// Longest a request may wait for scores, seconds
-    #[arg(long, default_value_t = server::DEFAULT_REQUEST_TIMEOUT.as_secs(), value_name = "S")]
+    #[arg(long, default_value_t = server::DEFAULT_REQUEST_TIMEOUT.as_secs(), value_name = "S", value_parser = at_least_one::<u64>)]
     pub request_timeout: u64,
     /// Default wait for scores before answering with what is ready (requests may set wait=MS)
     #[arg(long, default_value_t = server::DEFAULT_WAIT.as_millis() as u64, value_name = "MS")]
@@ -79,13 +80,13 @@ pub struct ServeArgs {
     pub token_file: Option<std::path::PathBuf>,
     /// Open client connections at most (lowered to fit the open-file limit); at the cap a new
     /// connection closes the longest-idle one
-    #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
+    #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS, value_name = "N", value_parser = at_least_one::<usize>)]
     pub max_connections: usize,
     /// Seconds a client has to send a complete request head (slow or silent clients are closed)
-    #[arg(long, default_value_t = server::DEFAULT_HEADER_TIMEOUT.as_secs(), value_name = "S")]
+    #[arg(long, default_value_t = server::DEFAULT_HEADER_TIMEOUT.as_secs(), value_name = "S", value_parser = at_least_one::<u64>)]
     pub header_timeout: u64,
     /// Seconds a keep-alive connection may sit idle between requests
-    #[arg(long, default_value_t = server::DEFAULT_IDLE_TIMEOUT.as_secs(), value_name = "S")]
+    #[arg(long, default_value_t = server::DEFAULT_IDLE_TIMEOUT.as_secs(), value_name = "S", value_parser = at_least_one::<u64>)]
     pub idle_timeout: u64,
     /// Seconds to let requests in flight finish after SIGINT/SIGTERM
     #[arg(long, default_value_t = 10, value_name = "S")]
@@ -120,17 +121,17 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         max_batch: args.max_batch,
         max_region_bp: args.max_region,
         dense_max_bp: args.dense_max,
-        max_concurrent: args.max_concurrent.max(1),
-        max_queued_windows: args.max_queued_windows.max(1),
-        request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+        max_concurrent: args.max_concurrent,
+        max_queued_windows: args.max_queued_windows,
+        request_timeout: Duration::from_secs(args.request_timeout),
         default_wait: Duration::from_millis(args.wait),
         cors_origins: args.cors_origins.clone(),
         allowed_hosts: args.allowed_hosts.clone(),
         token: args.token_file.as_deref().map(read_token).transpose()?,
         track_refresh: Duration::from_secs(10),
-        max_connections: args.max_connections.max(1),
-        header_timeout: Duration::from_secs(args.header_timeout.max(1)),
-        idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+        max_connections: args.max_connections,
+        header_timeout: Duration::from_secs(args.header_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
     };
     if !args.bind.ip().is_loopback() {
         tracing::warn!(

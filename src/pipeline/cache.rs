@@ -15,12 +15,16 @@
 //! state), concurrent readers with one writer (WAL), and one file per build that several daemon
 //! processes on one host can share. SQLite does not checksum pages, so every value also carries
 //! a CRC32; a value that fails it is deleted and recomputed. A database file that SQLite cannot
-//! open is moved aside and a new one created. Across hosts the same key/value layout maps onto a
-//! shared store (Redis, an object store); see README.md.
+//! open is moved aside and a new one created.
+//!
+//! Across hosts, an optional third tier on Redis ([`shared`]) holds the same keys and
+//! checksummed values: reads go memory → disk → Redis (a Redis hit is kept on disk too), and
+//! every write goes to all tiers.
 
 pub mod check;
 pub mod disk;
 pub mod key;
+pub mod shared;
 pub mod tile;
 
 use std::any::Any;
@@ -33,6 +37,8 @@ use lru::LruCache;
 use crate::error::chain;
 
 pub use disk::{DiskStore, Error, Stats, VariantStats};
+pub use shared::{SharedSettings, SharedStore};
+use tile::{decode_score, encode_score, window_key};
 pub use tile::{
     variant_id, window_namespace, RawEntry, Score, Slot, Tile, TileKey, WindowDigest, TILE_WINDOWS,
 };
@@ -50,6 +56,8 @@ pub struct CacheSettings {
     pub dir: std::path::PathBuf,
     /// Size limit of the file, bytes (least recently used entries are evicted).
     pub max_bytes: u64,
+    /// The shared tier (Redis), if configured.
+    pub shared: Option<SharedSettings>,
 }
 
 impl CacheSettings {
@@ -93,11 +101,12 @@ impl Records {
     }
 }
 
-/// The two tiers of one build's cache.
+/// The tiers of one build's cache.
 pub struct Cache {
     memory: Mutex<LruCache<TileKey, Arc<Tile>>>,
     records: Mutex<Records>,
     disk: Option<Arc<DiskStore>>,
+    shared: Option<SharedStore>,
     generation: AtomicU64,
     /// Counters.
     pub stats: Arc<Stats>,
@@ -105,7 +114,10 @@ pub struct Cache {
 
 impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cache").field("disk", &self.disk).finish()
+        f.debug_struct("Cache")
+            .field("disk", &self.disk)
+            .field("shared", &self.shared)
+            .finish()
     }
 }
 
@@ -125,17 +137,36 @@ impl Cache {
                 limit: record_mib.max(1) << 20,
             }),
             disk: disk.map(Arc::new),
+            shared: None,
             generation: AtomicU64::new(0),
             stats,
         }
     }
 
-    /// The cache of `build`: `memory_mib` in memory over the SQLite file that `settings` names,
-    /// or memory only without settings.
+    /// Adds the shared tier of `build` (Redis) when `settings` names one.
     ///
     /// # Errors
     ///
-    /// [`Error::Store`] when the file cannot be created or opened.
+    /// [`Error::Shared`] for a Redis URL the client cannot use (an unreachable Redis is not an
+    /// error: see [`shared`]).
+    pub fn with_shared(
+        mut self,
+        settings: Option<&SharedSettings>,
+        build: &str,
+    ) -> Result<Self, Error> {
+        if let Some(settings) = settings {
+            self.shared = Some(SharedStore::open(settings, build, self.stats.clone())?);
+        }
+        Ok(self)
+    }
+
+    /// The cache of `build`: `memory_mib` in memory over the SQLite file that `settings` names
+    /// (and its shared tier, if any), or memory only without settings.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the file cannot be created or opened, [`Error::Shared`] for an
+    /// unusable Redis URL.
     pub fn open(
         settings: Option<&CacheSettings>,
         build: &str,
@@ -146,7 +177,8 @@ impl Cache {
             Some(s) => Some(DiskStore::open(&s.path(build), s.max_bytes, stats.clone())?),
             None => None,
         };
-        Ok(Self::new(memory_mib, disk, stats))
+        Self::new(memory_mib, disk, stats)
+            .with_shared(settings.and_then(|s| s.shared.as_ref()), build)
     }
 
     /// The tile in memory, if present (no disk access).
@@ -175,42 +207,66 @@ impl Cache {
             .cloned()
     }
 
-    /// The tile from memory or disk (promoted to memory). Blocking on a disk read: call from a
-    /// blocking thread.
+    /// Whether a tier below memory (disk or shared) can answer.
+    pub fn has_lower_tiers(&self) -> bool {
+        self.disk.is_some() || self.shared.is_some()
+    }
+
+    /// The tile from memory, else disk, else the shared tier (promoted to memory; a shared hit
+    /// is kept on disk too). A tile on disk with slots still missing is completed from the
+    /// shared tier. Blocking on disk and network reads: call from a blocking thread.
     pub fn get(&self, key: &TileKey) -> Option<Arc<Tile>> {
         if let Some(tile) = self.get_memory(key) {
             return Some(tile);
         }
-        let disk = self.disk.as_ref()?;
-        match disk.get(key, &self.stats) {
-            Ok(Some(tile)) => {
-                self.stats.disk_hits.fetch_add(1, Ordering::Relaxed);
-                let tile = Arc::new(tile);
-                let mut memory = self
-                    .memory
-                    .lock()
-                    .expect("cache lock poisoned; this is a bug");
-                // Another thread may have merged newer slots meanwhile: keep both.
-                let merged = match memory.get(key) {
-                    Some(current) => {
-                        let mut m = (**current).clone();
-                        m.merge(&tile);
-                        Arc::new(m)
-                    }
-                    None => tile,
+        let mut found = self.disk.as_ref().and_then(|disk| {
+            let read = disk.get(key, &self.stats);
+            let counter = match &read {
+                Ok(Some(_)) => &self.stats.disk_hits,
+                _ => &self.stats.disk_misses,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            or_miss(read)
+        });
+        if let Some(shared) = &self.shared {
+            if found.as_ref().is_none_or(Tile::has_missing) {
+                let remote = shared.get_raw(&key.bytes()).and_then(|v| Tile::decode(&v));
+                let counter = match &remote {
+                    Some(_) => &self.stats.redis_hits,
+                    None => &self.stats.redis_misses,
                 };
-                memory.put(key.clone(), merged.clone());
-                Some(merged)
-            }
-            Ok(None) => {
-                self.stats.disk_misses.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-            Err(e) => {
-                tracing::warn!("{}", chain(&e));
-                None
+                counter.fetch_add(1, Ordering::Relaxed);
+                if let Some(remote) = remote {
+                    let tile = match found {
+                        Some(mut local) => {
+                            local.merge(&remote);
+                            local
+                        }
+                        None => remote,
+                    };
+                    if let Some(disk) = &self.disk {
+                        disk.put(key, &tile);
+                    }
+                    found = Some(tile);
+                }
             }
         }
+        let tile = Arc::new(found?);
+        let mut memory = self
+            .memory
+            .lock()
+            .expect("cache lock poisoned; this is a bug");
+        // Another thread may have merged newer slots meanwhile: keep both.
+        let merged = match memory.get(key) {
+            Some(current) => {
+                let mut m = (**current).clone();
+                m.merge(&tile);
+                Arc::new(m)
+            }
+            None => tile,
+        };
+        memory.put(key.clone(), merged.clone());
+        Some(merged)
     }
 
     /// Merges computed slots into the tile in memory and returns the result. `persist` also
@@ -234,6 +290,9 @@ impl Cache {
         if persist {
             if let Some(disk) = &self.disk {
                 disk.put(key, &merged);
+            }
+            if let Some(shared) = &self.shared {
+                shared.put_raw(&key.bytes(), &merged.encode());
             }
         }
         self.generation.fetch_add(1, Ordering::Relaxed);
@@ -281,6 +340,21 @@ impl Cache {
         self.disk.as_deref()
     }
 
+    /// The shared tier.
+    pub fn shared(&self) -> Option<&SharedStore> {
+        self.shared.as_ref()
+    }
+
+    /// Waits until every queued write is on disk and sent to the shared tier.
+    pub fn flush(&self) {
+        if let Some(disk) = &self.disk {
+            disk.flush();
+        }
+        if let Some(shared) = &self.shared {
+            shared.flush();
+        }
+    }
+
     /// The on-disk tier, shared (link results live in the same file).
     pub fn disk_shared(&self) -> Option<Arc<DiskStore>> {
         self.disk.clone()
@@ -292,17 +366,29 @@ impl Cache {
     }
 
     /// The score of a window by the digest of its model input (windows off the grid: an
-    /// allele's haplotype), from the disk tier; `None` without one. A read error is logged and
-    /// counts as a miss.
+    /// allele's haplotype), from the disk tier, else the shared tier (and then kept on disk);
+    /// `None` without either. A read error is logged and counts as a miss.
     pub fn get_window(&self, namespace: &str, digest: &WindowDigest) -> Option<Score> {
-        let disk = self.disk.as_ref()?;
-        or_miss(disk.get_window(namespace, digest, &self.stats))
+        if let Some(disk) = &self.disk {
+            if let Some(score) = or_miss(disk.get_window(namespace, digest, &self.stats)) {
+                return Some(score);
+            }
+        }
+        let shared = self.shared.as_ref()?;
+        let score = decode_score(&shared.get_raw(&window_key(namespace, digest))?)?;
+        if let Some(disk) = &self.disk {
+            disk.put_window(namespace, digest, &score);
+        }
+        Some(score)
     }
 
-    /// Stores a window score by digest (nothing without a disk tier).
+    /// Stores a window score by digest in the disk and shared tiers (nothing without either).
     pub fn put_window(&self, namespace: &str, digest: &WindowDigest, score: &Score) {
         if let Some(disk) = &self.disk {
             disk.put_window(namespace, digest, score);
+        }
+        if let Some(shared) = &self.shared {
+            shared.put_raw(&window_key(namespace, digest), &encode_score(score));
         }
     }
 
@@ -313,9 +399,10 @@ impl Cache {
     }
 
     /// A record (a gene's links, an element's embedding or signals) stored under `namespace`
-    /// and `key`: from memory, else decoded from the disk tier by `decode` (and then kept in
-    /// memory, at the bytes `size` gives). A disk read error is logged and counts as a miss, as
-    /// does a value `decode` rejects or one of another type under the same key.
+    /// and `key`: from memory, else decoded by `decode` from the disk tier, else from the shared
+    /// tier (and then kept on disk), and then kept in memory at the bytes `size` gives. A read
+    /// error is logged and counts as a miss, as does a value `decode` rejects or one of another
+    /// type under the same key.
     pub fn get_record<T: Any + Send + Sync>(
         &self,
         namespace: &str,
@@ -327,8 +414,21 @@ impl Cache {
         if let Some(value) = self.records().get::<T>(&full) {
             return Some(value);
         }
-        let disk = self.disk.as_ref()?;
-        let value = decode(&or_miss(disk.get_raw(&full, &self.stats))?)?;
+        let local = self
+            .disk
+            .as_ref()
+            .and_then(|disk| or_miss(disk.get_raw(&full, &self.stats)));
+        let encoded = match local {
+            Some(encoded) => encoded,
+            None => {
+                let encoded = self.shared.as_ref()?.get_raw(&full)?;
+                if let Some(disk) = &self.disk {
+                    disk.put_raw(full.clone(), encoded.clone());
+                }
+                encoded
+            }
+        };
+        let value = decode(&encoded)?;
         let bytes = size(&value);
         let value = Arc::new(value);
         self.records().put(full, value.clone(), bytes);
@@ -344,8 +444,8 @@ impl Cache {
         self.records().get::<T>(&record_key(namespace, key))
     }
 
-    /// Keeps a record in memory (`bytes`: what it holds), and with `encoded` also on the disk
-    /// tier (nothing there without one).
+    /// Keeps a record in memory (`bytes`: what it holds), and with `encoded` also in the disk
+    /// and shared tiers (where there are).
     pub fn put_record<T: Any + Send + Sync>(
         &self,
         namespace: &str,
@@ -355,8 +455,13 @@ impl Cache {
         encoded: Option<Vec<u8>>,
     ) {
         let full = record_key(namespace, key);
-        if let (Some(disk), Some(encoded)) = (&self.disk, encoded) {
-            disk.put_raw(full.clone(), encoded);
+        if let Some(encoded) = encoded {
+            if let Some(shared) = &self.shared {
+                shared.put_raw(&full, &encoded);
+            }
+            if let Some(disk) = &self.disk {
+                disk.put_raw(full.clone(), encoded);
+            }
         }
         self.records().put(full, value, bytes);
     }

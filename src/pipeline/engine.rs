@@ -397,7 +397,7 @@ impl Engine {
         let mut found: Vec<Option<Arc<Tile>>> =
             keys.iter().map(|k| inner.cache.get_memory(k)).collect();
         let absent: Vec<usize> = (0..keys.len()).filter(|&i| found[i].is_none()).collect();
-        if !absent.is_empty() && inner.cache.disk().is_some() {
+        if !absent.is_empty() && inner.cache.has_lower_tiers() {
             let cache = inner.cache.clone();
             let wanted: Vec<TileKey> = absent.iter().map(|&i| keys[i].clone()).collect();
             let loaded = tokio::task::spawn_blocking(move || {

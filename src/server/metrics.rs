@@ -249,6 +249,23 @@ pub(super) async fn answer(state: &State) -> RouteResult {
         "cistrack_cache_evictions",
         "Disk cache entries evicted to stay under the size limit.",
     );
+    let mut redis_up = Ordered::new(
+        "cistrack_cache_redis_up",
+        "1 while the shared cache tier (Redis) answers, 0 during an outage.",
+    );
+    let mut redis_errors = Ordered::new(
+        "cistrack_cache_redis_errors",
+        "Failed calls to the shared cache tier (outages and refused commands).",
+    );
+    let mut redis_writes = Ordered::new(
+        "cistrack_cache_redis_writes",
+        "Entries written to the shared cache tier.",
+    );
+    let mut redis_dropped = Ordered::new(
+        "cistrack_cache_redis_writes_dropped",
+        "Entries not written to the shared cache tier (queue full or Redis down); the local \
+         tiers keep them.",
+    );
     for (name, b) in &state.builds {
         let mut engines: Vec<_> = b
             .engines
@@ -291,10 +308,15 @@ pub(super) async fn answer(state: &State) -> RouteResult {
             device.push(on, ConstGauge::new(1u64));
         }
         let c = &b.cache.stats;
-        for (tier, h, m) in [
+        let shared = b.cache.shared();
+        let mut tiers = vec![
             ("memory", &c.memory_hits, &c.memory_misses),
             ("disk", &c.disk_hits, &c.disk_misses),
-        ] {
+        ];
+        if shared.is_some() {
+            tiers.push(("redis", &c.redis_hits, &c.redis_misses));
+        }
+        for (tier, h, m) in tiers {
             let labels = TierLabels {
                 build: name.clone(),
                 tier,
@@ -308,7 +330,16 @@ pub(super) async fn answer(state: &State) -> RouteResult {
         let n = c.corrupt_entries.load(Ordering::Relaxed);
         corrupt.push(labels.clone(), ConstCounter::new(n));
         let n = c.disk_evictions.load(Ordering::Relaxed);
-        evictions.push(labels, ConstCounter::new(n));
+        evictions.push(labels.clone(), ConstCounter::new(n));
+        if let Some(shared) = shared {
+            redis_up.push(labels.clone(), ConstGauge::new(u64::from(shared.is_up())));
+            let n = c.redis_errors.load(Ordering::Relaxed);
+            redis_errors.push(labels.clone(), ConstCounter::new(n));
+            let n = c.redis_writes.load(Ordering::Relaxed);
+            redis_writes.push(labels.clone(), ConstCounter::new(n));
+            let n = c.redis_writes_dropped.load(Ordering::Relaxed);
+            redis_dropped.push(labels, ConstCounter::new(n));
+        }
     }
     registry.register_collector(Box::new(scored));
     registry.register_collector(Box::new(skipped));
@@ -323,6 +354,13 @@ pub(super) async fn answer(state: &State) -> RouteResult {
     registry.register_collector(Box::new(misses));
     registry.register_collector(Box::new(corrupt));
     registry.register_collector(Box::new(evictions));
+    // the Redis families only where a build has the tier
+    if state.builds.values().any(|b| b.cache.shared().is_some()) {
+        registry.register_collector(Box::new(redis_up));
+        for collector in [redis_errors, redis_writes, redis_dropped] {
+            registry.register_collector(Box::new(collector));
+        }
+    }
     registry.register_collector(Box::new(Single {
         name: "cistrack_requests_in_flight",
         help: "Requests being handled.",

@@ -266,7 +266,10 @@ impl State {
                 ),
                 None => None,
             };
-            let cache = Arc::new(Cache::new(serve.memory_cache_mib, disk, stats));
+            let cache = Arc::new(
+                Cache::new(serve.memory_cache_mib, disk, stats)
+                    .with_shared(config.redis.as_ref(), build.name())?,
+            );
             let candidates = match &build_config.candidates {
                 Some(path) => Some(IntervalIndex::new(&read_intervals(path)?, build.contigs())),
                 None => None,
@@ -338,9 +341,7 @@ impl State {
     /// Waits until every cache write is on disk (used at shutdown).
     pub fn flush(&self) {
         for b in self.builds.values() {
-            if let Some(disk) = b.cache.disk() {
-                disk.flush();
-            }
+            b.cache.flush();
         }
     }
 

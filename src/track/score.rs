@@ -149,9 +149,7 @@ pub fn score_region(
     let views = score_regions(&engine, std::slice::from_ref(region), |n| progress.inc(n))?;
     progress.finish_and_clear();
     let view = views.into_iter().next().expect("one view per region");
-    if let Some(disk) = cache.disk() {
-        disk.flush();
-    }
+    cache.flush();
     let skipped = view
         .skipped
         .iter()

@@ -272,9 +272,14 @@ pub fn cistrack_command() -> Command {
 /// `cistrack precompute` of the fixture build's `regions` into the cache folder `cache`, with
 /// `extra` arguments.
 pub fn fixture_precompute(regions: &Path, cache: &Path, extra: &[&str]) -> Output {
+    precompute_with(Path::new("tests/data/fixture.toml"), regions, cache, extra)
+}
+
+/// `cistrack precompute` with the config `config` (a build of the fixture's data).
+pub fn precompute_with(config: &Path, regions: &Path, cache: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
         "--config",
-        "tests/data/fixture.toml",
+        config.to_str().unwrap(),
         "--device",
         "cpu",
         "precompute",
@@ -285,4 +290,54 @@ pub fn fixture_precompute(regions: &Path, cache: &Path, extra: &[&str]) -> Outpu
     ];
     args.extend_from_slice(extra);
     cistrack(&args)
+}
+
+/// One `GET` on a fresh connection: status and body (de-chunked), or `None` if no complete
+/// answer came within `timeout`.
+pub fn http_get(
+    addr: std::net::SocketAddr,
+    path: &str,
+    timeout: std::time::Duration,
+) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout).ok()?;
+    s.set_read_timeout(Some(timeout)).unwrap();
+    s.set_write_timeout(Some(timeout)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    if !head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return Some((status, body.to_string()));
+    }
+    let mut out = String::new();
+    let mut rest = body;
+    loop {
+        let (size, tail) = rest.split_once("\r\n")?;
+        let size = usize::from_str_radix(size.trim(), 16).ok()?;
+        if size == 0 {
+            return Some((status, out));
+        }
+        out.push_str(tail.get(..size)?);
+        rest = tail.get(size + 2..)?;
+    }
+}
+
+/// The sum of a Prometheus metric's samples (all label sets) in `/metrics` text.
+pub fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

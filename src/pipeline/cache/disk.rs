@@ -29,6 +29,16 @@ pub struct Stats {
     pub corrupt_entries: AtomicU64,
     /// Entries evicted from disk to stay under the size limit.
     pub disk_evictions: AtomicU64,
+    /// Tiles found in the shared tier (Redis).
+    pub redis_hits: AtomicU64,
+    /// Tiles not in the shared tier, or not read because it was down.
+    pub redis_misses: AtomicU64,
+    /// Failed calls to the shared tier (outages and refused commands).
+    pub redis_errors: AtomicU64,
+    /// Writes sent to the shared tier.
+    pub redis_writes: AtomicU64,
+    /// Writes not sent: the queue was full or the shared tier down.
+    pub redis_writes_dropped: AtomicU64,
 }
 
 /// Errors of the on-disk store.
@@ -43,6 +53,9 @@ pub enum Error {
         #[source]
         source: crate::error::Cause,
     },
+    /// The shared tier's URL is unusable.
+    #[error(transparent)]
+    Shared(#[from] super::shared::UrlError),
 }
 
 /// Summary of a store, for `cistrack cache stats`.

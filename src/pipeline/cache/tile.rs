@@ -99,6 +99,11 @@ impl Tile {
         rest.is_empty().then_some(tile)
     }
 
+    /// Whether a slot is still to be computed.
+    pub fn has_missing(&self) -> bool {
+        self.slots.contains(&Slot::Missing)
+    }
+
     /// Merges `other` into `self`: slots known in `other` replace missing ones here.
     pub fn merge(&mut self, other: &Tile) {
         for (mine, theirs) in self.slots.iter_mut().zip(&other.slots) {

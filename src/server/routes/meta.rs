@@ -17,6 +17,9 @@ struct Health<'a> {
     /// Build → model role → engine.
     builds: BTreeMap<&'a str, BTreeMap<String, EngineHealth>>,
     connections: ConnectionHealth,
+    /// The shared cache tier, when configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redis: Option<RedisHealth>,
     status: &'static str,
     uptime_seconds: u64,
     version: &'static str,
@@ -27,6 +30,13 @@ struct Health<'a> {
 struct ConnectionHealth {
     max: usize,
     open: usize,
+}
+
+/// The shared cache tier: its URL (password hidden) and whether it answered last time.
+#[derive(Debug, Serialize)]
+struct RedisHealth {
+    up: bool,
+    url: String,
 }
 
 /// A started engine.
@@ -56,12 +66,18 @@ pub(in crate::server) async fn healthz(state: &State) -> RouteResult {
             .collect();
         builds.insert(name.as_str(), models);
     }
+    let mut shared = state.builds.values().filter_map(|b| b.cache.shared());
+    let redis = shared.next().map(|first| RedisHealth {
+        up: first.is_up() && shared.all(|s| s.is_up()),
+        url: first.url().to_string(),
+    });
     json_ok(&Health {
         builds,
         connections: ConnectionHealth {
             max: state.connections.max(),
             open: state.connections.open(),
         },
+        redis,
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: state.started.elapsed().as_secs(),
