@@ -1308,3 +1308,52 @@ fn an_unusable_cache_dir_warns_and_annotates_without_it() {
     );
     assert_eq!(without_command(&stdout), without_command(&uncached));
 }
+
+#[test]
+fn an_indel_written_anywhere_in_its_repeat_gets_the_same_scores() {
+    // a homopolymer run of real fixture sequence, far from the contig ends
+    let out = Command::new("samtools")
+        .args([
+            "faidx",
+            "tests/data/fixture/genome.fa.gz",
+            "chr1:20001-40000",
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let bases: Vec<u8> = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .flatten()
+        .map(u8::to_ascii_uppercase)
+        .collect();
+    let run = bases
+        .windows(6)
+        .position(|w| w.iter().all(|&b| b == w[0]) && b"ACGT".contains(&w[0]))
+        .expect("a 6-base homopolymer");
+    let (base, anchor) = (bases[run] as char, bases[run - 1] as char);
+    let pos = 20_000 + run as u64; // 1-based POS of the anchor base
+                                   // one base deleted: at the run's start (normalised), at its end, and in its middle
+    let mut vcf = String::from(
+        "##fileformat=VCFv4.2\n##contig=<ID=chr1,length=60000>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n",
+    );
+    vcf.push_str(&format!(
+        "chr1\t{pos}\tleft\t{anchor}{base}\t{anchor}\t.\t.\t.\n"
+    ));
+    vcf.push_str(&format!(
+        "chr1\t{}\tmiddle\t{base}{base}\t{base}\t.\t.\t.\n",
+        pos + 3
+    ));
+    vcf.push_str(&format!(
+        "chr1\t{}\tright\t{base}{base}\t{base}\t.\t.\t.\n",
+        pos + 5
+    ));
+    let out = cistrack_stdin(&fixture_args(&["-i", "-"]), vcf.into_bytes());
+    let records = parse_vcf(&assert_ok(&out));
+    assert_eq!(records.len(), 3);
+    let scores = |r: &Annotated| r.entries[0][1..=5].to_vec();
+    assert!(records.iter().all(|r| r.skip.is_empty()), "{records:?}");
+    assert_eq!(scores(&records[0]), scores(&records[1]));
+    assert_eq!(scores(&records[0]), scores(&records[2]));
+}

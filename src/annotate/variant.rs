@@ -7,6 +7,10 @@
 //! reference bases at `s` replaced by `a` alternate bases (`r = 0` for a pure insertion,
 //! `a = 0` for a pure deletion).
 //!
+//! A pure insertion or deletion in a repeat can be written at several places with the same
+//! haplotype; [`left_align`] moves it to the leftmost (bcftools norm's left-alignment), so every
+//! way of writing it gets the same windows and scores. The record itself is written unchanged.
+//!
 //! Both windows are exactly `W` bases and centre the changed bases:
 //!
 //! - **reference window** `[s - ⌊(W - r)/2⌋, … + W)` on the reference;
@@ -58,6 +62,102 @@ pub fn trim<'a>(position0: u64, reference: &[u8], alternate: &'a [u8]) -> Edit<'
         reference_length: (reference.len() - suffix) as u64,
         alternate: &alternate[..alternate.len() - suffix],
     }
+}
+
+/// Bases read at a time while left-aligning.
+const LEFT_BLOCK: u64 = 256;
+
+/// A left-aligned [`Edit`], owning its alternate bases (an insertion's bases rotate as it moves).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Aligned {
+    /// 0-based position of the first changed reference base.
+    pub start0: u64,
+    /// Reference bases removed.
+    pub reference_length: u64,
+    /// Bases inserted in their place.
+    pub alternate: Vec<u8>,
+}
+
+impl Aligned {
+    /// As an [`Edit`].
+    pub fn edit(&self) -> Edit<'_> {
+        Edit {
+            start0: self.start0,
+            reference_length: self.reference_length,
+            alternate: &self.alternate,
+        }
+    }
+}
+
+/// Moves a trimmed pure insertion or deletion left while the haplotype stays the same: while the
+/// base before it equals the last base of the inserted or deleted sequence (case-insensitive),
+/// that sequence rotates right by one and the edit starts one base earlier — bcftools norm's
+/// left-alignment. Substitutions and complex edits are returned as they are. `reference(start0,
+/// end0, out)` writes the reference bases of `[start0, end0)` into `out`.
+///
+/// # Errors
+///
+/// What `reference` returns.
+///
+/// # Examples
+///
+/// ```
+/// use cistrack::annotate::variant::{left_align, trim};
+/// let contig = b"GCACACAT";
+/// let reference = |s: u64, e: u64, out: &mut Vec<u8>| -> Result<(), ()> {
+///     out.clear();
+///     out.extend_from_slice(&contig[s as usize..e as usize]);
+///     Ok(())
+/// };
+/// // deleting the last "CA" of the repeat is deleting its first
+/// let deletion = trim(4, b"ACA", b"A"); // POS 5, REF ACA, ALT A
+/// let aligned = left_align(&deletion, reference).unwrap();
+/// assert_eq!((aligned.start0, aligned.reference_length), (1, 2));
+/// // inserting "CA" after the repeat is inserting it after the G before it
+/// let insertion = trim(6, b"A", b"ACA"); // POS 7, REF A, ALT ACA
+/// let aligned = left_align(&insertion, reference).unwrap();
+/// assert_eq!((aligned.start0, &aligned.alternate[..]), (1, &b"CA"[..]));
+/// ```
+pub fn left_align<E>(
+    edit: &Edit<'_>,
+    mut reference: impl FnMut(u64, u64, &mut Vec<u8>) -> Result<(), E>,
+) -> Result<Aligned, E> {
+    let (r, a) = (edit.reference_length, edit.alternate.len());
+    let mut start0 = edit.start0;
+    if (r == 0) == (a == 0) {
+        return Ok(Aligned {
+            start0,
+            reference_length: r,
+            alternate: edit.alternate.to_vec(),
+        });
+    }
+    // the inserted or deleted sequence, rotated as the edit moves
+    let mut changed = std::collections::VecDeque::new();
+    let mut block = Vec::new();
+    if r > 0 {
+        reference(start0, start0 + r, &mut block)?;
+        changed.extend(&block);
+    } else {
+        changed.extend(edit.alternate);
+    }
+    'moving: while start0 > 0 {
+        let from = start0.saturating_sub(LEFT_BLOCK);
+        reference(from, start0, &mut block)?;
+        for &base in block.iter().rev() {
+            let last = *changed.back().expect("an indel changes at least one base");
+            if !base.eq_ignore_ascii_case(&last) {
+                break 'moving;
+            }
+            changed.pop_back();
+            changed.push_front(base);
+            start0 -= 1;
+        }
+    }
+    Ok(Aligned {
+        start0,
+        reference_length: r,
+        alternate: if r > 0 { Vec::new() } else { changed.into() },
+    })
 }
 
 /// Where the two windows of an [`Edit`] lie.
@@ -205,6 +305,91 @@ mod tests {
             (e.start0, e.reference_length, e.alternate),
             (11, 0, &b"A"[..])
         );
+    }
+
+    fn aligned(contig: &[u8], position0: u64, reference: &[u8], alternate: &[u8]) -> Aligned {
+        let fetch = |s: u64, e: u64, out: &mut Vec<u8>| -> Result<(), ()> {
+            out.clear();
+            out.extend_from_slice(&contig[s as usize..e as usize]);
+            Ok(())
+        };
+        left_align(&trim(position0, reference, alternate), fetch).unwrap()
+    }
+
+    #[test]
+    fn test_left_align() {
+        let contig = b"TTAAAAGCAGCAGCT";
+        // a homopolymer deletion moves to the run's start
+        let a = aligned(contig, 4, b"AA", b"A");
+        assert_eq!(
+            (a.start0, a.reference_length, &a.alternate[..]),
+            (2, 1, &b""[..])
+        );
+        // a trinucleotide insertion rotates as it moves through the AGC repeat: CAG at 13 is
+        // AGC at 5
+        let a = aligned(contig, 12, b"G", b"GCAG");
+        assert_eq!((a.start0, &a.alternate[..]), (5, &b"AGC"[..]));
+        // case does not stop it; it stops at the contig start
+        let a = aligned(b"aaaA", 2, b"aA", b"a");
+        assert_eq!((a.start0, a.reference_length), (0, 1));
+        // an insertion of a base unlike its left neighbour stays
+        let a = aligned(contig, 0, b"T", b"TG");
+        assert_eq!((a.start0, &a.alternate[..]), (1, &b"G"[..]));
+        // substitutions and complex edits are not moved
+        let a = aligned(contig, 3, b"A", b"G");
+        assert_eq!(
+            (a.start0, a.reference_length, &a.alternate[..]),
+            (3, 1, &b"G"[..])
+        );
+        let a = aligned(contig, 5, b"AGC", b"T");
+        assert_eq!(
+            (a.start0, a.reference_length, &a.alternate[..]),
+            (5, 3, &b"T"[..])
+        );
+    }
+
+    proptest! {
+        /// Left-alignment keeps the haplotype, and no edit of the same size further left gives it.
+        #[test]
+        fn prop_left_align_keeps_the_haplotype(
+            contig in proptest::collection::vec(proptest::sample::select(b"ACG".to_vec()), 2..60),
+            position_frac in 0.0f64..1.0,
+            length in 1usize..4,
+            insertion in any::<bool>(),
+        ) {
+            let p = 1 + ((contig.len() - 2) as f64 * position_frac) as usize;
+            let length = length.min(contig.len() - p);
+            let (reference, alternate): (Vec<u8>, Vec<u8>) = if insertion {
+                // insert a copy of the bases after the anchor
+                let mut alt = vec![contig[p - 1]];
+                alt.extend_from_slice(&contig[p..p + length]);
+                (vec![contig[p - 1]], alt)
+            } else {
+                (contig[p - 1..p + length].to_vec(), vec![contig[p - 1]])
+            };
+            let haplotype = |start0: usize, r: usize, alt: &[u8]| {
+                let mut h = contig[..start0].to_vec();
+                h.extend_from_slice(alt);
+                h.extend_from_slice(&contig[start0 + r..]);
+                h
+            };
+            let before = trim(p as u64 - 1, &reference, &alternate);
+            let after = aligned(&contig, p as u64 - 1, &reference, &alternate);
+            let r = after.reference_length as usize;
+            let want = haplotype(before.start0 as usize, before.reference_length as usize, before.alternate);
+            prop_assert_eq!(haplotype(after.start0 as usize, r, &after.alternate), want.clone());
+            if after.start0 > 0 {
+                // one base further left, no edit of the same size gives the same haplotype
+                let s = after.start0 as usize - 1;
+                if r > 0 {
+                    prop_assert_ne!(haplotype(s, r, b""), want);
+                } else {
+                    let mut rotated = vec![contig[s]];
+                    rotated.extend_from_slice(&after.alternate[..after.alternate.len() - 1]);
+                    prop_assert_ne!(haplotype(s, 0, &rotated), want);
+                }
+            }
+        }
     }
 
     #[test]

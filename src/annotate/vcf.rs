@@ -58,7 +58,7 @@ use super::genes::NearestGenes;
 use super::linker::{LinkedGene, Linker};
 use super::reference::ReferenceCache;
 use super::scorer::{Prediction, SignalBins, WindowScorer};
-use super::variant::{check_reference, count_bases, trim, Geometry, RefCheck};
+use super::variant::{check_reference, count_bases, left_align, trim, Geometry, RefCheck};
 use super::{decimal4, sanitize, Error, Reason, Summary};
 
 /// The INFO field with the scores.
@@ -69,7 +69,7 @@ pub const SKIP_ID: &str = "CISTRACK_SKIP";
 /// The `##INFO` line declaring [`INFO_ID`].
 pub fn info_header_line(spec: &ModelSpec) -> String {
     format!(
-        "##INFO=<ID={INFO_ID},Number=.,Type=String,Description=\"cistrack enhancer scores (model {model}), one entry per ALT in ALT order. Format: ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance|linked_gene|link_score. ref_prob and alt_prob: enhancer probability of the {w}-bp window centred on the variant in the reference and in the alternate haplotype (indels applied and the window re-centred); both windows use the reference H3K27ac and accessibility signal, so delta is the effect of the sequence change. delta: alt_prob - ref_prob. ref_logit and alt_logit: the model logits. nearest_gene: gene with the nearest TSS in the build's gene annotation; gene_distance: signed bp from that TSS to the variant along the gene's strand (negative upstream, 0 overlapping). linked_gene and link_score: with the build's link model, the gene whose promoter gives a candidate element containing the variant the highest link score (the calibrated E2G probability with the build's E2G model, else the attention normalised over the gene's candidates), and that score. A dot where a value is not available (ALT not scored, see {SKIP_ID}; no gene annotation)\">\n",
+        "##INFO=<ID={INFO_ID},Number=.,Type=String,Description=\"cistrack enhancer scores (model {model}), one entry per ALT in ALT order. Format: ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance|linked_gene|link_score. ref_prob and alt_prob: enhancer probability of the {w}-bp window centred on the variant in the reference and in the alternate haplotype (indels left-aligned as bcftools norm does, applied, and the window re-centred); both windows use the reference H3K27ac and accessibility signal, so delta is the effect of the sequence change. delta: alt_prob - ref_prob. ref_logit and alt_logit: the model logits. nearest_gene: gene with the nearest TSS in the build's gene annotation; gene_distance: signed bp from that TSS to the variant along the gene's strand (negative upstream, 0 overlapping). linked_gene and link_score: with the build's link model, the gene whose promoter gives a candidate element containing the variant the highest link score (the calibrated E2G probability with the build's E2G model, else the attention normalised over the gene's candidates), and that score. A dot where a value is not available (ALT not scored, see {SKIP_ID}; no gene annotation)\">\n",
         model = spec.id(),
         w = spec.window.length
     )
@@ -489,7 +489,10 @@ impl<'a> Planner<'a> {
         reference: &[u8],
         alternate: &[u8],
     ) -> Result<Result<Candidate, Reason>, Error> {
-        let edit = trim(position0, reference, alternate);
+        let aligned = left_align(&trim(position0, reference, alternate), |s, e, out| {
+            self.reference.fill(contig, s as i64, e as i64, out)
+        })?;
+        let edit = aligned.edit();
         if edit.reference_length > self.max_changed
             || edit.alternate.len() as u64 > self.max_changed
         {
