@@ -304,6 +304,8 @@ pub struct AnnotateOptions {
     pub strict: bool,
     /// Longest input line, bytes.
     pub max_line_bytes: usize,
+    /// Motifs scanned around each VCF allele (`CISTRACK_MOTIFS`); `None`: no scan.
+    pub motifs: Option<std::sync::Arc<crate::motif::MotifSet>>,
 }
 
 pub use crate::pipeline::cache::CacheSettings;
@@ -322,6 +324,7 @@ impl Default for AnnotateOptions {
             cache: None,
             strict: false,
             max_line_bytes: crate::io::text::DEFAULT_MAX_LINE,
+            motifs: None,
         }
     }
 }

@@ -14,6 +14,7 @@
 //! chrom_sizes = "hg38.chrom.sizes"    # optional: contigs the FASTA lacks (sequence masked)
 //! contacts = { path = "hic.tsv.gz", resolution = 5000 }   # optional contact table for links
 //! gene_aliases = "aliases.csv"        # optional: alias,gene id (renamed symbols)
+//! motifs = "JASPAR2024.jaspar"        # optional: motifs annotate scans (JASPAR or MEME)
 //! models = { student = "enhancer-student/0.2.0", teacher = "enhancer-teacher/0.2.0" }
 //! default_model = "student"
 //! auto_aliases = true                 # chr1 <-> 1, chrM <-> MT (default true)
@@ -124,6 +125,7 @@ struct RawBuild {
     chrom_sizes: Option<PathBuf>,
     contacts: Option<RawContacts>,
     gene_aliases: Option<PathBuf>,
+    motifs: Option<PathBuf>,
     #[serde(default)]
     signals: BTreeMap<String, RawSignal>,
     #[serde(default)]
@@ -222,6 +224,8 @@ pub struct BuildConfig {
     /// Gene aliases (`alias,gene id` or tab-separated, a header allowed): names a query may use
     /// for a gene of the genes file (renamed symbols).
     pub gene_aliases: Option<PathBuf>,
+    /// Motif matrices `annotate` scans around each allele (JASPAR or MEME).
+    pub motifs: Option<PathBuf>,
     /// Signal tracks by modality.
     pub signals: BTreeMap<Modality, SignalConfig>,
     /// Explicit aliases, alias -> FASTA name.
@@ -370,6 +374,7 @@ impl Config {
                     chrom_sizes: b.chrom_sizes.as_deref().map(resolve),
                     contacts,
                     gene_aliases: b.gene_aliases.as_deref().map(resolve),
+                    motifs: b.motifs.as_deref().map(resolve),
                     signals,
                     aliases: b.aliases,
                     auto_aliases: b.auto_aliases,

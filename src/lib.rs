@@ -37,6 +37,7 @@ pub mod error;
 pub mod genome;
 pub mod io;
 pub mod model;
+pub mod motif;
 pub mod pipeline;
 pub mod server;
 pub mod track;

@@ -81,13 +81,14 @@ fn without_command(text: &str) -> String {
         .collect()
 }
 
-/// The annotation removed again: cistrack's header lines and the CISTRACK/CISTRACK_SKIP INFO
-/// entries (an INFO left empty becomes `.`). Written here independently of cistrack's code.
+/// The annotation removed again: cistrack's header lines and the CISTRACK, CISTRACK_SKIP and
+/// CISTRACK_MOTIFS INFO entries (an INFO left empty becomes `.`). Written here independently of cistrack's code.
 fn strip_annotation(text: &str) -> String {
     let mut out = String::new();
     for line in text.split_inclusive('\n') {
         if line.starts_with("##INFO=<ID=CISTRACK,")
             || line.starts_with("##INFO=<ID=CISTRACK_SKIP,")
+            || line.starts_with("##INFO=<ID=CISTRACK_MOTIFS,")
             || line.starts_with("##cistrack_")
         {
             continue;
@@ -103,7 +104,11 @@ fn strip_annotation(text: &str) -> String {
         let mut fields: Vec<String> = body.split('\t').map(String::from).collect();
         let kept: Vec<&str> = fields[7]
             .split(';')
-            .filter(|e| !e.starts_with("CISTRACK=") && !e.starts_with("CISTRACK_SKIP="))
+            .filter(|e| {
+                !["CISTRACK=", "CISTRACK_SKIP=", "CISTRACK_MOTIFS="]
+                    .iter()
+                    .any(|key| e.starts_with(key))
+            })
             .collect();
         fields[7] = if kept.is_empty() {
             ".".into()
@@ -1312,22 +1317,11 @@ fn an_unusable_cache_dir_warns_and_annotates_without_it() {
 #[test]
 fn an_indel_written_anywhere_in_its_repeat_gets_the_same_scores() {
     // a homopolymer run of real fixture sequence, far from the contig ends
-    let out = Command::new("samtools")
-        .args([
-            "faidx",
-            "tests/data/fixture/genome.fa.gz",
-            "chr1:20001-40000",
-        ])
-        .current_dir(root())
-        .output()
-        .unwrap();
-    let bases: Vec<u8> = out
-        .stdout
-        .split(|&b| b == b'\n')
-        .skip(1)
-        .flatten()
-        .map(u8::to_ascii_uppercase)
-        .collect();
+    let bases: Vec<u8> = samtools_bases(
+        Path::new("tests/data/fixture/genome.fa.gz"),
+        "chr1:20001-40000",
+    )
+    .to_ascii_uppercase();
     let run = bases
         .windows(6)
         .position(|w| w.iter().all(|&b| b == w[0]) && b"ACGT".contains(&w[0]))
@@ -1356,4 +1350,217 @@ fn an_indel_written_anywhere_in_its_repeat_gets_the_same_scores() {
     assert!(records.iter().all(|r| r.skip.is_empty()), "{records:?}");
     assert_eq!(scores(&records[0]), scores(&records[1]));
     assert_eq!(scores(&records[0]), scores(&records[2]));
+}
+
+/// An independent motif scan (numpy): the same matrices, pseudocount, score grid and p-value
+/// threshold (computed by convolution), best overlapping placement on either strand. Prints one
+/// line per change: `id motif gained|lost ref alt size`.
+const MOTIF_ORACLE: &str = r#"
+import sys, numpy as np
+jaspar, p_value, segments = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+def round_half_away(x):
+    return (np.sign(x) * np.floor(np.abs(x) + 0.5)).astype(np.int64)
+motifs = []
+for block in open(jaspar).read().split('>')[1:]:
+    lines = block.strip().split('\n')
+    head = lines[0].split()
+    counts = np.array([[float(v) for v in l.split('[')[1].split(']')[0].split()] for l in lines[1:5]])
+    bits = np.log2((counts + 0.2) / (counts.sum(0) + 0.8) / 0.25)
+    scale = min(100.0, 2000.0 / max((bits.max(0) - bits.min(0)).sum(), 1e-9))
+    grid = round_half_away(bits * scale)  # 4 x w
+    dist = np.array([1.0])
+    for j in range(grid.shape[1]):
+        col = grid[:, j]
+        step = np.zeros(col.max() - col.min() + 1)
+        for v in col:
+            step[v - col.min()] += 0.25
+        dist = np.convolve(dist, step)
+    low = grid.min(0).sum()
+    tail, threshold = 0.0, low
+    for i in range(len(dist) - 1, -1, -1):
+        if tail + dist[i] > p_value:
+            threshold = low + i + 1
+            break
+        tail += dist[i]
+    motifs.append((head[0], grid, grid[::-1, ::-1], threshold, scale))
+code = {'A': 0, 'C': 1, 'G': 2, 'T': 3}
+for line in open(segments):
+    vid, ref, alt = line.split()
+    seqs = [np.array([code.get(b, 4) for b in s.upper()]) for s in (ref, alt)]
+    context = len(ref) // 2  # the changed base
+    for mid, fwd, rev, threshold, scale in motifs:
+        w = fwd.shape[1]
+        best = []
+        for s in seqs:
+            top = None
+            for p in range(max(0, context - w + 1), min(context, len(s) - w) + 1):
+                placed = s[p:p + w]
+                if (placed == 4).any():
+                    continue
+                for m in (fwd, rev):
+                    score = int(m[placed, np.arange(w)].sum())
+                    top = score if top is None or score > top else top
+            best.append(top)
+        hit = [b is not None and b >= threshold for b in best]
+        if hit[0] != hit[1]:
+            r, a = (b / scale for b in best)
+            print(vid, mid, 'gained' if hit[1] else 'lost', '%.2f' % r, '%.2f' % a, abs(a - r))
+"#;
+
+#[test]
+fn motif_changes_agree_with_an_independent_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let jaspar = shared().join("motifs/JASPAR2024_CORE_vertebrates_nonredundant.jaspar");
+    // every SNV at 24 positions of real fixture sequence
+    let (first, last) = (30_001u64, 30_024u64);
+    let context = 35; // more than the widest JASPAR 2024 motif
+    let bases = samtools_bases(
+        Path::new("tests/data/fixture/genome.fa.gz"),
+        &format!("chr1:{}-{}", first - context, last + context),
+    );
+    let mut vcf = String::from(
+        "##fileformat=VCFv4.2\n##contig=<ID=chr1,length=60000>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n",
+    );
+    let mut segments = String::new();
+    for pos in first..=last {
+        let at = (pos - first + context) as usize;
+        let reference = bases[at].to_ascii_uppercase();
+        for alt in b"ACGT".iter().filter(|&&b| b != reference) {
+            let id = format!("v{pos}{}", *alt as char);
+            vcf.push_str(&format!(
+                "chr1\t{pos}\t{id}\t{}\t{}\t.\t.\t.\n",
+                reference as char, *alt as char
+            ));
+            // the oracle's own context, more than the widest motif needs
+            let mut alternate = bases.clone();
+            alternate[at] = *alt;
+            let cut = |s: &[u8]| String::from_utf8(s[at - 34..=at + 34].to_vec()).unwrap();
+            segments.push_str(&format!("{id} {} {}\n", cut(&bases), cut(&alternate)));
+        }
+    }
+    let segments_path = dir.path().join("segments.txt");
+    std::fs::write(&segments_path, segments).unwrap();
+    let input = dir.path().join("snvs.vcf");
+    std::fs::write(&input, vcf).unwrap();
+    let annotated = dir.path().join("out.vcf");
+    assert_ok(&cistrack(&fixture_args(&[
+        "-i",
+        input.to_str().unwrap(),
+        "-o",
+        annotated.to_str().unwrap(),
+        "--motifs",
+        jaspar.to_str().unwrap(),
+    ])));
+    let header = std::fs::read_to_string(&annotated).unwrap();
+    assert!(header.contains("##INFO=<ID=CISTRACK_MOTIFS,Number=.,Type=String,Description=\"Motifs an ALT gains or loses: 879 matrices"), "{header}");
+
+    // what cistrack reported, read back by bcftools
+    let query = Command::new("bcftools")
+        .args(["query", "-f", "%ID\t%INFO/CISTRACK_MOTIFS\n"])
+        .arg(&annotated)
+        .output()
+        .unwrap();
+    assert!(
+        query.status.success(),
+        "{}",
+        String::from_utf8_lossy(&query.stderr)
+    );
+    let mut ours: HashMap<String, Vec<(String, String, String, String)>> = HashMap::new();
+    for line in String::from_utf8(query.stdout).unwrap().lines() {
+        let (id, entries) = line.split_once('\t').unwrap();
+        if entries == "." {
+            continue;
+        }
+        for entry in entries.split(',') {
+            let f: Vec<&str> = entry.split('|').collect();
+            assert_eq!(f.len(), 7, "{entry}");
+            assert!(f[6] == "+" || f[6] == "-");
+            ours.entry(id.to_string()).or_default().push((
+                f[1].into(),
+                f[3].into(),
+                f[4].into(),
+                f[5].into(),
+            ));
+        }
+    }
+    // the oracle's changes, largest first
+    let oracle = run_python(
+        MOTIF_ORACLE,
+        &[
+            jaspar.to_str().unwrap(),
+            "1e-4",
+            segments_path.to_str().unwrap(),
+        ],
+    );
+    // motif id, gained or lost, ref score, alt score, |alt - ref|
+    type OracleChange = (String, String, String, String, f64);
+    let mut theirs: HashMap<String, Vec<OracleChange>> = HashMap::new();
+    for line in oracle.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        theirs.entry(f[0].into()).or_default().push((
+            f[1].into(),
+            f[2].into(),
+            f[3].into(),
+            f[4].into(),
+            f[5].parse().unwrap(),
+        ));
+    }
+    assert!(
+        theirs.len() >= 10,
+        "the stretch should change some motifs: {}",
+        theirs.len()
+    );
+    assert_eq!(
+        ours.keys().collect::<std::collections::BTreeSet<_>>(),
+        theirs.keys().collect()
+    );
+    for (id, expected) in &theirs {
+        let got = &ours[id];
+        assert_eq!(
+            got.len(),
+            expected.len().min(5),
+            "{id}: {got:?} vs {expected:?}"
+        );
+        for entry in got {
+            let found = expected
+                .iter()
+                .find(|e| e.0 == entry.0)
+                .unwrap_or_else(|| panic!("{id}: {entry:?} not in {expected:?}"));
+            assert_eq!(
+                (&found.1, &found.2, &found.3),
+                (&entry.1, &entry.2, &entry.3),
+                "{id}"
+            );
+        }
+        // cistrack keeps the largest changes
+        let smallest_kept = got
+            .iter()
+            .map(|e| expected.iter().find(|x| x.0 == e.0).unwrap().4)
+            .fold(f64::MAX, f64::min);
+        let largest_dropped = expected
+            .iter()
+            .filter(|x| !got.iter().any(|e| e.0 == x.0))
+            .map(|x| x.4)
+            .fold(0.0, f64::max);
+        assert!(smallest_kept + 1e-9 >= largest_dropped, "{id}");
+    }
+
+    // --no-motifs and bad options
+    let plain = cistrack(&fixture_args(&[
+        "-i",
+        input.to_str().unwrap(),
+        "--no-motifs",
+    ]));
+    assert!(!assert_ok(&plain).contains("CISTRACK_MOTIFS"));
+    assert_fails_with(
+        &cistrack(&fixture_args(&[
+            "-i",
+            input.to_str().unwrap(),
+            "--motifs",
+            "no/such.jaspar",
+        ])),
+        &["cannot read motif file no/such.jaspar"],
+    );
+    let bad = cistrack(&fixture_args(&["--motif-p-value", "2"]));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("must be a number between 0 and 1"));
 }

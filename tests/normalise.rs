@@ -22,23 +22,7 @@ fn fasta() -> std::path::PathBuf {
 
 /// chr22 `[START0, END0)` from the FASTA, by samtools (the independent reader).
 fn region_bases() -> Vec<u8> {
-    let out = Command::new("samtools")
-        .args(["faidx", fasta().to_str().unwrap()])
-        .arg(format!("chr22:{}-{}", START0 + 1, END0))
-        .output()
-        .expect("samtools (scripts/setup.sh installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bases: Vec<u8> = out
-        .stdout
-        .split(|&b| b == b'\n')
-        .skip(1)
-        .flatten()
-        .copied()
-        .collect();
+    let bases = helpers::samtools_bases(&fasta(), &format!("chr22:{}-{}", START0 + 1, END0));
     assert_eq!(bases.len() as u64, END0 - START0);
     bases
 }

@@ -89,7 +89,13 @@ pub(super) fn run(
             }
             let columns = header.columns;
             (
-                vcf::header_text(&header, build, spec, &options.command),
+                vcf::header_text(
+                    &header,
+                    build,
+                    spec,
+                    options.motifs.as_deref(),
+                    &options.command,
+                ),
                 None,
                 columns,
             )
@@ -176,6 +182,7 @@ pub(super) fn run(
             spec,
             genes.as_ref(),
             linker.as_ref(),
+            options.motifs.as_deref(),
         )?),
         Format::Bed => Planner::Bed(bed::Planner::new(
             build,

@@ -58,6 +58,8 @@ use super::genes::NearestGenes;
 use super::linker::{LinkedGene, Linker};
 use super::reference::ReferenceCache;
 use super::scorer::{Prediction, SignalBins, WindowScorer};
+use crate::motif::{MotifChange, MotifSet};
+
 use super::variant::{check_reference, count_bases, left_align, trim, Geometry, RefCheck};
 use super::{decimal4, sanitize, Error, Reason, Summary};
 
@@ -83,11 +85,17 @@ pub fn skip_header_line() -> String {
 }
 
 /// The output header: the input's meta lines, cistrack's lines, the input's `#CHROM` line.
-pub fn header_text(header: &Header, build: &Build, spec: &ModelSpec, command: &str) -> String {
+pub fn header_text(
+    header: &Header,
+    build: &Build,
+    spec: &ModelSpec,
+    motifs: Option<&MotifSet>,
+    command: &str,
+) -> String {
     let mut text = String::new();
     // an earlier cistrack annotation's lines are replaced by this one's
     let ours = |line: &str| {
-        [INFO_ID, SKIP_ID]
+        [INFO_ID, SKIP_ID, MOTIF_ID]
             .iter()
             .any(|id| line.starts_with(&format!("##INFO=<ID={id},")))
             || line.starts_with("##cistrack_")
@@ -97,6 +105,9 @@ pub fn header_text(header: &Header, build: &Build, spec: &ModelSpec, command: &s
     }
     text.push_str(&info_header_line(spec));
     text.push_str(&skip_header_line());
+    if let Some(set) = motifs {
+        text.push_str(&motifs::header_line(set));
+    }
     let _ = writeln!(text, "##cistrack_version={}", env!("CARGO_PKG_VERSION"));
     let _ = writeln!(text, "##cistrack_build={}", build.name());
     let _ = writeln!(text, "##cistrack_model={}", spec.id());
@@ -129,6 +140,8 @@ pub struct Pending {
     gene: Option<(String, i64)>,
     link: LinkedGene,
     ref_check: Option<RefCheck>,
+    /// The `CISTRACK_MOTIFS` entries (empty when no ALT changes a motif).
+    motif_entries: String,
 }
 
 impl Pending {
@@ -227,6 +240,9 @@ impl Pending {
                     }
                 }
             }
+            if !self.motif_entries.is_empty() {
+                let _ = write!(fields, ";{MOTIF_ID}={}", self.motif_entries);
+            }
             if scored < self.alleles.len() {
                 if !fields.is_empty() {
                     fields.push(';');
@@ -267,7 +283,7 @@ fn without_our_fields(info: &str) -> (String, bool) {
     }
     let ours = |entry: &str| {
         let key = entry.split('=').next().unwrap_or(entry);
-        key == INFO_ID || key == SKIP_ID
+        key == INFO_ID || key == SKIP_ID || key == MOTIF_ID
     };
     if !info.split(';').any(ours) {
         return (info.to_string(), false);
@@ -281,6 +297,7 @@ struct Candidate {
     reference_start0: i64,
     reference: Vec<u8>,
     alternate: Vec<u8>,
+    motif_changes: Vec<MotifChange>,
 }
 
 /// Checks records and pushes their windows (one per encoder thread).
@@ -288,6 +305,7 @@ pub struct Planner<'a> {
     build: &'a Build,
     genes: Option<&'a NearestGenes>,
     linker: Option<&'a Linker>,
+    motifs: Option<&'a MotifSet>,
     reference: ReferenceCache,
     window: u64,
     bin_size: usize,
@@ -317,12 +335,14 @@ impl<'a> Planner<'a> {
         spec: &ModelSpec,
         genes: Option<&'a NearestGenes>,
         linker: Option<&'a Linker>,
+        motifs: Option<&'a MotifSet>,
     ) -> Result<Self, Error> {
         let window = spec.window.length as u64;
         Ok(Self {
             build,
             genes,
             linker,
+            motifs,
             reference: ReferenceCache::open(
                 &build.config().fasta,
                 super::reference::DEFAULT_CHUNK,
@@ -357,6 +377,7 @@ impl<'a> Planner<'a> {
             gene: None,
             link: LinkedGene::NotAsked,
             ref_check: None,
+            motif_entries: String::new(),
         };
         pending.record_reason = self.check_record(&mut pending, signals, scorer)?;
         Ok(pending)
@@ -471,6 +492,18 @@ impl<'a> Planner<'a> {
                 alternate: alternate_id,
             };
         }
+        if let Some(set) = self.motifs {
+            let alternates: Vec<&str> = pending.record.alternate_text().split(',').collect();
+            for (index, candidate) in &candidates {
+                let alt = alternates[*index];
+                motifs::write_entries(
+                    &mut pending.motif_entries,
+                    alt,
+                    &candidate.motif_changes,
+                    set,
+                );
+            }
+        }
         if self.linker.is_some() && !candidates.is_empty() {
             pending.link = LinkedGene::Ask {
                 contig: contig.clone(),
@@ -507,13 +540,27 @@ impl<'a> Planner<'a> {
         if count_bases(&reference_window) == 0 || count_bases(&alternate_window) == 0 {
             return Ok(Err(Reason::AllN));
         }
+        let motif_changes = self.motifs.map_or_else(Vec::new, |set| {
+            let at = (edit.start0 as i64 - geometry.reference_start0) as usize;
+            motifs::scan(
+                set,
+                &reference_window,
+                (at, edit.reference_length as usize),
+                &alternate_window,
+                (geometry.alternate_lead as usize, edit.alternate.len()),
+            )
+        });
         Ok(Ok(Candidate {
             reference_start0: geometry.reference_start0,
             reference: reference_window,
             alternate: alternate_window,
+            motif_changes,
         }))
     }
 }
+
+pub mod motifs;
+pub use motifs::MOTIF_ID;
 
 #[cfg(test)]
 mod tests;

@@ -19,7 +19,9 @@ use super::GlobalArgs;
   ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance|linked_gene|link_score
 and INFO/CISTRACK_SKIP with the reason a record or ALT was not scored (invalid_allele, no_alt,
 unknown_contig, out_of_bounds, ref_mismatch; per ALT: star_allele, symbolic_allele, breakend,
-allele_too_long, all_n). Nothing else in a record changes; records are never dropped: a line
+allele_too_long, all_n). With a motif file (the build's `motifs`, or --motifs), also
+INFO/CISTRACK_MOTIFS: ALT|motif_id|motif_name|gained or lost|ref_score|alt_score|strand, at most 5
+per ALT. Indels are left-aligned (bcftools norm) before scoring. Nothing else in a record changes; records are never dropped: a line
 that cannot be parsed is written unchanged with a warning (--strict stops there instead).
 BED: appends cistrack_max_prob, cistrack_mean_prob, cistrack_elements, cistrack_nearest_gene,
 cistrack_gene_distance, cistrack_linked_gene, cistrack_link_score, cistrack_skip.
@@ -56,6 +58,16 @@ pub struct AnnotateArgs {
     /// memory)
     #[arg(long, default_value_t = cistrack::io::text::DEFAULT_MAX_LINE, value_name = "BYTES", value_parser = at_least_one::<usize>)]
     pub max_line_length: usize,
+    /// Motif file (JASPAR or MEME) to scan around each VCF allele for motifs gained or lost
+    /// [default: the build's `motifs`]
+    #[arg(long, value_name = "FILE", conflicts_with = "no_motifs")]
+    pub motifs: Option<PathBuf>,
+    /// p-value a motif match must reach (log-odds against a uniform background)
+    #[arg(long, default_value_t = cistrack::motif::DEFAULT_P_VALUE, value_name = "P", value_parser = p_value)]
+    pub motif_p_value: f64,
+    /// Do not scan motifs, even when the build names a motif file
+    #[arg(long)]
+    pub no_motifs: bool,
     #[command(flatten)]
     pub cache: super::CacheArgs,
 }
@@ -121,6 +133,16 @@ pub fn run(global: &GlobalArgs, args: AnnotateArgs) -> anyhow::Result<()> {
         cache: args.cache.settings(&config),
         strict: args.strict,
         max_line_bytes: args.max_line_length,
+        motifs: match (
+            args.no_motifs,
+            args.motifs.as_ref().or(build.config().motifs.as_ref()),
+        ) {
+            (false, Some(path)) => Some(std::sync::Arc::new(cistrack::motif::MotifSet::load(
+                path,
+                args.motif_p_value,
+            )?)),
+            _ => None,
+        },
     };
     let summary = annotate::annotate(&build, &spec, input, sink, &options)?;
     report(&summary);
@@ -185,6 +207,14 @@ fn report(s: &Summary) {
             tracing::info!("not scored, by reason (intervals): {}", s.skipped_text());
             unparsed(s);
         }
+    }
+}
+
+/// A p-value: a number in (0, 1).
+fn p_value(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if p > 0.0 && p < 1.0 => Ok(p),
+        _ => Err("must be a number between 0 and 1 (exclusive)".into()),
     }
 }
 

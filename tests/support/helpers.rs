@@ -341,3 +341,26 @@ pub fn metric_sum(text: &str, name: &str) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// The bases of `region` (samtools syntax, 1-based) in `fasta` (relative to the repository
+/// root, or absolute), read by samtools faidx (the independent reader), case kept.
+pub fn samtools_bases(fasta: &Path, region: &str) -> Vec<u8> {
+    let out = Command::new("samtools")
+        .arg("faidx")
+        .arg(fasta)
+        .arg(region)
+        .current_dir(root())
+        .output()
+        .expect("samtools (scripts/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .flatten()
+        .copied()
+        .collect()
+}

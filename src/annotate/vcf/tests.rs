@@ -11,6 +11,7 @@ fn pending(line: &str, reason: Option<Reason>, alleles: Vec<Outcome>) -> Pending
         gene: Some(("G1".into(), -12)),
         link: LinkedGene::NotAsked,
         ref_check: Some(RefCheck::Match),
+        motif_entries: String::new(),
     }
 }
 
