@@ -67,6 +67,7 @@ mod reader;
 pub mod reference;
 pub mod scorer;
 pub mod variant;
+pub mod variant_background;
 pub mod vcf;
 
 use std::collections::BTreeMap;

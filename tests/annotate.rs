@@ -203,7 +203,8 @@ fn vcf_output_is_valid_for_bcftools_with_one_value_per_alt() {
         .unwrap();
     let header = String::from_utf8_lossy(&header.stdout);
     for line in [
-        "##INFO=<ID=CISTRACK,Number=.,Type=String,Description=\"cistrack enhancer scores (model enhancer-student/0.2.0), one entry per ALT in ALT order. Format: ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance|linked_gene|link_score.",
+        "##INFO=<ID=CISTRACK,Number=.,Type=String,Description=\"cistrack enhancer scores (model enhancer-student/0.2.0), one entry per ALT in ALT order. Format: ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance|linked_gene|link_score|delta_percentile.",
+        "##cistrack_variant_background=none",
         "##INFO=<ID=CISTRACK_SKIP,Number=.,Type=String,",
         "##cistrack_version=0.1.0",
         "##cistrack_build=fixture",
@@ -241,7 +242,7 @@ fn vcf_output_is_valid_for_bcftools_with_one_value_per_alt() {
             );
             for (entry, alt) in entries.iter().zip(&alts) {
                 let fields: Vec<&str> = entry.split('|').collect();
-                assert_eq!(fields.len(), 10, "{entry}");
+                assert_eq!(fields.len(), 11, "{entry}");
                 assert_eq!(fields[0], *alt, "entries in ALT order: {line}");
             }
         }
@@ -1563,4 +1564,73 @@ fn motif_changes_agree_with_an_independent_scan() {
     );
     let bad = cistrack(&fixture_args(&["--motif-p-value", "2"]));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("must be a number between 0 and 1"));
+}
+
+#[test]
+fn a_variant_background_gives_each_delta_its_percentile() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cache_arg = cache.to_str().unwrap();
+    let precompute = |extra: &[&str]| {
+        let mut args = vec![
+            "--config",
+            "tests/data/fixture.toml",
+            "--device",
+            "cpu",
+            "precompute",
+            "--variant-background",
+            "--cache-dir",
+            cache_arg,
+        ];
+        args.extend_from_slice(extra);
+        cistrack(&args)
+    };
+    // the fixture's 100 kb hold ~31 blocks: fewer substitutions than asked, with a warning
+    let out = precompute(&["--variant-background-snvs", "300"]);
+    assert_ok(&out);
+    let log = stderr_of(&out);
+    assert!(log.contains("percentiles from so few are coarse"), "{log}");
+    let n: usize = log
+        .split("substitutions scored")
+        .next()
+        .and_then(|s| s.rsplit(": ").next())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no count in {log}"));
+    assert!((20..=40).contains(&n), "{n} substitutions");
+    // a second run finds it
+    let again = stderr_of(&precompute(&["--variant-background-snvs", "30"]));
+    assert!(again.contains("already in the cache"), "{again}");
+
+    let with = assert_ok(&cistrack(&fixture_args(&[
+        "-i",
+        VARIANTS,
+        "--cache-dir",
+        cache_arg,
+    ])));
+    assert!(with.contains(&format!(
+        "##cistrack_variant_background={n}_substitutions\n"
+    )));
+    let mut ranked: Vec<(f64, f64)> = Vec::new();
+    for r in parse_vcf(&with) {
+        for e in &r.entries {
+            assert_eq!(e.len(), 11, "{e:?}");
+            if e[3] == "." {
+                assert_eq!(e[10], ".");
+                continue;
+            }
+            let percentile: f64 = e[10].parse().unwrap();
+            assert!((0.0..=100.0).contains(&percentile), "{e:?}");
+            ranked.push((e[3].parse::<f64>().unwrap().abs(), percentile));
+        }
+    }
+    assert!(ranked.len() > 10);
+    // percentiles grow with |delta|
+    ranked.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    assert!(ranked.windows(2).all(|w| w[0].1 <= w[1].1), "{ranked:?}");
+    // without a background the field is a dot
+    let without = assert_ok(&cistrack(&fixture_args(&["-i", VARIANTS])));
+    assert!(without.contains("##cistrack_variant_background=none\n"));
+    for r in parse_vcf(&without) {
+        assert!(r.entries.iter().all(|e| e[10] == "."), "{r:?}");
+    }
 }

@@ -73,6 +73,11 @@ pub(super) fn run(
     let mut lines: Lines =
         LineReader::new(input.into_reader()).with_max_line(options.max_line_bytes);
 
+    let cache = open_cache(build, options);
+    let variant_background = match source.format {
+        Format::Vcf => super::variant_background::load(&cache, build, spec),
+        Format::Bed => None,
+    };
     // The header first: a bad input fails before the model loads.
     let (header, first, vcf_columns) = match source.format {
         Format::Vcf => {
@@ -94,6 +99,7 @@ pub(super) fn run(
                     build,
                     spec,
                     options.motifs.as_deref(),
+                    variant_background.as_deref(),
                     &options.command,
                 ),
                 None,
@@ -111,7 +117,6 @@ pub(super) fn run(
     };
 
     let genes = NearestGenes::load(build)?;
-    let cache = open_cache(build, options);
     let shared_build = Arc::new(build.clone()); // for the engine and the linker
     let engine = Engine::start(
         shared_build.clone(),
@@ -183,6 +188,7 @@ pub(super) fn run(
             genes.as_ref(),
             linker.as_ref(),
             options.motifs.as_deref(),
+            variant_background,
         )?),
         Format::Bed => Planner::Bed(bed::Planner::new(
             build,

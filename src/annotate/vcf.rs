@@ -18,8 +18,10 @@
 //! ```
 //!
 //! `CISTRACK` has one entry per ALT, in ALT order (as SpliceAI's `SpliceAI` field):
-//! `ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance|linked_gene|link_score`, numbers with
-//! 4 decimals, `delta = alt_prob - ref_prob`. An ALT that could not be scored has `.` for its
+//! `ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance|linked_gene|link_score|delta_percentile`,
+//! numbers with 4 decimals, `delta = alt_prob - ref_prob`, `delta_percentile` the rank of
+//! |delta| among the variant background's (see [`super::variant_background`]), `.` without one.
+//! With a motif file, `CISTRACK_MOTIFS` lists motifs gained or lost (see [`motifs`]). An ALT that could not be scored has `.` for its
 //! five numbers. `CISTRACK_SKIP` says why: one value for the record when the reason concerns
 //! the whole record (`invalid_allele`, `no_alt`, `unknown_contig`, `out_of_bounds`,
 //! `ref_mismatch`), else one per
@@ -58,7 +60,10 @@ use super::genes::NearestGenes;
 use super::linker::{LinkedGene, Linker};
 use super::reference::ReferenceCache;
 use super::scorer::{Prediction, SignalBins, WindowScorer};
+use std::sync::Arc;
+
 use crate::motif::{MotifChange, MotifSet};
+use crate::pipeline::background::Background;
 
 use super::variant::{check_reference, count_bases, left_align, trim, Geometry, RefCheck};
 use super::{decimal4, sanitize, Error, Reason, Summary};
@@ -69,11 +74,15 @@ pub const INFO_ID: &str = "CISTRACK";
 pub const SKIP_ID: &str = "CISTRACK_SKIP";
 
 /// The `##INFO` line declaring [`INFO_ID`].
-pub fn info_header_line(spec: &ModelSpec) -> String {
+pub fn info_header_line(spec: &ModelSpec, variant_background: Option<&Background>) -> String {
     format!(
-        "##INFO=<ID={INFO_ID},Number=.,Type=String,Description=\"cistrack enhancer scores (model {model}), one entry per ALT in ALT order. Format: ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance|linked_gene|link_score. ref_prob and alt_prob: enhancer probability of the {w}-bp window centred on the variant in the reference and in the alternate haplotype (indels left-aligned as bcftools norm does, applied, and the window re-centred); both windows use the reference H3K27ac and accessibility signal, so delta is the effect of the sequence change. delta: alt_prob - ref_prob. ref_logit and alt_logit: the model logits. nearest_gene: gene with the nearest TSS in the build's gene annotation; gene_distance: signed bp from that TSS to the variant along the gene's strand (negative upstream, 0 overlapping). linked_gene and link_score: with the build's link model, the gene whose promoter gives a candidate element containing the variant the highest link score (the calibrated E2G probability with the build's E2G model, else the attention normalised over the gene's candidates), and that score. A dot where a value is not available (ALT not scored, see {SKIP_ID}; no gene annotation)\">\n",
+        "##INFO=<ID={INFO_ID},Number=.,Type=String,Description=\"cistrack enhancer scores (model {model}), one entry per ALT in ALT order. Format: ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance|linked_gene|link_score|delta_percentile. ref_prob and alt_prob: enhancer probability of the {w}-bp window centred on the variant in the reference and in the alternate haplotype (indels left-aligned as bcftools norm does, applied, and the window re-centred); both windows use the reference H3K27ac and accessibility signal, so delta is the effect of the sequence change. delta: alt_prob - ref_prob. ref_logit and alt_logit: the model logits. nearest_gene: gene with the nearest TSS in the build's gene annotation; gene_distance: signed bp from that TSS to the variant along the gene's strand (negative upstream, 0 overlapping). linked_gene and link_score: with the build's link model, the gene whose promoter gives a candidate element containing the variant the highest link score (the calibrated E2G probability with the build's E2G model, else the attention normalised over the gene's candidates), and that score. delta_percentile: the percentile (0-100, mid-rank) of |delta| among the |delta| of {background} (cistrack precompute --variant-background). A dot where a value is not available (ALT not scored, see {SKIP_ID}; no gene annotation; no variant background)\">\n",
         model = spec.id(),
-        w = spec.window.length
+        w = spec.window.length,
+        background = variant_background.map_or_else(
+            || "random substitutions: none computed for this model and build".to_string(),
+            |b| format!("{} random single-base substitutions in this build's scorable windows", b.len())
+        ),
     )
 }
 
@@ -90,6 +99,7 @@ pub fn header_text(
     build: &Build,
     spec: &ModelSpec,
     motifs: Option<&MotifSet>,
+    variant_background: Option<&Background>,
     command: &str,
 ) -> String {
     let mut text = String::new();
@@ -103,7 +113,7 @@ pub fn header_text(
     for line in header.meta.iter().filter(|l| !ours(l)) {
         text.push_str(line);
     }
-    text.push_str(&info_header_line(spec));
+    text.push_str(&info_header_line(spec, variant_background));
     text.push_str(&skip_header_line());
     if let Some(set) = motifs {
         text.push_str(&motifs::header_line(set));
@@ -112,6 +122,11 @@ pub fn header_text(
     let _ = writeln!(text, "##cistrack_build={}", build.name());
     let _ = writeln!(text, "##cistrack_model={}", spec.id());
     let _ = writeln!(text, "##cistrack_model_sha256={}", spec.sha256);
+    let _ = writeln!(
+        text,
+        "##cistrack_variant_background={}",
+        super::variant_background::describe(variant_background)
+    );
     let _ = writeln!(
         text,
         "##cistrack_command={}",
@@ -142,6 +157,8 @@ pub struct Pending {
     ref_check: Option<RefCheck>,
     /// The `CISTRACK_MOTIFS` entries (empty when no ALT changes a motif).
     motif_entries: String,
+    /// |delta| of random substitutions, for percentiles.
+    variant_background: Option<Arc<Background>>,
 }
 
 impl Pending {
@@ -221,12 +238,20 @@ impl Pending {
                                     .expect("a complete record has every result; this is a bug")
                             };
                             let (r, a) = (get(reference), get(alternate));
+                            // ranked as written (4 decimals), as the background was
+                            let delta = decimal4(a.probability as f64 - r.probability as f64);
+                            let percentile = self
+                                .variant_background
+                                .as_ref()
+                                .zip(delta.parse::<f32>().ok())
+                                .and_then(|(b, d)| b.percentile(d.abs()))
+                                .map_or_else(|| ".".to_string(), |p| format!("{p:.2}"));
                             let _ = write!(
                                 fields,
-                                "{alt}|{}|{}|{}|{}|{}|{gene}|{distance}|{linked}|{link_score}",
+                                "{alt}|{}|{}|{}|{}|{}|{gene}|{distance}|{linked}|{link_score}|{percentile}",
                                 decimal4(r.probability as f64),
                                 decimal4(a.probability as f64),
-                                decimal4(a.probability as f64 - r.probability as f64),
+                                delta,
                                 decimal4(r.logit as f64),
                                 decimal4(a.logit as f64),
                             );
@@ -234,7 +259,7 @@ impl Pending {
                         Outcome::Skipped(_) => {
                             let _ = write!(
                                 fields,
-                                "{alt}|.|.|.|.|.|{gene}|{distance}|{linked}|{link_score}"
+                                "{alt}|.|.|.|.|.|{gene}|{distance}|{linked}|{link_score}|."
                             );
                         }
                     }
@@ -306,6 +331,7 @@ pub struct Planner<'a> {
     genes: Option<&'a NearestGenes>,
     linker: Option<&'a Linker>,
     motifs: Option<&'a MotifSet>,
+    variant_background: Option<Arc<Background>>,
     reference: ReferenceCache,
     window: u64,
     bin_size: usize,
@@ -336,6 +362,7 @@ impl<'a> Planner<'a> {
         genes: Option<&'a NearestGenes>,
         linker: Option<&'a Linker>,
         motifs: Option<&'a MotifSet>,
+        variant_background: Option<Arc<Background>>,
     ) -> Result<Self, Error> {
         let window = spec.window.length as u64;
         Ok(Self {
@@ -343,6 +370,7 @@ impl<'a> Planner<'a> {
             genes,
             linker,
             motifs,
+            variant_background,
             reference: ReferenceCache::open(
                 &build.config().fasta,
                 super::reference::DEFAULT_CHUNK,
@@ -378,6 +406,7 @@ impl<'a> Planner<'a> {
             link: LinkedGene::NotAsked,
             ref_check: None,
             motif_entries: String::new(),
+            variant_background: self.variant_background.clone(),
         };
         pending.record_reason = self.check_record(&mut pending, signals, scorer)?;
         Ok(pending)

@@ -16,7 +16,8 @@ use super::GlobalArgs;
 /// Annotate VCF or BED records.
 #[derive(Debug, Args)]
 #[command(after_help = "VCF: adds INFO/CISTRACK, one entry per ALT in ALT order:
-  ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance|linked_gene|link_score
+  ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance|linked_gene|link_score|delta_percentile
+(delta_percentile: with `cistrack precompute --variant-background`, |delta| ranked among random substitutions)
 and INFO/CISTRACK_SKIP with the reason a record or ALT was not scored (invalid_allele, no_alt,
 unknown_contig, out_of_bounds, ref_mismatch; per ALT: star_allele, symbolic_allele, breakend,
 allele_too_long, all_n). With a motif file (the build's `motifs`, or --motifs), also

@@ -52,6 +52,14 @@ pub struct PrecomputeArgs {
     /// Windows the background scores (drawn in blocks of 16 adjacent windows over all contigs)
     #[arg(long, default_value_t = background::DEFAULT_WINDOWS as u64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub background_windows: u64,
+    /// Annotate random single-base substitutions across the build (one per block of the
+    /// background's draw) and keep their |delta| as the model's variant background, so that
+    /// `annotate` reports each allele's delta_percentile. Alone it computes only that
+    #[arg(long)]
+    pub variant_background: bool,
+    /// Substitutions the variant background draws
+    #[arg(long, default_value_t = cistrack::annotate::variant_background::DEFAULT_SNVS as u64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub variant_background_snvs: u64,
     /// Score only shard I of N (0-based), for a job array: the regions are cut at cache-tile
     /// boundaries and tile k goes to shard k mod N, so N jobs together score every window
     /// exactly once and never write the same tile
@@ -138,12 +146,18 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
         cache.clone(),
         &options,
     )?);
-    let regions_too = !args.background || args.regions.is_some() || args.all || args.links;
+    let regions_too = !(args.background || args.variant_background)
+        || args.regions.is_some()
+        || args.all
+        || args.links;
     if regions_too {
         precompute_regions(global, &args, &build, &engine, &path)?;
     }
     if args.background {
         precompute_background(&engine, args.background_windows as usize)?;
+    }
+    if args.variant_background {
+        precompute_variant_background(global, &args, &build, &spec, &cache, &cache_dir)?;
     }
     cache.flush();
     Ok(())
@@ -355,6 +369,81 @@ fn precompute_links(
         total - computed.min(total),
         started.elapsed().as_secs_f64(),
         engine.model_name()
+    );
+    Ok(())
+}
+
+/// `precompute --variant-background`: draws substitutions, annotates them with the model and
+/// keeps their |delta| in the cache.
+fn precompute_variant_background(
+    global: &GlobalArgs,
+    args: &PrecomputeArgs,
+    build: &Build,
+    spec: &ModelSpec,
+    cache: &Cache,
+    cache_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    use cistrack::annotate::{variant_background, AnnotateOptions, CacheSettings};
+    let target = args.variant_background_snvs as usize;
+    if let Some(b) = variant_background::load(cache, build, spec) {
+        if b.blocks >= target {
+            tracing::info!(
+                "the variant background of {} on {} is already in the cache ({} substitutions); nothing to do",
+                spec.id(),
+                build.name(),
+                b.len()
+            );
+            return Ok(());
+        }
+    }
+    let started = Instant::now();
+    tracing::info!(build = build.name(), model = %spec.id(), substitutions = target, "drawing random substitutions over the build");
+    let drawn =
+        variant_background::draw(build, target).context("precompute --variant-background")?;
+    anyhow::ensure!(
+        !drawn.is_empty(),
+        "precompute --variant-background: build {} has no A/C/G/T base in the blocks drawn",
+        build.name()
+    );
+    tracing::info!("annotating {} substitutions", drawn.len());
+    let options = AnnotateOptions {
+        workers: global.workers(),
+        threads: global.threads(),
+        device: global.device,
+        progress: !global.quiet,
+        command: "cistrack precompute --variant-background".into(),
+        cache: Some(CacheSettings {
+            dir: cache_dir.to_path_buf(),
+            max_bytes: args.disk_cache * 1024 * 1024,
+            shared: None,
+        }),
+        ..AnnotateOptions::default()
+    };
+    let computed = variant_background::compute(build, spec, &drawn, &options)
+        .context("precompute --variant-background")?;
+    anyhow::ensure!(
+        !computed.is_empty(),
+        "precompute --variant-background: none of the {} substitutions drawn could be scored",
+        drawn.len()
+    );
+    if computed.len() < background::FEW_WINDOWS {
+        tracing::warn!(
+            "only {} substitutions could be scored on build {}: percentiles from so few are coarse",
+            computed.len(),
+            build.name()
+        );
+    }
+    let quantiles = [50.0, 90.0, 99.0].map(|q| computed.quantile(q).unwrap_or(f32::NAN));
+    let n = computed.len();
+    computed.store_in(cache, variant_background::NAMESPACE);
+    tracing::info!(
+        "variant background of {} on {}: {n} substitutions scored in {:.0?}; |delta| at the 50th, 90th, 99th percentile: {:.4}, {:.4}, {:.4}",
+        spec.id(),
+        build.name(),
+        started.elapsed(),
+        quantiles[0],
+        quantiles[1],
+        quantiles[2]
     );
     Ok(())
 }

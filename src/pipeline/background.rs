@@ -130,16 +130,26 @@ impl Background {
 
     /// The background of the engine cache namespace `variant`, if one was computed.
     pub fn load(cache: &Cache, variant: &str) -> Option<Arc<Self>> {
-        cache.get_record(NAMESPACE, variant, Self::decode, Self::bytes)
+        Self::load_in(cache, NAMESPACE, variant)
     }
 
     /// Keeps the background in `cache` (memory and disk).
     pub fn store(self, cache: &Cache) -> Arc<Self> {
+        self.store_in(cache, NAMESPACE)
+    }
+
+    /// A sorted sample kept under another record namespace (the variant background's).
+    pub fn load_in(cache: &Cache, namespace: &str, variant: &str) -> Option<Arc<Self>> {
+        cache.get_record(namespace, variant, Self::decode, Self::bytes)
+    }
+
+    /// Keeps the sample in `cache` under `namespace`.
+    pub fn store_in(self, cache: &Cache, namespace: &str) -> Arc<Self> {
         let encoded = self.encode();
         let bytes = self.bytes();
         let variant = self.variant.clone();
         let value = Arc::new(self);
-        cache.put_record(NAMESPACE, &variant, value.clone(), bytes, Some(encoded));
+        cache.put_record(namespace, &variant, value.clone(), bytes, Some(encoded));
         value
     }
 }
@@ -163,17 +173,7 @@ pub fn compute(
     let stride = engine.stride();
     let span = BLOCK_WINDOWS * stride;
     let build = engine.build();
-    let (contigs, without): (Vec<&crate::genome::Contig>, Vec<&crate::genome::Contig>) =
-        build.contigs().iter().partition(|c| drawable(build, c));
-    // every block as (contig index, block index), drawn in a seeded random order
-    let mut blocks: Vec<(u32, u32)> = contigs
-        .iter()
-        .enumerate()
-        .flat_map(|(c, contig)| {
-            (0..contig.length.div_ceil(span)).map(move |b| (c as u32, b as u32))
-        })
-        .collect();
-    shuffle(&mut blocks, SEED);
+    let (contigs, without, blocks) = shuffled_blocks(build, span);
     let mut probabilities = Vec::with_capacity(target + span as usize);
     let (mut used, mut drawn) = (0usize, 0u64);
     for round in blocks.chunks(BLOCKS_PER_ROUND) {
@@ -207,6 +207,30 @@ pub fn compute(
     Ok(background)
 }
 
+/// The contigs a background draws from, those it leaves out, and every block of `span` bases
+/// on the first as `(contig index, block index)`, in a seeded random order.
+#[allow(clippy::type_complexity)]
+pub fn shuffled_blocks(
+    build: &crate::genome::Build,
+    span: u64,
+) -> (
+    Vec<&crate::genome::Contig>,
+    Vec<&crate::genome::Contig>,
+    Vec<(u32, u32)>,
+) {
+    let (contigs, without): (Vec<&crate::genome::Contig>, Vec<&crate::genome::Contig>) =
+        build.contigs().iter().partition(|c| drawable(build, c));
+    let mut blocks: Vec<(u32, u32)> = contigs
+        .iter()
+        .enumerate()
+        .flat_map(|(c, contig)| {
+            (0..contig.length.div_ceil(span)).map(move |b| (c as u32, b as u32))
+        })
+        .collect();
+    shuffle(&mut blocks, SEED);
+    (contigs, without, blocks)
+}
+
 /// Blocks of [`BLOCK_WINDOWS`] windows a background of `build` can draw at `stride` (on the
 /// contigs every signal track has).
 pub fn block_count(build: &crate::genome::Build, stride: u64) -> usize {
@@ -224,16 +248,21 @@ fn drawable(build: &crate::genome::Build, contig: &crate::genome::Contig) -> boo
     build.signals().iter().all(|s| s.covers(&contig.name))
 }
 
-/// Fisher–Yates with splitmix64 (deterministic across platforms and releases).
-fn shuffle<T>(items: &mut [T], seed: u64) {
+/// splitmix64: a seeded stream of 64-bit numbers (deterministic across platforms and releases).
+pub fn splitmix(seed: u64) -> impl FnMut() -> u64 {
     let mut state = seed;
-    let mut next = || {
+    move || {
         state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = state;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
-    };
+    }
+}
+
+/// Fisher–Yates with [`splitmix`].
+fn shuffle<T>(items: &mut [T], seed: u64) {
+    let mut next = splitmix(seed);
     for i in (1..items.len()).rev() {
         let j = (next() % (i as u64 + 1)) as usize;
         items.swap(i, j);

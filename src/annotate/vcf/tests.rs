@@ -12,6 +12,7 @@ fn pending(line: &str, reason: Option<Reason>, alleles: Vec<Outcome>) -> Pending
         link: LinkedGene::NotAsked,
         ref_check: Some(RefCheck::Match),
         motif_entries: String::new(),
+        variant_background: None,
     }
 }
 
@@ -49,7 +50,27 @@ fn test_write() {
         ],
     )
     .write(10, &results, &mut out, &mut s);
-    assert_eq!(out, "1\t5\trs1\tA\tG,<DEL>\t.\tPASS\tDP=3;CISTRACK=G|0.2500|0.7500|0.5000|-1.0000|1.0000|G1|-12|.|.,<DEL>|.|.|.|.|.|G1|-12|.|.;CISTRACK_SKIP=.,symbolic_allele\n");
+    assert_eq!(out, "1\t5\trs1\tA\tG,<DEL>\t.\tPASS\tDP=3;CISTRACK=G|0.2500|0.7500|0.5000|-1.0000|1.0000|G1|-12|.|.|.,<DEL>|.|.|.|.|.|G1|-12|.|.|.;CISTRACK_SKIP=.,symbolic_allele\n");
+    out.clear();
+    // with a variant background and a motif change: |delta| 0.5 is the mid-rank of one of four
+    let mut with = pending(
+        "1\t5\trs1\tA\tG\t.\tPASS\t.",
+        None,
+        vec![Outcome::Scored {
+            reference: 10,
+            alternate: 11,
+        }],
+    );
+    with.variant_background = Some(Arc::new(Background::new(
+        "v",
+        200,
+        4,
+        4,
+        vec![0.7, 0.1, 0.5, 0.3],
+    )));
+    with.motif_entries = "G|MA0001.1|X|lost|9.00|1.00|+".into();
+    with.write(10, &results, &mut out, &mut summary());
+    assert_eq!(out, "1\t5\trs1\tA\tG\t.\tPASS\tCISTRACK=G|0.2500|0.7500|0.5000|-1.0000|1.0000|G1|-12|.|.|62.50;CISTRACK_MOTIFS=G|MA0001.1|X|lost|9.00|1.00|+\n");
     out.clear();
     pending("1\t5\t.\tA\tT\t.\t.\t.", Some(Reason::RefMismatch), vec![]).write(
         0,
