@@ -3,7 +3,8 @@
 //! 99.5 % of random substitutions").
 //!
 //! `cistrack precompute --variant-background` draws the substitutions from the same seeded
-//! blocks as the window background ([`crate::pipeline::background`]): one position per block (a
+//! blocks as the window background ([`crate::pipeline::background`]; contigs the FASTA lacks
+//! are left out): one position per block (a
 //! seeded offset, up to [`TRIES`] offsets until one holds an A/C/G/T base), and one of the three
 //! other bases at random. They are annotated like any VCF (same windows, same signals, indels
 //! not involved), and the |delta| of every scored one is kept, sorted, in the build's cache under
@@ -47,26 +48,47 @@ pub fn load(cache: &Cache, build: &Build, spec: &ModelSpec) -> Option<Arc<Backgr
 /// One drawn substitution: contig, 0-based position, reference and alternate base.
 type Substitution = (String, u64, u8, u8);
 
-/// Draws up to `target` substitutions (fewer when the build's blocks run out), in genome order.
+/// The substitutions drawn, in genome order, and how many blocks were visited for them.
+#[derive(Debug, Clone)]
+pub struct Drawn {
+    /// Contig, 0-based position, reference and alternate base.
+    pub substitutions: Vec<Substitution>,
+    /// Blocks visited (every block of the build when fewer than asked were found).
+    pub blocks_visited: usize,
+}
+
+/// Blocks a variant background can visit on `build` (all of them: it stops early when it has
+/// enough).
+pub fn block_count(build: &Build) -> usize {
+    background::block_count(build, DEFAULT_STRIDE)
+}
+
+/// Draws up to `target` substitutions (fewer when the build's blocks run out).
 ///
 /// # Errors
 ///
 /// FASTA read errors.
-pub fn draw(build: &Build, target: usize) -> Result<Vec<Substitution>, Error> {
+pub fn draw(build: &Build, target: usize) -> Result<Drawn, Error> {
     let span = background::BLOCK_WINDOWS * DEFAULT_STRIDE;
     let (contigs, _, blocks) = shuffled_blocks(build, span);
     let mut reference = ReferenceCache::open(&build.config().fasta, DEFAULT_CHUNK)?;
     let mut next = splitmix(SEED);
     let mut bases = Vec::new();
     let mut out: Vec<Substitution> = Vec::with_capacity(target);
+    let mut visited = 0;
     for round in blocks.chunks(BLOCKS_PER_ROUND) {
         if out.len() >= target {
             break;
         }
+        visited += round.len();
         let mut round = round.to_vec();
         round.sort_unstable();
         for (c, b) in round {
             let contig = contigs[c as usize];
+            // a contig from chrom_sizes has no bases to substitute
+            if !build.contigs().has_sequence(&contig.name) {
+                continue;
+            }
             let start = u64::from(b) * span;
             let end = (start + span).min(contig.length);
             reference.fill(contig, start as i64, end as i64, &mut bases)?;
@@ -87,7 +109,10 @@ pub fn draw(build: &Build, target: usize) -> Result<Vec<Substitution>, Error> {
         let order = |name: &str| build.contigs().iter().position(|c| c.name == name);
         (order(&a.0), a.1).cmp(&(order(&b.0), b.1))
     });
-    Ok(out)
+    Ok(Drawn {
+        substitutions: out,
+        blocks_visited: visited,
+    })
 }
 
 /// A writer into shared memory (the annotated text is read back here).
@@ -103,8 +128,8 @@ impl Write for Shared {
     }
 }
 
-/// Annotates `substitutions` with `spec` and returns the background of their |delta|
-/// (`blocks`: how many substitutions were drawn).
+/// Annotates the drawn substitutions with `spec` and returns the background of their |delta|
+/// (`blocks`: substitutions drawn; `windows_drawn`: blocks visited).
 ///
 /// # Errors
 ///
@@ -112,9 +137,10 @@ impl Write for Shared {
 pub fn compute(
     build: &Build,
     spec: &ModelSpec,
-    substitutions: &[Substitution],
+    drawn: &Drawn,
     options: &AnnotateOptions,
 ) -> Result<Background, Error> {
+    let substitutions = &drawn.substitutions;
     let mut vcf =
         String::from("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n");
     for (contig, position0, reference, alternate) in substitutions {
@@ -152,7 +178,7 @@ pub fn compute(
         &key(build, spec),
         DEFAULT_STRIDE,
         substitutions.len(),
-        substitutions.len() as u64,
+        drawn.blocks_visited as u64,
         deltas,
     ))
 }

@@ -386,12 +386,14 @@ fn precompute_variant_background(
     use cistrack::annotate::{variant_background, AnnotateOptions, CacheSettings};
     let target = args.variant_background_snvs as usize;
     if let Some(b) = variant_background::load(cache, build, spec) {
-        if b.blocks >= target {
+        let every_block = b.windows_drawn as usize == variant_background::block_count(build);
+        if b.blocks >= target || every_block {
             tracing::info!(
-                "the variant background of {} on {} is already in the cache ({} substitutions); nothing to do",
+                "the variant background of {} on {} is already in the cache ({} substitutions{}); nothing to do",
                 spec.id(),
                 build.name(),
-                b.len()
+                b.len(),
+                if every_block { ", one per block of the whole build" } else { "" }
             );
             return Ok(());
         }
@@ -401,11 +403,15 @@ fn precompute_variant_background(
     let drawn =
         variant_background::draw(build, target).context("precompute --variant-background")?;
     anyhow::ensure!(
-        !drawn.is_empty(),
+        !drawn.substitutions.is_empty(),
         "precompute --variant-background: build {} has no A/C/G/T base in the blocks drawn",
         build.name()
     );
-    tracing::info!("annotating {} substitutions", drawn.len());
+    tracing::info!(
+        "annotating {} substitutions ({} blocks visited)",
+        drawn.substitutions.len(),
+        drawn.blocks_visited
+    );
     let options = AnnotateOptions {
         workers: global.workers(),
         threads: global.threads(),
@@ -424,7 +430,7 @@ fn precompute_variant_background(
     anyhow::ensure!(
         !computed.is_empty(),
         "precompute --variant-background: none of the {} substitutions drawn could be scored",
-        drawn.len()
+        drawn.substitutions.len()
     );
     if computed.len() < background::FEW_WINDOWS {
         tracing::warn!(
