@@ -50,7 +50,9 @@ for set in chr22 genome; do
   echo "annotate $set: fill the cache, then warm" >&2
   run "$set-fill" "$bin" --config "$cfg" --device cpu annotate --cache-dir "$tmp/cache" -i "$vcf"
   run "$set-warm" "$bin" --config "$cfg" --device cpu annotate --cache-dir "$tmp/cache" -i "$vcf"
-  for r in cold warm; do
+  # the motif scan's cost: the warm run again without it (the demo config names JASPAR 2024)
+  run "$set-warm_no_motifs" "$bin" --config "$cfg" --device cpu annotate --cache-dir "$tmp/cache" -i "$vcf" --no-motifs
+  for r in cold warm warm_no_motifs; do
     line=$(summary "$set-$r")
     python3 - "$set" "$r" "$records" "$(field "$set-$r" 1)" "$(field "$set-$r" 2)" "$score_wps" "$line" >> "$out" <<'EOF'
 import re, sys
