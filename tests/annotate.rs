@@ -1603,7 +1603,10 @@ fn a_variant_background_gives_each_delta_its_percentile() {
         assert!(again.contains("already in the cache"), "{again}");
     }
     let again = stderr_of(&precompute(&["--variant-background-snvs", "300"]));
-    assert!(again.contains("one per block of the whole build"), "{again}");
+    assert!(
+        again.contains("one per block of the whole build"),
+        "{again}"
+    );
 
     let with = assert_ok(&cistrack(&fixture_args(&[
         "-i",
