@@ -177,31 +177,14 @@ fn vcf_output_is_valid_for_bcftools_with_one_value_per_alt() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.vcf");
     std::fs::write(&path, &stdout).unwrap();
-    let view = Command::new("bcftools")
-        .args(["view", "-H"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        view.status.success(),
-        "bcftools view failed: {}",
-        String::from_utf8_lossy(&view.stderr)
-    );
+    let view = bcftools(&["view", "-H"], &path);
     let input_records = std::fs::read_to_string(root().join(VARIANTS))
         .unwrap()
         .lines()
         .filter(|l| !l.starts_with('#'))
         .count();
-    assert_eq!(
-        String::from_utf8_lossy(&view.stdout).lines().count(),
-        input_records
-    );
-    let header = Command::new("bcftools")
-        .args(["view", "-h"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let header = String::from_utf8_lossy(&header.stdout);
+    assert_eq!(view.lines().count(), input_records);
+    let header = bcftools(&["view", "-h"], &path);
     for line in [
         "##INFO=<ID=CISTRACK,Number=.,Type=String,Description=\"cistrack enhancer scores (model enhancer-student/0.2.0), one entry per ALT in ALT order. Format: ALT|ref_prob|alt_prob|delta|ref_logit|alt_logit|nearest_gene|gene_distance|linked_gene|link_score|delta_percentile.",
         "##cistrack_variant_background=none",
@@ -214,21 +197,14 @@ fn vcf_output_is_valid_for_bcftools_with_one_value_per_alt() {
     ] {
         assert!(header.contains(line), "bcftools header lacks {line:?}:\n{header}");
     }
-    let query = Command::new("bcftools")
-        .args([
+    let query = bcftools(
+        &[
             "query",
             "-f",
             "%CHROM\t%POS\t%ALT\t%INFO/CISTRACK\t%INFO/CISTRACK_SKIP\n",
-        ])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        query.status.success(),
-        "{}",
-        String::from_utf8_lossy(&query.stderr)
+        ],
+        &path,
     );
-    let query = String::from_utf8(query.stdout).unwrap();
     assert_eq!(query.lines().count(), input_records);
     for line in query.lines() {
         let f: Vec<&str> = line.split('\t').collect();
@@ -841,13 +817,7 @@ fn lines_bcftools_reads_are_passed_through_never_stopping_the_stream() {
     );
     // bcftools reads the output as it read the input, and sees the reason
     let annotated = write_input(dir.path(), "out.vcf", stdout.as_bytes());
-    let query = Command::new("bcftools")
-        .args(["query", "-f", "%ID %INFO/CISTRACK_SKIP\n"])
-        .arg(&annotated)
-        .output()
-        .unwrap();
-    assert!(query.status.success(), "{}", stderr_of(&query));
-    let q = String::from_utf8_lossy(&query.stdout);
+    let q = bcftools(&["query", "-f", "%ID %INFO/CISTRACK_SKIP\n"], &annotated);
     for id in ["altX", "refB", "refBA", "refdot", "altI", "refstar"] {
         assert!(q.contains(&format!("{id} invalid_allele\n")), "{q}");
     }
@@ -1456,18 +1426,9 @@ fn motif_changes_agree_with_an_independent_scan() {
     assert!(header.contains("##INFO=<ID=CISTRACK_MOTIFS,Number=.,Type=String,Description=\"Motifs an ALT gains or loses: 879 matrices"), "{header}");
 
     // what cistrack reported, read back by bcftools
-    let query = Command::new("bcftools")
-        .args(["query", "-f", "%ID\t%INFO/CISTRACK_MOTIFS\n"])
-        .arg(&annotated)
-        .output()
-        .unwrap();
-    assert!(
-        query.status.success(),
-        "{}",
-        String::from_utf8_lossy(&query.stderr)
-    );
+    let query = bcftools(&["query", "-f", "%ID\t%INFO/CISTRACK_MOTIFS\n"], &annotated);
     let mut ours: HashMap<String, Vec<(String, String, String, String)>> = HashMap::new();
-    for line in String::from_utf8(query.stdout).unwrap().lines() {
+    for line in query.lines() {
         let (id, entries) = line.split_once('\t').unwrap();
         if entries == "." {
             continue;

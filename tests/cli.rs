@@ -1176,18 +1176,7 @@ fn precompute_links_without_a_link_model_fails_clearly() {
     let config = fixture_config_without_links(dir.path());
     let regions = dir.path().join("regions.bed");
     std::fs::write(&regions, "chr1\t16000\t16400\n").unwrap();
-    let out = cistrack(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--device",
-        "cpu",
-        "precompute",
-        "--regions",
-        regions.to_str().unwrap(),
-        "--links",
-        "--cache-dir",
-        dir.path().join("cache").to_str().unwrap(),
-    ]);
+    let out = precompute_with(&config, &regions, &dir.path().join("cache"), &["--links"]);
     assert_fails_with(
         &out,
         &["--links: build fixture has no link model (models.links in its config)"],

@@ -29,14 +29,10 @@ fn region_bases() -> Vec<u8> {
 
 /// `(id, 1-based POS, REF, ALT)` records: the HGSVC file's (one per ALT) and the generated ones.
 fn records(bases: &[u8]) -> Vec<(String, u64, String, String)> {
-    let out = Command::new("bcftools")
-        .args(["query", "-f", "%POS\\t%REF\\t%ALT\\n"])
-        .arg(helpers::shared().join("hg38/variants/HGSVC_chr22_17200000_17800000.vcf.gz"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let hgsvc = helpers::shared().join("hg38/variants/HGSVC_chr22_17200000_17800000.vcf.gz");
+    let query = helpers::bcftools(&["query", "-f", "%POS\\t%REF\\t%ALT\\n"], &hgsvc);
     let mut records = Vec::new();
-    for (i, line) in String::from_utf8(out.stdout).unwrap().lines().enumerate() {
+    for (i, line) in query.lines().enumerate() {
         let f: Vec<&str> = line.split('\t').collect();
         for (j, alt) in f[2].split(',').enumerate() {
             records.push((

@@ -364,3 +364,20 @@ pub fn samtools_bases(fasta: &Path, region: &str) -> Vec<u8> {
         .copied()
         .collect()
 }
+
+/// `bcftools ARGS FILE`'s standard output (the independent VCF reader); fails the test with
+/// bcftools' message when it does not succeed.
+pub fn bcftools(args: &[&str], file: &Path) -> String {
+    let out = Command::new("bcftools")
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("bcftools (scripts/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "bcftools {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("bcftools writes UTF-8 here")
+}
