@@ -1207,4 +1207,13 @@ fn zero_limits_are_refused_naming_the_option() {
         refused(&["serve", option, "0"], option);
     }
     refused(&["annotate", "--max-line-length", "0"], "--max-line-length");
+    refused(
+        &[
+            "precompute",
+            "--variant-background",
+            "--variant-background-snvs",
+            "0",
+        ],
+        "--variant-background-snvs",
+    );
 }

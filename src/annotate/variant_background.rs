@@ -74,7 +74,8 @@ pub fn draw(build: &Build, target: usize) -> Result<Drawn, Error> {
     let mut reference = ReferenceCache::open(&build.config().fasta, DEFAULT_CHUNK)?;
     let mut next = splitmix(SEED);
     let mut bases = Vec::new();
-    let mut out: Vec<Substitution> = Vec::with_capacity(target);
+    // (index in `contigs`, which keeps the build's order; position; REF; ALT)
+    let mut out: Vec<(u32, u64, u8, u8)> = Vec::with_capacity(target);
     let mut visited = 0;
     for round in blocks.chunks(BLOCKS_PER_ROUND) {
         if out.len() >= target {
@@ -95,22 +96,27 @@ pub fn draw(build: &Build, target: usize) -> Result<Drawn, Error> {
             for _ in 0..TRIES {
                 let offset = (next() % (end - start)) as usize;
                 let base = bases[offset].to_ascii_uppercase();
-                if let Some(i) = b"ACGT".iter().position(|&x| x == base) {
-                    let others: Vec<u8> = b"ACGT".iter().copied().filter(|&x| x != base).collect();
-                    let alt = others[(next() % 3) as usize];
-                    out.push((contig.name.clone(), start + offset as u64, b"ACGT"[i], alt));
+                if b"ACGT".contains(&base) {
+                    let pick = (next() % 3) as usize;
+                    let alt = b"ACGT".iter().copied().filter(|&x| x != base).nth(pick);
+                    out.push((
+                        c,
+                        start + offset as u64,
+                        base,
+                        alt.expect("three other bases"),
+                    ));
                     break;
                 }
             }
         }
     }
     out.truncate(target);
-    out.sort_by(|a, b| {
-        let order = |name: &str| build.contigs().iter().position(|c| c.name == name);
-        (order(&a.0), a.1).cmp(&(order(&b.0), b.1))
-    });
+    out.sort_unstable();
     Ok(Drawn {
-        substitutions: out,
+        substitutions: out
+            .into_iter()
+            .map(|(c, position0, r, a)| (contigs[c as usize].name.clone(), position0, r, a))
+            .collect(),
         blocks_visited: visited,
     })
 }

@@ -17,7 +17,7 @@ use cistrack::pipeline::regions::for_each_piece;
 use cistrack::track::links;
 use cistrack::track::score::DEFAULT_STRIDE;
 
-use super::GlobalArgs;
+use super::{at_least_one, GlobalArgs};
 
 /// Score regions into the build's cache so that `cistrack serve` answers them at once.
 #[derive(Debug, Args)]
@@ -58,7 +58,7 @@ pub struct PrecomputeArgs {
     #[arg(long)]
     pub variant_background: bool,
     /// Substitutions the variant background draws
-    #[arg(long, default_value_t = cistrack::annotate::variant_background::DEFAULT_SNVS as u64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = cistrack::annotate::variant_background::DEFAULT_SNVS as u64, value_name = "N", value_parser = at_least_one::<u64>)]
     pub variant_background_snvs: u64,
     /// Score only shard I of N (0-based), for a job array: the regions are cut at cache-tile
     /// boundaries and tile k goes to shard k mod N, so N jobs together score every window

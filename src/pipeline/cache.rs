@@ -374,12 +374,18 @@ impl Cache {
                 return Some(score);
             }
         }
-        let shared = self.shared.as_ref()?;
-        let score = decode_score(&shared.get_raw(&window_key(namespace, digest))?)?;
+        self.read_shared(&window_key(namespace, digest), decode_score)
+    }
+
+    /// The value under `key` in the shared tier, parsed by `decode`, and kept on disk when it
+    /// parses; `None` without a shared tier.
+    fn read_shared<T>(&self, key: &[u8], decode: impl FnOnce(&[u8]) -> Option<T>) -> Option<T> {
+        let raw = self.shared.as_ref()?.get_raw(key)?;
+        let value = decode(&raw)?;
         if let Some(disk) = &self.disk {
-            disk.put_window(namespace, digest, &score);
+            disk.put_raw(key.to_vec(), raw);
         }
-        Some(score)
+        Some(value)
     }
 
     /// Stores a window score by digest in the disk and shared tiers (nothing without either).
@@ -418,17 +424,10 @@ impl Cache {
             .disk
             .as_ref()
             .and_then(|disk| or_miss(disk.get_raw(&full, &self.stats)));
-        let encoded = match local {
-            Some(encoded) => encoded,
-            None => {
-                let encoded = self.shared.as_ref()?.get_raw(&full)?;
-                if let Some(disk) = &self.disk {
-                    disk.put_raw(full.clone(), encoded.clone());
-                }
-                encoded
-            }
+        let value = match local {
+            Some(encoded) => decode(&encoded)?,
+            None => self.read_shared(&full, decode)?,
         };
-        let value = decode(&encoded)?;
         let bytes = size(&value);
         let value = Arc::new(value);
         self.records().put(full, value.clone(), bytes);
