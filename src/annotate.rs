@@ -307,6 +307,9 @@ pub struct AnnotateOptions {
     pub max_line_bytes: usize,
     /// Motifs scanned around each VCF allele (`CISTRACK_MOTIFS`); `None`: no scan.
     pub motifs: Option<std::sync::Arc<crate::motif::MotifSet>>,
+    /// What VCF alleles in candidate elements do to the build's link model
+    /// (`CISTRACK_LINKS`), when the build has one.
+    pub link_effects: bool,
 }
 
 pub use crate::pipeline::cache::CacheSettings;
@@ -326,6 +329,7 @@ impl Default for AnnotateOptions {
             strict: false,
             max_line_bytes: crate::io::text::DEFAULT_MAX_LINE,
             motifs: None,
+            link_effects: true,
         }
     }
 }

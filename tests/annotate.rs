@@ -89,6 +89,7 @@ fn strip_annotation(text: &str) -> String {
         if line.starts_with("##INFO=<ID=CISTRACK,")
             || line.starts_with("##INFO=<ID=CISTRACK_SKIP,")
             || line.starts_with("##INFO=<ID=CISTRACK_MOTIFS,")
+            || line.starts_with("##INFO=<ID=CISTRACK_LINKS,")
             || line.starts_with("##cistrack_")
         {
             continue;
@@ -105,9 +106,14 @@ fn strip_annotation(text: &str) -> String {
         let kept: Vec<&str> = fields[7]
             .split(';')
             .filter(|e| {
-                !["CISTRACK=", "CISTRACK_SKIP=", "CISTRACK_MOTIFS="]
-                    .iter()
-                    .any(|key| e.starts_with(key))
+                ![
+                    "CISTRACK=",
+                    "CISTRACK_SKIP=",
+                    "CISTRACK_MOTIFS=",
+                    "CISTRACK_LINKS=",
+                ]
+                .iter()
+                .any(|key| e.starts_with(key))
             })
             .collect();
         fields[7] = if kept.is_empty() {

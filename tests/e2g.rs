@@ -299,10 +299,15 @@ fn the_linked_gene_is_the_best_overlapping_link_of_the_records_own_view() {
     let build =
         Arc::new(cistrack::genome::Build::open(config.build(Some("hg38")).unwrap()).unwrap());
     let cache = || Arc::new(cistrack::pipeline::cache::Cache::open(None, "hg38", 64).unwrap());
-    let linker =
-        cistrack::annotate::linker::Linker::open(&build, cistrack::model::Device::Cpu, 2, cache())
-            .unwrap()
-            .expect("the demo build has a link model");
+    let linker = cistrack::annotate::linker::Linker::open(
+        &build,
+        cistrack::model::Device::Cpu,
+        2,
+        cache(),
+        false,
+    )
+    .unwrap()
+    .expect("the demo build has a link model");
     let engine = cistrack::track::links::open(
         build.clone(),
         cache(),

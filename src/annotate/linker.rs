@@ -7,13 +7,16 @@ use std::sync::{Arc, Mutex};
 use crate::genome::{Build, Contig};
 use crate::pipeline::cache::Cache;
 use crate::pipeline::engine::inputs_fingerprint;
-use crate::track::links::{self, LinkEngine};
+use crate::track::links::{self, AlleleEdit, AlleleLink, LinkEngine};
 
 /// Finds linked genes with the build's link model, with gene results cached in memory and in
 /// the build's cache (shared with `cistrack serve` when it has a disk tier).
 #[derive(Debug)]
 pub struct Linker {
     engine: LinkEngine,
+    /// The link model alone (no E2G, its own reach), for what alleles do to it
+    /// ([`Linker::allele_links`]); `None` when not asked for.
+    effects: Option<LinkEngine>,
     block: Mutex<Option<Block>>,
 }
 
@@ -51,7 +54,8 @@ impl Block {
 }
 
 impl Linker {
-    /// The build's link model, or `None` when the build configures none.
+    /// The build's link model, or `None` when the build configures none; with `effects`, also
+    /// the link model for [`Linker::allele_links`].
     ///
     /// # Errors
     ///
@@ -61,19 +65,61 @@ impl Linker {
         device: crate::model::Device,
         threads: usize,
         cache: Arc<Cache>,
+        effects: bool,
     ) -> crate::Result<Option<Self>> {
         if !build.config().models.contains_key(links::LINK_ROLE) {
             return Ok(None);
         }
-        let build = build.clone();
-        let fingerprint = inputs_fingerprint(&build);
-        let engine = links::open(build, cache, &fingerprint, device, threads, true)?;
+        let fingerprint = inputs_fingerprint(build);
+        let engine = links::open(
+            build.clone(),
+            cache.clone(),
+            &fingerprint,
+            device,
+            threads,
+            true,
+        )?;
         // the linked gene needs only each link's E2G score: skip the link model if it can
         let engine = engine.scores_only();
+        let effects = if effects {
+            Some(links::open(
+                build.clone(),
+                cache,
+                &fingerprint,
+                device,
+                threads,
+                false,
+            )?)
+        } else {
+            None
+        };
         Ok(Some(Self {
             engine,
+            effects,
             block: Mutex::new(None),
         }))
+    }
+
+    /// Whether [`Linker::allele_links`] answers.
+    pub fn has_effects(&self) -> bool {
+        self.effects.is_some()
+    }
+
+    /// What `edit` does to the link model (see [`LinkEngine::allele_links`]); empty without
+    /// the effects engine.
+    ///
+    /// # Errors
+    ///
+    /// Inputs that cannot be read, or a model failure.
+    pub fn allele_links(
+        &self,
+        contig: &Contig,
+        edit: AlleleEdit<'_>,
+    ) -> Result<Vec<AlleleLink>, crate::Error> {
+        match &self.effects {
+            Some(engine) => Ok(engine.allele_links(contig, edit)?),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Model name/version.

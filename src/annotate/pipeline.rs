@@ -78,6 +78,10 @@ pub(super) fn run(
         Format::Vcf => super::variant_background::load(&cache, build, spec),
         Format::Bed => None,
     };
+    // link consequences: VCF alleles, with a link model, unless turned off
+    let link_effects = (source.format == Format::Vcf && options.link_effects)
+        .then(|| build.config().models.get(crate::track::links::LINK_ROLE))
+        .flatten();
     // The header first: a bad input fails before the model loads.
     let (header, first, vcf_columns) = match source.format {
         Format::Vcf => {
@@ -99,7 +103,10 @@ pub(super) fn run(
                     build,
                     spec,
                     options.motifs.as_deref(),
-                    variant_background.as_deref(),
+                    (
+                        variant_background.as_deref(),
+                        link_effects.map(String::as_str),
+                    ),
                     &options.command,
                 ),
                 None,
@@ -176,6 +183,7 @@ pub(super) fn run(
         options.device,
         options.threads,
         cache.clone(),
+        link_effects.is_some(),
     )?;
     let (mut scorer, results) = WindowScorer::new(&engine);
     if let Some(window_cache) = &window_cache {
@@ -377,6 +385,7 @@ fn collect(
                 }
                 Kind::Vcf(mut p) => {
                     p.link_mut().resolve(linker)?;
+                    p.link_effects_mut().resolve(linker)?;
                     p.write(entry.windows.start, &entry.results, &mut text, summary)
                 }
                 Kind::Bed(mut p) => {

@@ -166,6 +166,7 @@ pub fn compute(
     let text = Arc::new(Mutex::new(Vec::new()));
     let options = AnnotateOptions {
         motifs: None,
+        link_effects: false,
         target: "variant background".into(),
         ..options.clone()
     };

@@ -99,13 +99,13 @@ pub fn header_text(
     build: &Build,
     spec: &ModelSpec,
     motifs: Option<&MotifSet>,
-    variant_background: Option<&Background>,
+    (variant_background, link_model): (Option<&Background>, Option<&str>),
     command: &str,
 ) -> String {
     let mut text = String::new();
     // an earlier cistrack annotation's lines are replaced by this one's
     let ours = |line: &str| {
-        [INFO_ID, SKIP_ID, MOTIF_ID]
+        [INFO_ID, SKIP_ID, MOTIF_ID, LINKS_ID]
             .iter()
             .any(|id| line.starts_with(&format!("##INFO=<ID={id},")))
             || line.starts_with("##cistrack_")
@@ -117,6 +117,9 @@ pub fn header_text(
     text.push_str(&skip_header_line());
     if let Some(set) = motifs {
         text.push_str(&motifs::header_line(set));
+    }
+    if let Some(model) = link_model {
+        text.push_str(&links::header_line(model));
     }
     let _ = writeln!(text, "##cistrack_version={}", env!("CARGO_PKG_VERSION"));
     let _ = writeln!(text, "##cistrack_build={}", build.name());
@@ -157,6 +160,8 @@ pub struct Pending {
     ref_check: Option<RefCheck>,
     /// The `CISTRACK_MOTIFS` entries (empty when no ALT changes a motif).
     motif_entries: String,
+    /// The `CISTRACK_LINKS` entries, computed by the collector.
+    link_effects: LinkEffects,
     /// |delta| of random substitutions, for percentiles.
     variant_background: Option<Arc<Background>>,
 }
@@ -165,6 +170,11 @@ impl Pending {
     /// The record's linked gene, for the collector to look up before [`Pending::write`].
     pub fn link_mut(&mut self) -> &mut LinkedGene {
         &mut self.link
+    }
+
+    /// The record's link consequences, for the collector to compute before [`Pending::write`].
+    pub fn link_effects_mut(&mut self) -> &mut LinkEffects {
+        &mut self.link_effects
     }
 
     /// Appends the annotated line to `out`, with `results` holding the predictions of the
@@ -268,6 +278,9 @@ impl Pending {
             if !self.motif_entries.is_empty() {
                 let _ = write!(fields, ";{MOTIF_ID}={}", self.motif_entries);
             }
+            if !self.link_effects.entries().is_empty() {
+                let _ = write!(fields, ";{LINKS_ID}={}", self.link_effects.entries());
+            }
             if scored < self.alleles.len() {
                 if !fields.is_empty() {
                     fields.push(';');
@@ -308,7 +321,7 @@ fn without_our_fields(info: &str) -> (String, bool) {
     }
     let ours = |entry: &str| {
         let key = entry.split('=').next().unwrap_or(entry);
-        key == INFO_ID || key == SKIP_ID || key == MOTIF_ID
+        [INFO_ID, SKIP_ID, MOTIF_ID, LINKS_ID].contains(&key)
     };
     if !info.split(';').any(ours) {
         return (info.to_string(), false);
@@ -323,6 +336,8 @@ struct Candidate {
     reference: Vec<u8>,
     alternate: Vec<u8>,
     motif_changes: Vec<MotifChange>,
+    /// The left-aligned edit, for the link consequences: `(start0, reference_length, ALT bases)`.
+    edit: (u64, u64, Vec<u8>),
 }
 
 /// Checks records and pushes their windows (one per encoder thread).
@@ -406,6 +421,7 @@ impl<'a> Planner<'a> {
             link: LinkedGene::NotAsked,
             ref_check: None,
             motif_entries: String::new(),
+            link_effects: LinkEffects::NotAsked,
             variant_background: self.variant_background.clone(),
         };
         pending.record_reason = self.check_record(&mut pending, signals, scorer)?;
@@ -540,6 +556,19 @@ impl<'a> Planner<'a> {
                 end0: position0 + length,
             };
         }
+        if self.linker.is_some_and(Linker::has_effects) {
+            let alternates: Vec<&str> = pending.record.alternate_text().split(',').collect();
+            let alleles = candidates.into_iter().map(|(index, c)| links::Allele {
+                alt: alternates[index].to_string(),
+                start0: c.edit.0,
+                reference_length: c.edit.1,
+                alternate: c.edit.2,
+            });
+            pending.link_effects = LinkEffects::Ask {
+                contig,
+                alleles: alleles.collect(),
+            };
+        }
         Ok(None)
     }
 
@@ -584,11 +613,14 @@ impl<'a> Planner<'a> {
             reference: reference_window,
             alternate: alternate_window,
             motif_changes,
+            edit: (edit.start0, edit.reference_length, edit.alternate.to_vec()),
         }))
     }
 }
 
+pub mod links;
 pub mod motifs;
+pub use links::{LinkEffects, LINKS_ID};
 pub use motifs::MOTIF_ID;
 
 #[cfg(test)]

@@ -22,7 +22,9 @@ and INFO/CISTRACK_SKIP with the reason a record or ALT was not scored (invalid_a
 unknown_contig, out_of_bounds, ref_mismatch; per ALT: star_allele, symbolic_allele, breakend,
 allele_too_long, all_n). With a motif file (the build's `motifs`, or --motifs), also
 INFO/CISTRACK_MOTIFS: ALT|motif_id|motif_name|gained or lost|ref_score|alt_score|strand, at most 5
-per ALT. Indels are left-aligned (bcftools norm) before scoring. Nothing else in a record changes; records are never dropped: a line
+per ALT. With a link model, INFO/CISTRACK_LINKS for ALTs inside candidate elements, per gene attending
+the element: ALT|gene|attention_ref|attention_alt|attention_delta|expression_delta, at most 5 per ALT
+(--no-link-effects: none). Indels are left-aligned (bcftools norm) before scoring. Nothing else in a record changes; records are never dropped: a line
 that cannot be parsed is written unchanged with a warning (--strict stops there instead).
 BED: appends cistrack_max_prob, cistrack_mean_prob, cistrack_elements, cistrack_nearest_gene,
 cistrack_gene_distance, cistrack_linked_gene, cistrack_link_score, cistrack_skip.
@@ -69,6 +71,10 @@ pub struct AnnotateArgs {
     /// Do not scan motifs, even when the build names a motif file
     #[arg(long)]
     pub no_motifs: bool,
+    /// Do not compute what VCF alleles in candidate elements do to the build's link model
+    /// (INFO/CISTRACK_LINKS)
+    #[arg(long)]
+    pub no_link_effects: bool,
     #[command(flatten)]
     pub cache: super::CacheArgs,
 }
@@ -144,6 +150,7 @@ pub fn run(global: &GlobalArgs, args: AnnotateArgs) -> anyhow::Result<()> {
             )?)),
             _ => None,
         },
+        link_effects: !args.no_link_effects,
     };
     let summary = annotate::annotate(&build, &spec, input, sink, &options)?;
     report(&summary);

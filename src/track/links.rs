@@ -26,11 +26,13 @@ use crate::model::link::{
 use crate::model::onnx::SessionOptions;
 use crate::model::Modality;
 
+mod allele;
 mod codec;
 mod inputs;
 mod queue;
 mod run;
 
+pub use allele::{AlleleEdit, AlleleLink};
 use queue::Shared;
 
 use super::link_inputs::{read_aliases, ContactTable};

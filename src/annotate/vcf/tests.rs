@@ -12,6 +12,7 @@ fn pending(line: &str, reason: Option<Reason>, alleles: Vec<Outcome>) -> Pending
         link: LinkedGene::NotAsked,
         ref_check: Some(RefCheck::Match),
         motif_entries: String::new(),
+        link_effects: LinkEffects::NotAsked,
         variant_background: None,
     }
 }

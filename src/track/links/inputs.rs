@@ -113,7 +113,7 @@ impl LinkEngine {
 
     /// `[lo, hi)` of `contig` through the state's reader; a failed read drops the reader, so
     /// the next one opens the files again (a file replaced or repaired meanwhile is read).
-    fn read_span(
+    pub(super) fn read_span(
         &self,
         state: &mut State,
         contig: &Contig,

@@ -30,7 +30,7 @@ impl LinkEngine {
 
     /// Embeds the one-hot windows of `prepared` (those not embedded yet), runs the gene graph:
     /// predicted expression per gene, attention per gene and attended candidate.
-    fn link_model(
+    pub(super) fn link_model(
         &self,
         state: &mut State,
         contig: &Contig,
