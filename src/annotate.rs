@@ -60,6 +60,7 @@
 pub mod bed;
 pub mod genes;
 pub mod input;
+pub mod ism;
 pub mod linker;
 mod pipeline;
 mod progress;

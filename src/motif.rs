@@ -236,6 +236,19 @@ pub struct MotifSet {
     max_width: usize,
 }
 
+/// A match of a motif in a sequence ([`MotifSet::scan`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MotifMatch {
+    /// Index in [`MotifSet::motifs`].
+    pub motif: usize,
+    /// 0-based offset of the placement in the scanned sequence.
+    pub start: usize,
+    /// On the forward strand.
+    pub forward: bool,
+    /// Score, bits.
+    pub score: f64,
+}
+
 /// A/C/G/T (either case) to 0-3, anything else to 4.
 pub fn base_codes(bases: &[u8]) -> Vec<u8> {
     bases
@@ -294,6 +307,36 @@ impl MotifSet {
     /// Bases of context needed on each side of a change: the widest motif minus one.
     pub fn context(&self) -> usize {
         self.max_width.saturating_sub(1)
+    }
+
+    /// Every match in `bases`: each placement of each motif, on either strand, scoring at least
+    /// the motif's threshold (placements with a base that is not A/C/G/T are not scored), in
+    /// order of position, then motif, forward strand first.
+    pub fn scan(&self, bases: &[u8]) -> Vec<MotifMatch> {
+        let codes = base_codes(bases);
+        let mut out = Vec::new();
+        for (index, motif) in self.motifs.iter().enumerate() {
+            let w = motif.width();
+            if codes.len() < w {
+                continue;
+            }
+            for start in 0..=codes.len() - w {
+                for forward in [true, false] {
+                    if let Some(s) = motif.score(&codes[start..start + w], forward) {
+                        if s >= motif.threshold {
+                            out.push(MotifMatch {
+                                motif: index,
+                                start,
+                                forward,
+                                score: f64::from(s) / motif.scale,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|m| (m.start, m.motif, !m.forward));
+        out
     }
 
     /// Motifs gained or lost, largest score change first. `reference` and `alternate` are the

@@ -6,6 +6,8 @@ use std::path::Path;
 use crate::genome::fasta::Reader;
 use crate::genome::{Contig, Error, Region};
 
+use super::variant::{Edit, Geometry};
+
 /// Bases fetched at once: the needed interval, extended forward to this length.
 pub const DEFAULT_CHUNK: u64 = 32 * 1024;
 
@@ -71,6 +73,28 @@ impl ReferenceCache {
         }
         out.resize((end0 - start0) as usize, b'N');
         Ok(())
+    }
+
+    /// The two model windows of `edit` (already trimmed and left-aligned) on `contig`: where
+    /// they lie, the reference window and the alternate window (the edit applied, re-centred),
+    /// each `window` bases. The one definition `annotate` and in-silico mutagenesis share.
+    ///
+    /// # Errors
+    ///
+    /// A FASTA fetch error.
+    pub fn allele_windows(
+        &mut self,
+        contig: &Contig,
+        edit: &Edit<'_>,
+        window: u64,
+        bases: &mut Vec<u8>,
+    ) -> Result<(Geometry, Vec<u8>, Vec<u8>), Error> {
+        let geometry = Geometry::new(edit, window);
+        self.fill(contig, geometry.span.0, geometry.span.1, bases)?;
+        let reference = geometry.reference_window(bases).to_vec();
+        let mut alternate = Vec::with_capacity(window as usize);
+        geometry.alternate_window(edit, bases, &mut alternate);
+        Ok((geometry, reference, alternate))
     }
 }
 

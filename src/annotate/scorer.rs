@@ -23,7 +23,9 @@ use std::sync::{Arc, Mutex};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::error::{shared, SharedCause};
+use crate::genome::build::{InputReader, Span};
 use crate::genome::Contig;
+use crate::model::encode::Normaliser;
 use crate::pipeline::batcher::{Input, Sink};
 use crate::pipeline::cache::{Cache, Score, Slot, Tile, TileKey, WindowDigest, TILE_WINDOWS};
 use crate::pipeline::grid::Grid;
@@ -151,6 +153,26 @@ impl WindowCache {
     pub fn flush(&self) {
         self.cache.flush();
     }
+}
+
+/// The signal bins of the reference window `[start0, start0 + window)` of `contig` (bins of
+/// `bin_size`, normalised as the model expects): what both windows of an allele get, so that
+/// alt − ref is the sequence change alone.
+///
+/// # Errors
+///
+/// A bigWig read error.
+pub fn reference_bins(
+    signals: &mut InputReader,
+    contig: &Contig,
+    (start0, window, bin_size): (i64, usize, usize),
+    normalisers: &[Option<Normaliser>; 2],
+    span: &mut Span,
+) -> crate::Result<SignalBins> {
+    signals.read_signals(contig, start0, start0 + window as i64, span)?;
+    let mut bins = SignalBins::default();
+    bins.from_span(span, 0, window, bin_size, normalisers);
+    Ok(bins)
 }
 
 /// The daemon tile last read, so that consecutive windows read it once.

@@ -59,13 +59,13 @@ use crate::pipeline::inputs::normalisers;
 use super::genes::NearestGenes;
 use super::linker::{LinkedGene, Linker};
 use super::reference::ReferenceCache;
-use super::scorer::{Prediction, SignalBins, WindowScorer};
+use super::scorer::{reference_bins, Prediction, SignalBins, WindowScorer};
 use std::sync::Arc;
 
 use crate::motif::{MotifChange, MotifSet};
 use crate::pipeline::background::Background;
 
-use super::variant::{check_reference, count_bases, left_align, trim, Geometry, RefCheck};
+use super::variant::{check_reference, count_bases, left_align, trim, RefCheck};
 use super::{decimal4, sanitize, Error, Reason, Summary};
 
 /// The INFO field with the scores.
@@ -507,20 +507,13 @@ impl<'a> Planner<'a> {
                 None => {
                     let start0 = candidate.reference_start0;
                     // the bases are the candidate's own (read once, above)
-                    signals.read_signals(
+                    let bins = reference_bins(
+                        signals,
                         &contig,
-                        start0,
-                        start0 + self.window as i64,
+                        (start0, self.window as usize, self.bin_size),
+                        &self.normalisers,
                         &mut self.span,
                     )?;
-                    let mut bins = SignalBins::default();
-                    bins.from_span(
-                        &self.span,
-                        0,
-                        self.window as usize,
-                        self.bin_size,
-                        &self.normalisers,
-                    );
                     let id = scorer.push(&candidate.reference, &bins, Some((&contig, start0)));
                     reference_windows.push((start0, id, bins));
                     reference_windows.len() - 1
@@ -589,12 +582,9 @@ impl<'a> Planner<'a> {
         {
             return Ok(Err(Reason::AlleleTooLong));
         }
-        let geometry = Geometry::new(&edit, self.window);
-        self.reference
-            .fill(contig, geometry.span.0, geometry.span.1, &mut self.bases)?;
-        let reference_window = geometry.reference_window(&self.bases).to_vec();
-        let mut alternate_window = Vec::with_capacity(self.window as usize);
-        geometry.alternate_window(&edit, &self.bases, &mut alternate_window);
+        let (geometry, reference_window, alternate_window) =
+            self.reference
+                .allele_windows(contig, &edit, self.window, &mut self.bases)?;
         if count_bases(&reference_window) == 0 || count_bases(&alternate_window) == 0 {
             return Ok(Err(Reason::AllN));
         }

@@ -233,3 +233,58 @@ fn bad_files_name_the_line() {
         .to_string();
     assert!(e.contains("line 5: expected 4 probabilities"), "{e}");
 }
+
+#[test]
+fn a_scan_finds_a_planted_site_on_its_strand_and_agrees_with_the_changes() {
+    let set = MotifSet::load(&jaspar_file(), DEFAULT_P_VALUE).unwrap();
+    let index = set
+        .motifs
+        .iter()
+        .position(|m| m.name == "GATA1::TAL1")
+        .expect("JASPAR 2024 has GATA1::TAL1");
+    let motif = &set.motifs[index];
+    let site = consensus(motif);
+    for forward in [true, false] {
+        let planted = if forward {
+            site.clone()
+        } else {
+            reverse_complement(&site)
+        };
+        let mut bases = vec![b'N'; 30];
+        bases.extend_from_slice(&planted);
+        bases.extend(std::iter::repeat_n(b'N', 30));
+        let found = set.scan(&bases);
+        let hit = found
+            .iter()
+            .find(|m| m.motif == index && m.start == 30 && m.forward == forward)
+            .expect("the planted site is found");
+        let best: i32 = motif.forward.iter().map(|c| c.iter().max().unwrap()).sum();
+        assert_eq!(hit.score, f64::from(best) / motif.scale);
+        // every match is at or above its motif's threshold, sorted by position
+        assert!(found
+            .iter()
+            .all(|m| m.score >= set.motifs[m.motif].threshold_bits() - 1e-9));
+        assert!(found.windows(2).all(|p| p[0].start <= p[1].start));
+        // no placement covers an N
+        let w = |m: &MotifMatch| set.motifs[m.motif].width();
+        assert!(found
+            .iter()
+            .all(|m| m.start >= 30 && m.start + w(m) <= 30 + site.len()));
+    }
+    // what changes() calls lost is a match of the reference that the alternate lacks
+    let c = set.context();
+    let mut reference: Vec<u8> = (0..2 * c + 1).map(|i| b"ACGT"[i * 7 % 4]).collect();
+    reference[c - 3..c - 3 + site.len()].copy_from_slice(&site);
+    let mut alternate = reference.clone();
+    alternate[c] = b'N';
+    for change in set.changes(&reference, 1, &alternate, 1) {
+        let m = &set.motifs[change.motif];
+        let covering = |seq: &[u8]| {
+            set.scan(seq)
+                .iter()
+                .any(|x| x.motif == change.motif && x.start <= c && c < x.start + m.width())
+        };
+        assert_eq!(covering(&reference), !change.gained, "{}", m.id);
+        assert_eq!(covering(&alternate), change.gained, "{}", m.id);
+    }
+}

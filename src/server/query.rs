@@ -76,6 +76,45 @@ pub struct LinksQuery {
 
 impl Query for LinksQuery {}
 
+/// `/v1/builds/{build}/ism`: the stretch to mutate, and with which model.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IsmQuery {
+    /// Contig name or alias.
+    #[serde(rename = "ref")]
+    pub contig: Option<String>,
+    /// Stretch start, 0-based.
+    #[serde(default, deserialize_with = "uint::start")]
+    pub start: Option<u64>,
+    /// Stretch end, 0-based, exclusive.
+    #[serde(default, deserialize_with = "uint::end")]
+    pub end: Option<u64>,
+    /// Model role (the build's default model if absent).
+    pub model: Option<String>,
+    /// Longest wait for effects, ms.
+    #[serde(default, deserialize_with = "uint::wait")]
+    pub wait: Option<u64>,
+}
+
+impl Query for IsmQuery {}
+
+/// `/v1/builds/{build}/motifs`: the view.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MotifsQuery {
+    /// Contig name or alias.
+    #[serde(rename = "ref")]
+    pub contig: Option<String>,
+    /// View start, 0-based.
+    #[serde(default, deserialize_with = "uint::start")]
+    pub start: Option<u64>,
+    /// View end, 0-based, exclusive.
+    #[serde(default, deserialize_with = "uint::end")]
+    pub end: Option<u64>,
+}
+
+impl Query for MotifsQuery {}
+
 /// `/v1/builds/{build}/tracks/{name}`. Other keys are ignored, as they always were: track
 /// readers may add their own (cache busters).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

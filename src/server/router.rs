@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::access;
 use super::error::{ApiError, ErrorKind};
-use super::routes::{enhancers, links, meta, tracks};
+use super::routes::{enhancers, ism, links, meta, motifs, tracks};
 use super::state::{ServeConfig, State};
 use super::{metrics, Body};
 
@@ -54,6 +54,8 @@ pub(super) async fn route<B>(state: &Arc<State>, req: &Request<B>) -> (&'static 
             ("enhancers", enhancers::answer(state, build, query).await)
         }
         ["v1", "builds", build, "links"] => ("links", links::answer(state, build, query).await),
+        ["v1", "builds", build, "ism"] => ("ism", ism::answer(state, build, query).await),
+        ["v1", "builds", build, "motifs"] => ("motifs", motifs::answer(state, build, query).await),
         ["v1", "builds", build, "tracks", name] => (
             "tracks",
             tracks::answer(state, build, name, query, req).await,

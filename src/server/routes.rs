@@ -2,8 +2,10 @@
 //! scores are rounded on the wire.
 
 pub(super) mod enhancers;
+pub(super) mod ism;
 pub(super) mod links;
 pub(super) mod meta;
+pub(super) mod motifs;
 pub(super) mod tracks;
 
 use serde::Serialize;

@@ -151,6 +151,10 @@ pub struct BuildState {
     pub(super) tracks: tokio::sync::Mutex<HashMap<String, TrackFiles>>,
     pub(super) track_dir: PathBuf,
     links: Option<Arc<LinkEngine>>,
+    /// In-silico mutagenesis positions being computed.
+    pub(super) ism: Arc<super::routes::ism::IsmJobs>,
+    /// The build's motif file, read on the first `/motifs` request.
+    pub(super) motifs: std::sync::OnceLock<Result<Arc<crate::motif::MotifSet>, String>>,
 }
 
 impl BuildState {
@@ -313,6 +317,8 @@ impl State {
                 engines: tokio::sync::Mutex::new(HashMap::from([(role, Arc::new(engine))])),
                 tracks: tokio::sync::Mutex::new(HashMap::new()),
                 track_dir,
+                ism: Arc::default(),
+                motifs: std::sync::OnceLock::new(),
             };
             builds.insert(state.build.name().to_string(), state);
         }
