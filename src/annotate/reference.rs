@@ -38,7 +38,8 @@ impl ReferenceCache {
     }
 
     /// Writes the bases of `[start0, end0)` on `contig` into `out` (cleared first), as stored
-    /// (case kept), with N where the interval passes the contig's ends.
+    /// (case kept), with N where the interval passes the contig's ends, and all N on a contig
+    /// the build knows only from its `chrom_sizes` (not in the FASTA), as the build reads it.
     ///
     /// # Errors
     ///
@@ -56,7 +57,7 @@ impl ReferenceCache {
         let (clip_start, clip_end) = (start0.clamp(0, length), end0.clamp(0, length));
         // an interval wholly past the contig end has no bases and no leading N run
         out.resize((clip_start - start0).max(0) as usize, b'N');
-        if clip_start < clip_end {
+        if clip_start < clip_end && self.reader.has_contig(&contig.name) {
             let (clip_start, clip_end) = (clip_start as u64, clip_end as u64);
             let cached_end = self.start0 + self.bases.len() as u64;
             if self.contig != contig.name || clip_start < self.start0 || clip_end > cached_end {

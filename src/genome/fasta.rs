@@ -165,6 +165,11 @@ impl Reader {
         })
     }
 
+    /// Whether the FASTA holds `name` (its own name, not an alias).
+    pub fn has_contig(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
     /// Fetches the bases of `region` (FASTA names, 0-based half-open) as stored (case kept).
     ///
     /// # Errors
