@@ -255,4 +255,46 @@ fn annotate_writes_link_effects_that_bcftools_reads() {
             .collect::<Vec<_>>()
     };
     assert_eq!(strip(&with), strip(&without));
+
+    // kept in the build's cache: a second run with the same cache folder reads them back
+    let cache = dir.path().join("cache");
+    let cached_run = |name: &str| {
+        let out = dir.path().join(name);
+        helpers::assert_ok(&helpers::cistrack(&[
+            "--quiet",
+            "--config",
+            "examples/hg38.toml",
+            "annotate",
+            "-i",
+            vcf.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ]));
+        std::fs::read_to_string(out).unwrap()
+    };
+    let first = cached_run("first.vcf");
+    let stats = helpers::assert_ok(&helpers::cistrack(&[
+        "--config",
+        "examples/hg38.toml",
+        "cache",
+        "stats",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ]));
+    let alleles = stats
+        .lines()
+        .find(|l| l.contains(":alleles "))
+        .unwrap_or_else(|| panic!("no allele records in the cache:\n{stats}"));
+    assert!(alleles.contains(" 2 entries"), "{alleles}");
+    let second = cached_run("second.vcf");
+    let body = |t: &str| {
+        t.lines()
+            .filter(|l| !l.starts_with("##cistrack_command"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(body(&first), body(&second));
+    assert_eq!(strip(&dir.path().join("first.vcf")), strip(&with));
 }

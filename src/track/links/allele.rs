@@ -7,7 +7,7 @@
 use super::*;
 
 /// The link model's response to one allele, for one gene and one element holding the allele.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AlleleLink {
     /// Gene id.
     pub gene_id: String,
@@ -82,6 +82,46 @@ impl LinkEngine {
     ///
     /// Inputs that cannot be read, or a model failure.
     pub fn allele_links(
+        &self,
+        contig: &Contig,
+        edit: AlleleEdit<'_>,
+    ) -> Result<Vec<AlleleLink>, Error> {
+        let (s, e) = edit.touched();
+        if self.scores_only || self.candidates_overlapping(&contig.name, s, e).is_empty() {
+            return Ok(Vec::new());
+        }
+        // kept in the build's cache (memory and disk) under the engine's namespace, which
+        // names the model and the build's inputs
+        let namespace = format!("{}:alleles", self.namespace);
+        let key = format!(
+            "{}\t{}\t{}\t{}",
+            contig.name,
+            edit.start0,
+            edit.reference_length,
+            String::from_utf8_lossy(edit.alternate)
+        );
+        let size = |v: &Vec<AlleleLink>| 64 + 96 * v.len();
+        if let Some(found) = self.cache.get_record(
+            &namespace,
+            &key,
+            |bytes| serde_json::from_slice::<Vec<AlleleLink>>(bytes).ok(),
+            size,
+        ) {
+            return Ok((*found).clone());
+        }
+        let links = self.compute_allele_links(contig, edit)?;
+        let encoded = serde_json::to_vec(&links).map_err(|e| Error::Failed(Arc::new(e)))?;
+        self.cache.put_record(
+            &namespace,
+            &key,
+            Arc::new(links.clone()),
+            size(&links),
+            Some(encoded),
+        );
+        Ok(links)
+    }
+
+    fn compute_allele_links(
         &self,
         contig: &Contig,
         edit: AlleleEdit<'_>,
