@@ -249,6 +249,12 @@ pub enum Error {
         /// Input name.
         input: String,
     },
+    /// `--links-bed` with BED input (its records have no alleles).
+    #[error("--links-bed needs VCF input: {input} is BED, whose intervals have no alleles")]
+    LinksBedNeedsVcf {
+        /// The input's name.
+        input: String,
+    },
     /// Writing the output failed (a closed pipe included).
     #[error("cannot write {target}")]
     Write {
@@ -311,6 +317,8 @@ pub struct AnnotateOptions {
     /// What VCF alleles in candidate elements do to the build's link model
     /// (`CISTRACK_LINKS`), when the build has one.
     pub link_effects: bool,
+    /// Also write the link consequences as BED here (VCF input).
+    pub links_bed: Option<std::path::PathBuf>,
 }
 
 pub use crate::pipeline::cache::CacheSettings;
@@ -331,6 +339,7 @@ impl Default for AnnotateOptions {
             max_line_bytes: crate::io::text::DEFAULT_MAX_LINE,
             motifs: None,
             link_effects: true,
+            links_bed: None,
         }
     }
 }

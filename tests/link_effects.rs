@@ -256,6 +256,48 @@ fn annotate_writes_link_effects_that_bcftools_reads() {
     };
     assert_eq!(strip(&with), strip(&without));
 
+    // the same entries as BED, one line per allele and gene
+    let bed = dir.path().join("links.bed");
+    run(&["--links-bed", bed.to_str().unwrap()]);
+    let bed_text = std::fs::read_to_string(&bed).unwrap();
+    let mut lines = bed_text.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("#chrom\tstart\tend\tname"));
+    let bed_rows: Vec<Vec<&str>> = lines.map(|l| l.split('\t').collect()).collect();
+    assert_eq!(bed_rows.len(), entries.len());
+    for (row, e) in bed_rows.iter().zip(&entries) {
+        assert_eq!(row.len(), 15, "{row:?}");
+        assert_eq!(
+            (row[0], row[1], row[2]),
+            ("chr22", &*(POS1 - 1).to_string(), &*POS1.to_string())
+        );
+        assert_eq!(row[3], format!("rs146218436:{}>{}", e[0], e[1]));
+        assert_eq!(row[6], e[1]);
+        assert_eq!(&row[11..15], &e[2..6], "{row:?} vs {e:?}");
+        let start: u64 = row[9].parse().unwrap();
+        let end: u64 = row[10].parse().unwrap();
+        assert!(
+            start <= POS1 - 1 && POS1 - 1 < end,
+            "the element holds the allele: {row:?}"
+        );
+    }
+    // BED input has no alleles
+    let intervals = dir.path().join("in.bed");
+    std::fs::write(&intervals, "chr22\t19041000\t19042000\n").unwrap();
+    let out = helpers::cistrack(&[
+        "--config",
+        "examples/hg38.toml",
+        "annotate",
+        "-i",
+        intervals.to_str().unwrap(),
+        "--links-bed",
+        bed.to_str().unwrap(),
+        "--no-cache",
+    ]);
+    helpers::assert_fails_with(&out, &["--links-bed needs VCF input"]);
+
     // kept in the build's cache: a second run with the same cache folder reads them back
     let cache = dir.path().join("cache");
     let cached_run = |name: &str| {

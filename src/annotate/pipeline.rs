@@ -150,6 +150,24 @@ pub(super) fn run(
 
     let mut out = BufWriter::with_capacity(1 << 16, output);
     write_all(&mut out, &options.target, &header)?;
+    let mut links_bed = match &options.links_bed {
+        Some(_) if source.format == Format::Bed => {
+            return Err(Error::LinksBedNeedsVcf {
+                input: source.name.clone(),
+            })
+        }
+        None => None,
+        Some(path) => {
+            let target = path.display().to_string();
+            let file = std::fs::File::create(path).map_err(|source| Error::Write {
+                target: target.clone(),
+                source,
+            })?;
+            let mut w = BufWriter::new(file);
+            write_all(&mut w, &target, vcf::links::BED_HEADER)?;
+            Some((w, target))
+        }
+    };
 
     let (item_tx, item_rx) = bounded::<Item>(ITEM_QUEUE);
     {
@@ -220,6 +238,7 @@ pub(super) fn run(
                     &results,
                     collector_cache.as_deref(),
                     collector_linker,
+                    links_bed.as_mut(),
                     &mut out,
                     &target,
                     &mut summary,
@@ -353,11 +372,13 @@ fn collect(
     results: &Results,
     cache: Option<&WindowCache>,
     linker: Option<&Linker>,
+    mut links_bed: Option<&mut (BufWriter<std::fs::File>, String)>,
     out: &mut dyn Write,
     target: &str,
     summary: &mut Summary,
     progress: &Progress,
 ) -> Result<(), Error> {
+    let mut bed_text = String::new();
     let mut queue: VecDeque<Entry> = VecDeque::new();
     let mut early: HashMap<u64, Prediction> = HashMap::new();
     let mut planned_open = true;
@@ -386,6 +407,11 @@ fn collect(
                 Kind::Vcf(mut p) => {
                     p.link_mut().resolve(linker)?;
                     p.link_effects_mut().resolve(linker)?;
+                    if let Some((bed, bed_target)) = links_bed.as_deref_mut() {
+                        bed_text.clear();
+                        p.links_bed(&mut bed_text);
+                        write_all(bed, bed_target, &bed_text)?;
+                    }
                     p.write(entry.windows.start, &entry.results, &mut text, summary)
                 }
                 Kind::Bed(mut p) => {
@@ -458,6 +484,12 @@ fn collect(
                 deliver(&mut queue, &mut early, id, prediction);
             }
         }
+    }
+    if let Some((bed, bed_target)) = links_bed {
+        bed.flush().map_err(|source| Error::Write {
+            target: bed_target.clone(),
+            source,
+        })?;
     }
     flush(out)
 }

@@ -177,6 +177,12 @@ impl Pending {
         &mut self.link_effects
     }
 
+    /// Appends the record's `--links-bed` lines (see [`links::BED_HEADER`]) to `out`.
+    pub fn links_bed(&self, out: &mut String) {
+        let id = self.record.line().split('\t').nth(2).unwrap_or(".");
+        self.link_effects.bed_lines(id, self.record.position(), out);
+    }
+
     /// Appends the annotated line to `out`, with `results` holding the predictions of the
     /// record's windows (ids from `first_id`), and counts it in `summary`.
     ///

@@ -24,7 +24,7 @@ allele_too_long, all_n). With a motif file (the build's `motifs`, or --motifs), 
 INFO/CISTRACK_MOTIFS: ALT|motif_id|motif_name|gained or lost|ref_score|alt_score|strand, at most 5
 per ALT. With a link model, INFO/CISTRACK_LINKS for ALTs inside candidate elements, per gene attending
 the element: ALT|gene|attention_ref|attention_alt|attention_delta|expression_delta, at most 5 per ALT
-(--no-link-effects: none). Indels are left-aligned (bcftools norm) before scoring. Nothing else in a record changes; records are never dropped: a line
+(--no-link-effects: none; --links-bed FILE: also as BED). Indels are left-aligned (bcftools norm) before scoring. Nothing else in a record changes; records are never dropped: a line
 that cannot be parsed is written unchanged with a warning (--strict stops there instead).
 BED: appends cistrack_max_prob, cistrack_mean_prob, cistrack_elements, cistrack_nearest_gene,
 cistrack_gene_distance, cistrack_linked_gene, cistrack_link_score, cistrack_skip.
@@ -75,6 +75,10 @@ pub struct AnnotateArgs {
     /// (INFO/CISTRACK_LINKS)
     #[arg(long)]
     pub no_link_effects: bool,
+    /// Also write the link consequences (CISTRACK_LINKS) as BED, one line per allele and gene
+    /// (VCF input)
+    #[arg(long, value_name = "FILE", conflicts_with = "no_link_effects")]
+    pub links_bed: Option<PathBuf>,
     #[command(flatten)]
     pub cache: super::CacheArgs,
 }
@@ -151,6 +155,7 @@ pub fn run(global: &GlobalArgs, args: AnnotateArgs) -> anyhow::Result<()> {
             _ => None,
         },
         link_effects: !args.no_link_effects,
+        links_bed: args.links_bed.clone(),
     };
     let summary = annotate::annotate(&build, &spec, input, sink, &options)?;
     report(&summary);

@@ -59,9 +59,20 @@ pub enum LinkEffects {
         /// The scored ALTs, in ALT order.
         alleles: Vec<Allele>,
     },
-    /// Computed: the `CISTRACK_LINKS` entries (empty when no ALT changes a link).
-    Found(String),
+    /// Computed: the `CISTRACK_LINKS` entries (empty when no ALT changes a link), and the
+    /// links behind them per ALT, for [`LinkEffects::bed_lines`].
+    Found {
+        /// The `CISTRACK_LINKS` value.
+        entries: String,
+        /// The contig (the build's name).
+        contig: String,
+        /// Per ALT with entries: the ALT, its edit's reference interval, and its links.
+        links: Vec<(String, (u64, u64), Vec<AlleleLink>)>,
+    },
 }
+
+/// The header line of `--links-bed` files.
+pub const BED_HEADER: &str = "#chrom\tstart\tend\tname\tscore\tstrand\tgene\tgene_id\ttss\telement_start\telement_end\tattention_ref\tattention_alt\tattention_delta\texpression_delta\n";
 
 impl LinkEffects {
     /// Answers a [`LinkEffects::Ask`] with `linker`.
@@ -74,6 +85,7 @@ impl LinkEffects {
             return Ok(());
         };
         let mut entries = String::new();
+        let mut found = Vec::new();
         for allele in alleles {
             let mut links = linker.allele_links(
                 contig,
@@ -90,16 +102,59 @@ impl LinkEffects {
             });
             links.truncate(MAX_PER_ALT);
             write_entries(&mut entries, &allele.alt, &links);
+            if !links.is_empty() {
+                let end0 = allele.start0 + allele.reference_length.max(1);
+                found.push((allele.alt.clone(), (allele.start0, end0), links));
+            }
         }
-        *self = LinkEffects::Found(entries);
+        *self = LinkEffects::Found {
+            entries,
+            contig: contig.name.clone(),
+            links: found,
+        };
         Ok(())
     }
 
     /// The entries, once computed (empty before, or when nothing changes).
     pub fn entries(&self) -> &str {
         match self {
-            LinkEffects::Found(entries) => entries,
+            LinkEffects::Found { entries, .. } => entries,
             _ => "",
+        }
+    }
+
+    /// One BED line per entry (see [`BED_HEADER`]), for the record with ID `id` at 1-based
+    /// `position`: the allele's changed reference bases (left-aligned; the base after an
+    /// insertion point), name `ID:ALT>gene` (`contig:position` without an ID), score 0–1000 the
+    /// share of the reference attention the allele changes (1000 at 100 % or more).
+    pub fn bed_lines(&self, id: &str, position: u64, out: &mut String) {
+        let LinkEffects::Found { contig, links, .. } = self else {
+            return;
+        };
+        let id = if id == "." {
+            format!("{contig}:{position}")
+        } else {
+            id.to_string()
+        };
+        for (alt, (start0, end0), links) in links {
+            for l in links {
+                let share =
+                    (l.attention_delta().abs() / l.attention.0.max(f32::MIN_POSITIVE)).min(1.0);
+                let _ = writeln!(
+                    out,
+                    "{contig}\t{start0}\t{end0}\t{id}:{alt}>{gene}\t{score}\t.\t{gene}\t{gene_id}\t{tss}\t{es}\t{ee}\t{}\t{}\t{}\t{}",
+                    significant(l.attention.0),
+                    significant(l.attention.1),
+                    significant(l.attention_delta()),
+                    significant(l.expression_delta()),
+                    gene = sanitize(&l.gene_name),
+                    gene_id = sanitize(&l.gene_id),
+                    tss = l.tss,
+                    es = l.element.0,
+                    ee = l.element.1,
+                    score = (share * 1000.0).round() as u32,
+                );
+            }
         }
     }
 }
