@@ -279,7 +279,7 @@ fn annotate_writes_link_effects_that_bcftools_reads() {
         let start: u64 = row[9].parse().unwrap();
         let end: u64 = row[10].parse().unwrap();
         assert!(
-            start <= POS1 - 1 && POS1 - 1 < end,
+            start < POS1 && POS1 <= end,
             "the element holds the allele: {row:?}"
         );
     }
