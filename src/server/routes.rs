@@ -85,6 +85,28 @@ impl<'q> View<'q> {
     }
 }
 
+impl View<'_> {
+    /// A 400 when the view is longer than `max` bp, a route's own limit (`what` names it).
+    fn at_most(&self, max: u64, what: &str) -> Result<(), ApiError> {
+        let asked = self.end - self.start;
+        if asked > max {
+            return Err(ApiError::bad_request(format!(
+                "{what} at most {max} bp per request (asked {asked} bp): zoom in"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The build's contig of a validated region.
+fn region_contig(b: &BuildState, region: &Region) -> Result<crate::genome::Contig, ApiError> {
+    b.build
+        .contigs()
+        .resolve(region.name())
+        .cloned()
+        .ok_or_else(|| ApiError::internal("a region's contig is not in its build"))
+}
+
 /// Scores are sent with four decimals.
 fn round4(x: f32) -> f64 {
     (x as f64 * 10_000.0).round() / 10_000.0

@@ -275,12 +275,7 @@ pub(in crate::server) async fn answer(state: &Arc<State>, build: &str, query: &s
         q.end,
         state.config.max_region_bp,
     )?;
-    if view.end - view.start > MAX_ISM_BP {
-        return Err(ApiError::bad_request(format!(
-            "in-silico mutagenesis covers at most {MAX_ISM_BP} bp per request (asked {} bp): zoom in",
-            view.end - view.start
-        )));
-    }
+    view.at_most(MAX_ISM_BP, "in-silico mutagenesis covers")?;
     let engine = state.engine(b, q.model.as_deref()).await?;
     let _permit = state.admit()?;
     let started = Instant::now();
@@ -306,12 +301,7 @@ pub(in crate::server) async fn answer(state: &Arc<State>, build: &str, query: &s
     let Some(region) = view.region else {
         return json_ok(&answer);
     };
-    let contig = b
-        .build
-        .contigs()
-        .resolve(region.name())
-        .ok_or_else(|| ApiError::internal("a region's contig is not in its build"))?
-        .clone();
+    let contig = super::region_contig(b, &region)?;
     let (start0, end0) = (region.start0(), region.end0());
     let namespace = namespace(&engine);
     let variant = engine.variant().to_string();

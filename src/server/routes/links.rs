@@ -207,12 +207,7 @@ pub(in crate::server) async fn answer(state: &Arc<State>, build: &str, query: &s
     let Some(region) = view.region else {
         return json_ok(&answer);
     };
-    let contig = b
-        .build
-        .contigs()
-        .resolve(region.name())
-        .ok_or_else(|| ApiError::internal("a region's contig is not in its build"))?
-        .clone();
+    let contig = super::region_contig(b, &region)?;
     let gone = Arc::new(AtomicBool::new(false));
     let _flag = DropFlag(gone.clone());
     let deadline = Instant::now() + wait;

@@ -75,12 +75,7 @@ pub(in crate::server) async fn answer(state: &Arc<State>, build: &str, query: &s
         q.end,
         state.config.max_region_bp,
     )?;
-    if view.end - view.start > MAX_MOTIF_BP {
-        return Err(ApiError::bad_request(format!(
-            "motif matches cover at most {MAX_MOTIF_BP} bp per request (asked {} bp): zoom in",
-            view.end - view.start
-        )));
-    }
+    view.at_most(MAX_MOTIF_BP, "motif matches cover")?;
     let _permit = state.admit()?;
     let state2 = state.clone();
     let build_name = build.to_string();
@@ -91,12 +86,7 @@ pub(in crate::server) async fn answer(state: &Arc<State>, build: &str, query: &s
         let Some(region) = region else {
             return Ok::<_, ApiError>((set, Vec::new()));
         };
-        let contig = b
-            .build
-            .contigs()
-            .resolve(region.name())
-            .ok_or_else(|| ApiError::internal("a region's contig is not in its build"))?
-            .clone();
+        let contig = super::region_contig(b, &region)?;
         let mut reference = ReferenceCache::open(&b.build.config().fasta, region.len())
             .map_err(ApiError::internal)?;
         let mut bases = Vec::new();
