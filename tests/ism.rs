@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 fn daemon(config: &Path, cache: Option<&Path>) -> helpers::Daemon {
+    daemon_with(config, cache, &[])
+}
+
+fn daemon_with(config: &Path, cache: Option<&Path>, extra: &[&str]) -> helpers::Daemon {
     let mut command = helpers::cistrack_command();
     command.args([
         "--config",
@@ -29,6 +33,7 @@ fn daemon(config: &Path, cache: Option<&Path>) -> helpers::Daemon {
         Some(dir) => command.args(["--cache-dir", dir.to_str().unwrap()]),
         None => command.arg("--no-disk-cache"),
     };
+    command.args(extra);
     helpers::Daemon::start(command)
 }
 
@@ -332,4 +337,55 @@ fn motif_matches_agree_with_the_motifs_annotate_reports() {
         v["error"]["message"].as_str().unwrap().contains("motifs ="),
         "{v}"
     );
+}
+
+/// Views are computed one at a time per build, and a view nobody asks for any more is dropped
+/// (`--ism-idle`) without being computed, its positions released: panning does not pile up work.
+#[test]
+fn ism_views_take_turns_and_abandoned_ones_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = fixture_config(dir.path(), false);
+    let d = daemon_with(&config, None, &["--ism-idle", "2"]);
+    let health = |d: &helpers::Daemon| get(d, "/healthz").1["ism"].clone();
+    let a = "ref=chr1&start=19000&end=20000";
+    let c = "ref=chr1&start=30000&end=30200";
+    let (_, first) = get(&d, &format!("/v1/builds/fixture/ism?{a}&wait=0"));
+    assert_eq!(first["complete"], false);
+    let (_, other) = get(&d, &format!("/v1/builds/fixture/ism?{c}&wait=0"));
+    assert_eq!(other["complete"], false);
+    // one computes, the other waits its turn (once the first job's thread has started)
+    let started = Instant::now();
+    let mut h = health(&d);
+    while h["running"] != 1 && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+        h = health(&d);
+    }
+    assert_eq!(
+        (h["running"].as_u64(), h["queued"].as_u64()),
+        (Some(1), Some(1)),
+        "{h}"
+    );
+    // what the two jobs hold: the second's 200, and what the first has not finished yet
+    let held = h["positions"].as_u64().unwrap();
+    assert!((200..=1200).contains(&held), "{h}");
+    // only the first view is asked for again (a browser that moved there)
+    ism_complete(&d, a);
+    // (the first job's thread ends just after storing its last positions)
+    let started = Instant::now();
+    let mut h = health(&d);
+    while h["running"] != 0 && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+        h = health(&d);
+    }
+    assert_eq!(
+        h,
+        serde_json::json!({"positions": 0, "queued": 0, "running": 0}),
+        "{h}"
+    );
+    // the other view was dropped while it waited: asked again, nothing of it is there
+    let (_, again) = get(&d, &format!("/v1/builds/fixture/ism?{c}&wait=0"));
+    assert!(again["positions_done"].as_u64().unwrap() < 32, "{again}");
+    // and it is computed when asked for
+    let done = ism_complete(&d, c);
+    assert_eq!(done["positions_done"], 200);
 }

@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// Seconds a keep-alive connection may sit idle between requests
     #[arg(long, default_value_t = server::DEFAULT_IDLE_TIMEOUT.as_secs(), value_name = "S", value_parser = at_least_one::<u64>)]
     pub idle_timeout: u64,
+    /// Drop in-silico mutagenesis work (/ism) that no request has asked for in this long,
+    /// seconds (a browser that moved on stops asking)
+    #[arg(long, default_value_t = cistrack::server::DEFAULT_ISM_IDLE.as_secs(), value_name = "S", value_parser = at_least_one::<u64>)]
+    pub ism_idle: u64,
     /// Seconds to let requests in flight finish after SIGINT/SIGTERM
     #[arg(long, default_value_t = 10, value_name = "S")]
     pub grace: u64,
@@ -132,6 +136,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         max_connections: args.max_connections,
         header_timeout: Duration::from_secs(args.header_timeout),
         idle_timeout: Duration::from_secs(args.idle_timeout),
+        ism_idle: Duration::from_secs(args.ism_idle),
     };
     if !args.bind.ip().is_loopback() {
         tracing::warn!(

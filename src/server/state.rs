@@ -90,6 +90,8 @@ pub struct ServeConfig {
     pub header_timeout: Duration,
     /// Time a keep-alive connection may sit idle between requests.
     pub idle_timeout: Duration,
+    /// Mutagenesis work nobody has asked for in this long is dropped (`/ism`).
+    pub ism_idle: Duration,
 }
 
 impl Default for ServeConfig {
@@ -117,6 +119,7 @@ impl Default for ServeConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            ism_idle: super::routes::ism::DEFAULT_IDLE,
         }
     }
 }

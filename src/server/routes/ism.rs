@@ -5,10 +5,13 @@
 //! Positions are computed in the background through the model's workers and kept in the build's
 //! cache (one record per position, memory and disk), so an answer that runs out of `wait` says
 //! `complete: false` with the `pending` ranges, and asking again returns more, as
-//! `/enhancers` does. Positions already being computed for another request are not queued twice.
+//! `/enhancers` does. Positions already being computed for another request are not queued twice;
+//! one view is computed at a time per build (the next waits its turn), and a view nobody asks
+//! for any more (`serve --ism-idle`, 20 s) is dropped, so a browser panning across a region does
+//! not pile up work.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -29,17 +32,71 @@ use super::{round4, ModelJson, View};
 /// How often a waiting request looks for finished positions.
 const POLL: Duration = Duration::from_millis(50);
 
-/// Positions being computed, per build: `(engine variant, contig, position)`.
+/// Mutagenesis jobs computing at once per build; the others wait their turn (a browser that
+/// pans queues views, and each is thousands of model windows).
+const RUNNING: usize = 1;
+
+/// Default of `serve --ism-idle`: a job whose positions no request has asked for in this long
+/// stops (waiting for its turn, or between chunks) and releases what it has not computed.
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(20);
+
+/// A position being computed: `(engine variant, contig, position)`.
+type PositionKey = (String, String, u64);
+
+/// Mutagenesis jobs of one build: which job computes each position, when each job's positions
+/// were last asked for, and the turns.
 #[derive(Debug, Default)]
 pub struct IsmJobs {
-    inflight: Mutex<HashSet<(String, String, u64)>>,
+    state: Mutex<JobsState>,
+    turn: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct JobsState {
+    next: u64,
+    inflight: HashMap<PositionKey, u64>,
+    asked: HashMap<u64, Instant>,
+    running: usize,
+}
+
+impl JobsState {
+    fn idle(&self, job: u64, idle: Duration) -> bool {
+        self.asked.get(&job).is_none_or(|t| t.elapsed() > idle)
+    }
+
+    /// Forgets `job` and releases the positions it still holds.
+    fn release(&mut self, job: u64) {
+        self.inflight.retain(|_, j| *j != job);
+        self.asked.remove(&job);
+    }
 }
 
 impl IsmJobs {
-    fn inflight(&self) -> std::sync::MutexGuard<'_, HashSet<(String, String, u64)>> {
-        self.inflight
+    fn lock(&self) -> std::sync::MutexGuard<'_, JobsState> {
+        self.state
             .lock()
             .expect("ISM bookkeeping poisoned; this is a bug")
+    }
+
+    /// Marks `jobs` as wanted now.
+    fn touch(&self, jobs: &HashSet<u64>) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        for j in jobs {
+            if let Some(t) = state.asked.get_mut(j) {
+                *t = now;
+            }
+        }
+    }
+
+    /// Jobs computing, jobs waiting their turn, positions held (for `/healthz`).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let state = self.lock();
+        (
+            state.running,
+            state.asked.len() - state.running,
+            state.inflight.len(),
+        )
     }
 }
 
@@ -202,17 +259,38 @@ fn lookup(
     )
 }
 
-/// Starts computing `positions` (claimed by the caller) in the background; each finished
-/// position is stored in the cache and released. Returns the slot its error lands in.
+/// Starts job `id` computing `positions` (claimed for it by the caller) in the background,
+/// after its turn; each finished position is stored in the cache and released. The job stops,
+/// releasing the rest, when no request has asked for its positions in `idle`. Returns the
+/// slot its error lands in.
 fn spawn_job(
     engine: Arc<Engine>,
     jobs: Arc<IsmJobs>,
+    (id, idle): (u64, Duration),
     contig: Contig,
     positions: Vec<u64>,
 ) -> Arc<Mutex<Option<String>>> {
     let failed = Arc::new(Mutex::new(None));
     let error_slot = failed.clone();
     let run = move || {
+        {
+            let mut state = jobs.lock();
+            loop {
+                if state.idle(id, idle) {
+                    state.release(id);
+                    return;
+                }
+                if state.running < RUNNING {
+                    state.running += 1;
+                    break;
+                }
+                state = jobs
+                    .turn
+                    .wait_timeout(state, Duration::from_millis(500))
+                    .expect("ISM bookkeeping poisoned; this is a bug")
+                    .0;
+            }
+        }
         let variant = engine.variant().to_string();
         let namespace = namespace(&engine);
         let cache = engine.cache().clone();
@@ -229,7 +307,7 @@ fn spawn_job(
         });
         let result = Ism::new(&engine, window_cache).and_then(|mut ism| {
             ism.run(&contig, &positions, |done| {
-                let mut inflight = jobs.inflight();
+                let mut state = jobs.lock();
                 for p in done {
                     let bytes = encode(&p);
                     let position0 = p.position0;
@@ -240,9 +318,11 @@ fn spawn_job(
                         64,
                         Some(bytes),
                     );
-                    inflight.remove(&(variant.clone(), contig.name.clone(), position0));
+                    state
+                        .inflight
+                        .remove(&(variant.clone(), contig.name.clone(), position0));
                 }
-                true
+                !state.idle(id, idle)
             })
         });
         if let Err(e) = result {
@@ -251,10 +331,10 @@ fn spawn_job(
             *error_slot.lock().expect("error slot") = Some(message);
         }
         // whatever was not finished is released for the next request
-        let mut inflight = jobs.inflight();
-        for &p in &positions {
-            inflight.remove(&(variant.clone(), contig.name.clone(), p));
-        }
+        let mut state = jobs.lock();
+        state.running -= 1;
+        state.release(id);
+        jobs.turn.notify_all();
     };
     std::thread::Builder::new()
         .name("ism".into())
@@ -306,27 +386,48 @@ pub(in crate::server) async fn answer(state: &Arc<State>, build: &str, query: &s
     let namespace = namespace(&engine);
     let variant = engine.variant().to_string();
     // what is cached (disk reads: off the async threads), and a job for what nobody computes
-    let (found, job) = {
+    let (found, job, wanted) = {
         let (engine, jobs, contig, namespace) = (
             engine.clone(),
             b.ism.clone(),
             contig.clone(),
             namespace.clone(),
         );
+        let idle = state.config.ism_idle;
         tokio::task::spawn_blocking(move || {
             let cache = engine.cache().clone();
             let found: Vec<Option<Arc<IsmPosition>>> = (start0..end0)
                 .map(|p| lookup(&cache, &namespace, &contig.name, p))
                 .collect();
-            let claimed: Vec<u64> = {
-                let mut inflight = jobs.inflight();
-                (start0..end0)
-                    .filter(|p| found[(p - start0) as usize].is_none())
-                    .filter(|&p| inflight.insert((variant.clone(), contig.name.clone(), p)))
-                    .collect()
+            // the jobs computing the missing positions: others', and a new one for the rest
+            let mut wanted = HashSet::new();
+            let mut claimed = Vec::new();
+            let id = {
+                let mut st = jobs.lock();
+                let id = st.next;
+                for p in (start0..end0).filter(|p| found[(p - start0) as usize].is_none()) {
+                    let k = (variant.clone(), contig.name.clone(), p);
+                    match st.inflight.get(&k) {
+                        Some(j) => {
+                            wanted.insert(*j);
+                        }
+                        None => {
+                            st.inflight.insert(k, id);
+                            claimed.push(p);
+                        }
+                    }
+                }
+                if !claimed.is_empty() {
+                    st.next += 1;
+                    st.asked.insert(id, Instant::now());
+                    wanted.insert(id);
+                }
+                id
             };
-            let job = (!claimed.is_empty()).then(|| spawn_job(engine, jobs, contig, claimed));
-            (found, job)
+            jobs.touch(&wanted);
+            let job =
+                (!claimed.is_empty()).then(|| spawn_job(engine, jobs, (id, idle), contig, claimed));
+            (found, job, wanted)
         })
         .await?
     };
@@ -350,6 +451,7 @@ pub(in crate::server) async fn answer(state: &Arc<State>, build: &str, query: &s
         if Instant::now() >= deadline {
             break;
         }
+        b.ism.touch(&wanted);
         tokio::time::sleep(POLL).await;
     }
     answer.start = start0;

@@ -17,6 +17,8 @@ struct Health<'a> {
     /// Build → model role → engine.
     builds: BTreeMap<&'a str, BTreeMap<String, EngineHealth>>,
     connections: ConnectionHealth,
+    /// In-silico mutagenesis work, over all builds.
+    ism: IsmHealth,
     /// The shared cache tier, when configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     redis: Option<RedisHealth>,
@@ -30,6 +32,14 @@ struct Health<'a> {
 struct ConnectionHealth {
     max: usize,
     open: usize,
+}
+
+/// In-silico mutagenesis jobs: computing, waiting their turn, and the positions they hold.
+#[derive(Debug, Serialize)]
+struct IsmHealth {
+    positions: usize,
+    queued: usize,
+    running: usize,
 }
 
 /// The shared cache tier: its URL (password hidden) and whether it answered last time.
@@ -71,8 +81,20 @@ pub(in crate::server) async fn healthz(state: &State) -> RouteResult {
         up: first.is_up() && shared.all(|s| s.is_up()),
         url: first.url().to_string(),
     });
+    let mut ism = IsmHealth {
+        positions: 0,
+        queued: 0,
+        running: 0,
+    };
+    for b in state.builds.values() {
+        let (running, queued, positions) = b.ism.counts();
+        ism.running += running;
+        ism.queued += queued;
+        ism.positions += positions;
+    }
     json_ok(&Health {
         builds,
+        ism,
         connections: ConnectionHealth {
             max: state.connections.max(),
             open: state.connections.open(),
