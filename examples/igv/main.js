@@ -1,14 +1,20 @@
-//! The igv.js example page: the demo hg38 build, GENCODE genes and the cistrack tracks.
+//! The igv.js example page: the demo hg38 build, GENCODE genes and the cistrack tracks (motif
+//! matches in views up to 10 kb, in-silico mutagenesis per base in views up to 1 kb).
 //! Query parameters: `daemon` (default http://127.0.0.1:8765), `loc` (a locus), `minScore`
 //! (the links shown: `threshold`, the default, for those at or above the daemon's calibrated
 //! E2G threshold; a number such as 0 for those at or above it).
 import igv from './igv/igv.esm.min.js'
 
 import {
+  ISM_MAX_BP,
+  MOTIF_MAX_BP,
   enhancerBigBedTrack,
   enhancerTrack,
   installLinkPopup,
+  installZoomInNotices,
+  ismTrack,
   linkTrack,
+  motifTrack,
   scoreTrack,
 } from './tracks.js'
 
@@ -50,6 +56,25 @@ async function probeLinks() {
   return { status: res?.status, minScore }
 }
 
+/** Asks `/motifs` for one base of the opening view: 404 when the build configures no motif file. */
+async function probeMotifs() {
+  const { ref, start } = probeRegion(locus)
+  const res = await fetch(
+    `${daemonUrl}/v1/builds/hg38/motifs?ref=${encodeURIComponent(ref)}&start=${start}&end=${start + 1}`,
+  ).catch(() => undefined)
+  return res?.status
+}
+
+/** What the ISM track got last: whether every position was computed. */
+function ismNote(body) {
+  if (body.complete !== false) {
+    return ''
+  }
+  const done = (body.positions_done ?? 0).toLocaleString('en-US')
+  const needed = (body.positions_needed ?? 0).toLocaleString('en-US')
+  return `in-silico mutagenesis: ${done} of ${needed} positions computed so far; reload the page for the rest`
+}
+
 /** What the links track showed last: how many, against which score, how many left out. */
 function linksNote(body) {
   const shown = body.links?.length ?? 0
@@ -89,14 +114,32 @@ async function main() {
     enhancerBigBedTrack(daemonUrl),
   ]
   // /links answers once the build has a link model; until then the daemon answers 404.
-  const links = await probeLinks()
+  const [links, motifsStatus] = await Promise.all([probeLinks(), probeMotifs()])
   const linksAvailable = links.status === 200
   let linksText = ''
+  let ismText = ''
   const showNotes = () => {
-    document.getElementById('notes').textContent = [`daemon ${daemonUrl}`, ...notes, linksText]
+    document.getElementById('notes').textContent = [`daemon ${daemonUrl}`, ...notes, linksText, ismText]
       .filter(Boolean)
       .join(' · ')
   }
+  if (motifsStatus === 200) {
+    tracks.push(motifTrack(daemonUrl))
+  } else {
+    notes.push(
+      motifsStatus === 404
+        ? 'motif matches: the build configures no motif file (/motifs answered 404)'
+        : `motif matches: not shown, /motifs answered ${motifsStatus ?? 'nothing'}`,
+    )
+  }
+  tracks.push(
+    ismTrack(daemonUrl, 'hg38', {
+      onAnswer: body => {
+        ismText = ismNote(body)
+        showNotes()
+      },
+    }),
+  )
   if (linksAvailable) {
     tracks.push(
       linkTrack(daemonUrl, 'hg38', {
@@ -128,6 +171,10 @@ async function main() {
     tracks,
   })
   installLinkPopup(browser)
+  installZoomInNotices(browser, {
+    'cistrack in-silico mutagenesis': `Zoom in to ${ISM_MAX_BP / 1000} kb or less to see in-silico mutagenesis`,
+    'cistrack motif matches': `Zoom in to ${MOTIF_MAX_BP / 1000} kb or less to see motif matches`,
+  })
   // The browser tests read igv's state from here.
   window.__cistrack = { browser, daemonUrl, linksAvailable }
 }

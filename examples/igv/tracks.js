@@ -206,3 +206,133 @@ export function linkBigInteractTrack(daemonUrl, build = 'hg38') {
     visibilityWindow: 2_000_000,
   }
 }
+
+/** Colours of the bases (as the JBrowse plugin's, plugin/src/baseColors.ts). */
+export const BASE_COLORS = { A: '#2ca02c', C: '#1f5fd6', G: '#f28e00', T: '#d62728' }
+const OTHER_BASE_COLOR = '#9e9e9e'
+
+/** The daemon's limits per request: `/ism` computes at most 1 kb, `/motifs` scans at most 10 kb. */
+export const ISM_MAX_BP = 1000
+export const MOTIF_MAX_BP = 10_000
+
+/**
+ * The part of an igv.js request that a route with a size limit is asked for. igv.js asks a custom
+ * source for three view widths (the view and one either side, kept for panning); the middle
+ * `maxBp` of that is the whole view while the view is no larger than `maxBp` (the track's
+ * `visibilityWindow`, beyond which igv.js asks nothing). Panning further than the spare margin
+ * shows no data until the view moves a whole width and igv.js asks again.
+ */
+export function middleOf({ start, end }, maxBp) {
+  const s = Math.max(0, Math.floor(start))
+  const e = Math.ceil(end)
+  if (e - s <= maxBp) {
+    return [s, e]
+  }
+  const from = Math.max(0, Math.floor((s + e) / 2) - Math.floor(maxBp / 2))
+  return [from, from + maxBp]
+}
+
+/**
+ * In-silico mutagenesis per base (`/ism`, views up to 1 kb) as a wig track: `importance` (how much
+ * the enhancer probability drops, on average, when the base is replaced by each of the other
+ * three; > 0 where the reference base supports the call) is the bar's value, and each bar is
+ * coloured by its reference base. `onAnswer(body)` sees each answer (the page says when positions
+ * were still being computed: igv.js asks once, a reload shows the rest).
+ */
+export function ismTrack(daemonUrl, build = 'hg38', { onAnswer } = {}) {
+  return {
+    name: 'cistrack in-silico mutagenesis',
+    type: 'wig',
+    sourceType: 'custom',
+    source: {
+      url: ({ chr, start, end }) => {
+        const [s, e] = middleOf({ start, end }, ISM_MAX_BP)
+        return `${daemonUrl}/v1/builds/${build}/ism?ref=${encodeURIComponent(chr)}&start=${s}&end=${e}&wait=30000`
+      },
+      contentType: 'application/json',
+      parser: json => {
+        const body = typeof json === 'string' ? JSON.parse(json) : json
+        onAnswer?.(body)
+        return body.positions
+          .filter(p => !p.skip && typeof p.importance === 'number')
+          .map(p => ({
+            chr: body.ref,
+            start: p.pos,
+            end: p.pos + 1,
+            importance: p.importance,
+            base: p.base,
+            ref_prob: p.ref_prob,
+            delta_A: p.delta?.A,
+            delta_C: p.delta?.C,
+            delta_G: p.delta?.G,
+            delta_T: p.delta?.T,
+          }))
+      },
+      // The bar's height.
+      mappings: { value: 'importance' },
+    },
+    color: feature => BASE_COLORS[feature.base] ?? OTHER_BASE_COLOR,
+    autoscale: true,
+    height: 80,
+    // igv.js compares bp per pixel times the viewport's width, a float, to this: a 1,000-bp view
+    // can come out a hair over 1,000.
+    visibilityWindow: ISM_MAX_BP + 1,
+    expandQuery: false,
+  }
+}
+
+/** Motif matches in view (`/motifs`, views up to 10 kb): the motif's name, strand and score. */
+export function motifTrack(daemonUrl, build = 'hg38') {
+  return {
+    name: 'cistrack motif matches',
+    type: 'annotation',
+    displayMode: 'EXPANDED',
+    sourceType: 'custom',
+    source: {
+      url: ({ chr, start, end }) => {
+        const [s, e] = middleOf({ start, end }, MOTIF_MAX_BP)
+        return `${daemonUrl}/v1/builds/${build}/motifs?ref=${encodeURIComponent(chr)}&start=${s}&end=${e}`
+      },
+      contentType: 'application/json',
+      parser: json => {
+        const body = typeof json === 'string' ? JSON.parse(json) : json
+        return body.matches.map(m => ({
+          chr: body.ref,
+          start: m.start,
+          end: m.end,
+          strand: m.strand,
+          name: m.name,
+          score: m.score,
+          motif_id: m.id,
+        }))
+      },
+    },
+    color: '#00838f',
+    visibilityWindow: MOTIF_MAX_BP + 1,
+    expandQuery: false,
+  }
+}
+
+/**
+ * Replaces igv.js's "Zoom in to see features" of the tracks named in `notices` with their own
+ * text (igv.js shows it past a track's `visibilityWindow`), now and whenever the locus changes
+ * (igv.js may rebuild its viewports then).
+ */
+export function installZoomInNotices(browser, notices) {
+  const apply = () => {
+    for (const trackView of browser.trackViews) {
+      const text = notices[trackView.track?.name]
+      if (text === undefined) {
+        continue
+      }
+      for (const viewport of trackView.viewports ?? []) {
+        const notice = viewport.zoomInNoticeElement?.firstChild
+        if (notice && notice.textContent !== text) {
+          notice.textContent = text
+        }
+      }
+    }
+  }
+  apply()
+  browser.on('locuschange', apply)
+}

@@ -3,8 +3,10 @@
  * demo build: the tracks render, the called-enhancer tracks show exactly what the daemon
  * returns for the view, the links track draws one arc per link the daemon returns at or above
  * its calibrated E2G threshold (and says so where the genes' links are all below it), nothing
- * logs an error, and moving to another locus updates the tracks. Screenshots go to
- * plugin/e2e-artifacts/.
+ * logs an error, and moving to another locus updates the tracks. At a 1-kb locus the in-silico
+ * mutagenesis track draws one bar per base the daemon computed, coloured by base, and the motif
+ * track shows the daemon's matches; past 1 kb the ISM track says to zoom in and asks nothing.
+ * Screenshots go to plugin/e2e-artifacts/.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -14,9 +16,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   ROOT,
   SHARED,
+  completeIsm,
   daemonJson,
   launchBrowser,
   locusString,
+  pieces,
   screenshotPath,
   startDaemon,
   startStatic,
@@ -24,7 +28,7 @@ import {
   watchConsole,
 } from './harness'
 
-import type { Locus, Service } from './harness'
+import type { IsmAnswer, Locus, Service } from './harness'
 import type { Browser, Page } from 'playwright-core'
 
 /** Real sequence, K562 signals and called enhancers on the current models (see README). */
@@ -48,6 +52,56 @@ const NOTICE_CANDIDATES: Locus[] = [
   { ref: 'chr22', start: 17_200_000, end: 17_300_000 },
   { ref: 'chr22', start: 18_500_000, end: 18_600_000 },
 ]
+/**
+ * In-silico mutagenesis and motifs: the kilobase of real chr22 sequence around the SNV of the
+ * README's worked example (rs189953142, chr22:18,156,902, 1-based; K562), and a 5-kb view
+ * around it, past the ISM limit.
+ */
+const ISM_LOCUS: Locus = { ref: 'chr22', start: 18_156_401, end: 18_157_401 }
+const ISM_ZOOMED_OUT: Locus = {
+  ref: 'chr22',
+  start: 18_154_000,
+  end: 18_159_000,
+}
+/**
+ * The motif match in that kilobase where the model is most sensitive (README): the reference's
+ * GATA1::TAL1 composite site (JASPAR 2024 MA0140.3 at the daemon's p < 1e-4), 0-based
+ * [18,157,098, 18,157,115) on +.
+ */
+const SNV_MOTIF = {
+  name: 'GATA1::TAL1',
+  id: 'MA0140.3',
+  start: 18_157_098,
+  end: 18_157_115,
+  strand: '+',
+}
+/**
+ * What is computed ahead around ISM_LOCUS: JBrowse asks per 800-px block, and at 1 kb in a
+ * 1400-px page a block is about 600 bp, so the blocks reach up to that far past the view.
+ */
+const ISM_PADDING = 600
+/** A cold kb of ISM is about 4,000 model windows on a CPU. */
+const ISM_TIMEOUT = 900_000
+/** What the ISM tracks say past 1 kb (CistrackIsmAdapter; the igv.js page's notice). */
+const ISM_ZOOM_IN = 'Zoom in to 1 kb or less to see in-silico mutagenesis'
+const MOTIF_ZOOM_IN = 'Zoom in to 10 kb or less to see motif matches'
+/** The bars' colours by base (plugin/src/baseColors.ts, examples/igv/tracks.js). */
+const BASE_COLORS: Record<string, [number, number, number]> = {
+  A: [0x2c, 0xa0, 0x2c],
+  C: [0x1f, 0x5f, 0xd6],
+  G: [0xf2, 0x8e, 0x00],
+  T: [0xd6, 0x27, 0x28],
+}
+/** What a wiggle track draws without the colour callback (JBrowse's posColor/negColor, igv.js's grey). */
+const DEFAULT_BAR_COLORS: Record<
+  'blue' | 'red' | 'grey',
+  [number, number, number]
+> = {
+  blue: [0, 0, 255],
+  red: [255, 0, 0],
+  grey: [150, 150, 150],
+}
+
 /** What the links track says where no link reaches the threshold (CistrackLinkAdapter). */
 const NOTICE = 'set minScore to 0 to show all'
 /** The arcs of the links track: one SVG path per link, named by its feature id. */
@@ -108,6 +162,108 @@ afterAll(async () => {
   await daemon?.stop()
 })
 
+// ISM ahead of the pages, in 1-kb requests (the route's limit), as the harness precomputes
+// /enhancers: the page tests then wait on rendering, not on the model.
+beforeAll(async () => {
+  const started = Date.now()
+  const padded = {
+    ...ISM_LOCUS,
+    start: ISM_LOCUS.start - ISM_PADDING,
+    end: ISM_LOCUS.end + ISM_PADDING,
+  }
+  for (const piece of pieces(padded, 1000)) {
+    await completeIsm(daemon.daemon.url, piece, ISM_TIMEOUT)
+  }
+  process.stderr.write(
+    `e2e: /ism computed for ${locusString(padded)} in ${Math.round((Date.now() - started) / 1000)} s\n`,
+  )
+}, ISM_TIMEOUT + 60_000)
+
+/** The daemon's complete `/ism` answer for a region (≤ 1 kb), asked as the adapters ask. */
+function ismAnswer(locus: Locus) {
+  return completeIsm(daemon.daemon.url, locus, ISM_TIMEOUT)
+}
+
+/** The positions of an `/ism` answer that have numbers (not N), inside `locus`. */
+function computedPositions(body: IsmAnswer, { start, end }: Locus) {
+  return body.positions.filter(
+    p =>
+      !p.skip &&
+      typeof p.importance === 'number' &&
+      p.pos >= start &&
+      p.pos < end,
+  )
+}
+
+interface DaemonMotif {
+  start: number
+  end: number
+  strand: string
+  id: string
+  name: string
+  score: number
+}
+
+/** The daemon's motif matches for a region (≤ 10 kb). */
+async function motifMatches(locus: Locus) {
+  const { status, body } = await daemonJson<{ matches: DaemonMotif[] }>(
+    daemon.daemon.url,
+    `/v1/builds/hg38/motifs?ref=${locus.ref}&start=${locus.start}&end=${locus.end}`,
+  )
+  expect(status, JSON.stringify(body)).toBe(200)
+  return body.matches
+}
+
+/** SNV_MOTIF among `matches` (strand as `+`/`-`, or 1/-1). */
+function snvMotif<
+  T extends { start: number; end: number; name: string; strand: unknown },
+>(matches: T[]) {
+  return matches.filter(
+    m =>
+      m.name === SNV_MOTIF.name &&
+      m.start === SNV_MOTIF.start &&
+      m.end === SNV_MOTIF.end &&
+      (m.strand === '+' || m.strand === 1),
+  )
+}
+
+/**
+ * Pixels of `canvases` (RGBA data) by base colour: a pixel counts for a base when its colour is
+ * that base's (antialiasing over a transparent canvas changes only its alpha). Also counts the
+ * pixels of a wiggle track's default colours, which mean the colour callback did not apply, and
+ * `painted`, the pixels in any colour other than grey.
+ */
+function colourCounts(pixels: number[][]) {
+  const near = (r: number, g: number, b: number, c: [number, number, number]) =>
+    Math.abs(r - c[0]) + Math.abs(g - c[1]) + Math.abs(b - c[2]) <= 24
+  const bases: Record<string, number> = { A: 0, C: 0, G: 0, T: 0 }
+  const defaults = { blue: 0, red: 0, grey: 0 }
+  let painted = 0
+  for (const data of pixels) {
+    for (let i = 0; i < data.length; i += 4) {
+      const [r, g, b, a] = [data[i]!, data[i + 1]!, data[i + 2]!, data[i + 3]!]
+      if (a < 64) {
+        continue
+      }
+      // Grey is not a base colour: igv.js's baseline, and its default bar colour (counted below).
+      if (Math.max(r, g, b) - Math.min(r, g, b) > 30) {
+        painted += 1
+      }
+      for (const [base, c] of Object.entries(BASE_COLORS)) {
+        if (near(r, g, b, c)) {
+          bases[base]! += 1
+        }
+      }
+      for (const name of ['blue', 'red', 'grey'] as const) {
+        if (near(r, g, b, DEFAULT_BAR_COLORS[name])) {
+          defaults[name] += 1
+        }
+      }
+    }
+  }
+  return { bases, defaults, painted }
+}
+
 /** The daemon's called elements for `locus`, as "start-end" keys, those not touching its edges. */
 async function expectedElements(locus: Locus) {
   const { status, body } = await daemonJson<{
@@ -165,13 +321,17 @@ async function thresholdLinks(locus: Locus) {
 }
 
 /**
- * Console errors that are expected: the daemon's 404 for links while it has no link model, and
- * the links track's notice where no link reaches the threshold (JBrowse logs a block's message).
+ * Console errors that are expected: the daemon's 404 for links while it has no link model, the
+ * links track's notice where no link reaches the threshold, and the ISM and motif tracks' "zoom
+ * in" (JBrowse logs a block's message).
  */
 function unexpected(errors: string[]) {
   return errors.filter(
     e =>
       !e.includes(NOTICE) &&
+      // The ISM and motif tracks' blocks past their size limits (JBrowse logs a block's message).
+      !e.includes(ISM_ZOOM_IN) &&
+      !e.includes(MOTIF_ZOOM_IN) &&
       !(
         linksStatus === 404 &&
         (/status of 404.*\/(links|tracks\/links\.bb)/.test(e) ||
@@ -261,7 +421,7 @@ describe('JBrowse 2 page', () => {
     })
   }
 
-  async function rendered(locus: Locus) {
+  async function rendered(locus: Locus, timeoutMs = RENDER_TIMEOUT) {
     // Done twice in a row with the same features: blocks of the previous locus can linger for
     // a moment after navigating.
     let previous = ''
@@ -278,8 +438,45 @@ describe('JBrowse 2 page', () => {
         previous = key
         return stable ? state : undefined
       },
-      RENDER_TIMEOUT,
+      timeoutMs,
       tracks,
+    )
+  }
+
+  /** Closes the details panel, if open, and moves the view to `locus`. */
+  async function navigate(locus: Locus) {
+    await page.evaluate(loc => {
+      const session = (window as any).__cistrack.state.session
+      const widget = session.activeWidgets?.values().next().value
+      if (widget) {
+        session.hideWidget(widget)
+      }
+      session.view.navToLocString(loc)
+    }, locusString(locus))
+  }
+
+  /** A block's region in whole bases, as the adapters ask for it. */
+  function wholeBases(block: { ref: string; start: number; end: number }) {
+    return {
+      ref: block.ref,
+      start: Math.max(0, Math.floor(block.start)),
+      end: Math.ceil(block.end),
+    }
+  }
+
+  /** The RGBA pixels of a display's canvases. */
+  function canvasPixels(displayId: string) {
+    return page.$$eval(
+      `[data-testid="display-${displayId}"] canvas`,
+      canvases =>
+        (canvases as HTMLCanvasElement[])
+          .filter(c => c.width > 0 && c.height > 0)
+          .map(c => {
+            const ctx = c.getContext('2d')
+            return ctx
+              ? [...ctx.getImageData(0, 0, c.width, c.height).data]
+              : []
+          }),
     )
   }
 
@@ -514,6 +711,148 @@ describe('JBrowse 2 page', () => {
     )
   }, 480_000)
 
+  it(
+    'draws one ISM bar per computed base, coloured by base, and the motif matches at 1 kb',
+    async () => {
+      // From 100 kb to 1 kb in two steps: on a 100-fold zoom JBrowse draws the old blocks once
+      // more at the new scale, canvases too wide to make ("ImageBitmap construction failed").
+      const between: Locus = {
+        ref: ISM_LOCUS.ref,
+        start: ISM_LOCUS.start - 4500,
+        end: ISM_LOCUS.end + 4500,
+      }
+      await navigate(between)
+      await rendered(between)
+      await navigate(ISM_LOCUS)
+      const state = await rendered(ISM_LOCUS, ISM_TIMEOUT)
+      expect(state.region[0]).toEqual(ISM_LOCUS)
+
+      // ISM: each block shows exactly the positions the daemon computed in it.
+      const ism = state.tracks.cistrack_ism
+      expect(ism.errors).toEqual([])
+      expect(ism.blocks.length).toBeGreaterThan(0)
+      const expectedIds = new Set<string>()
+      for (const block of ism.blocks) {
+        const region = wholeBases(block)
+        expect(
+          region.end - region.start,
+          'a block within the ISM limit',
+        ).toBeLessThanOrEqual(1000)
+        const ids = computedPositions(await ismAnswer(region), region).map(
+          p => `${region.ref}:${p.pos}`,
+        )
+        expect(block.ids, `block ${locusString(region)}`).toEqual(
+          [...ids].sort(),
+        )
+        ids.forEach(id => expectedIds.add(id))
+      }
+      expect([...ism.ids].sort()).toEqual([...expectedIds].sort())
+      // Every base of the view is real sequence: one bar each.
+      const inView = computedPositions(await ismAnswer(ISM_LOCUS), ISM_LOCUS)
+      expect(inView).toHaveLength(ISM_LOCUS.end - ISM_LOCUS.start)
+      for (const p of inView) {
+        expect(expectedIds.has(`${ISM_LOCUS.ref}:${p.pos}`)).toBe(true)
+      }
+      expect(ism.scores.some((x: number) => x !== 0)).toBe(true)
+
+      // The bars are drawn in the bases' colours, not the wiggle track's defaults.
+      const pixels = await canvasPixels('cistrack_ism-LinearWiggleDisplay')
+      expect(pixels.length, 'canvases of the ISM track').toBeGreaterThan(0)
+      const { bases, defaults, painted } = colourCounts(pixels)
+      const shown = Object.entries(bases).filter(([, n]) => n >= 10)
+      expect(
+        shown.length,
+        `bars by base colour: ${JSON.stringify(bases)}`,
+      ).toBeGreaterThanOrEqual(2)
+      expect(defaults.blue + defaults.red, JSON.stringify(defaults)).toBe(0)
+      const byBase = Object.values(bases).reduce((a, b) => a + b, 0)
+      expect(
+        byBase / painted,
+        'painted pixels in a base colour',
+      ).toBeGreaterThan(0.8)
+
+      // Motifs: each block shows the daemon's matches crossing it, the GATA1::TAL1 site among them.
+      const motifs = state.tracks.cistrack_motifs
+      expect(motifs.errors).toEqual([])
+      const around = {
+        ref: ISM_LOCUS.ref,
+        start: ISM_LOCUS.start - 2000,
+        end: ISM_LOCUS.end + 2000,
+      }
+      const matches = await motifMatches(around)
+      const motifIds = new Set<string>()
+      for (const block of motifs.blocks) {
+        const region = wholeBases(block)
+        for (const m of matches) {
+          if (m.end > region.start && m.start < region.end) {
+            motifIds.add(
+              `${region.ref}:${m.start}-${m.end}:${m.strand}:${m.id}`,
+            )
+          }
+        }
+      }
+      expect([...motifs.ids].sort()).toEqual([...motifIds].sort())
+      expect(
+        snvMotif(matches),
+        'the daemon finds the GATA1::TAL1 site at chr22:18,157,099',
+      ).toHaveLength(1)
+      expect(motifs.ids).toContain(
+        `${ISM_LOCUS.ref}:${SNV_MOTIF.start}-${SNV_MOTIF.end}:${SNV_MOTIF.strand}:${SNV_MOTIF.id}`,
+      )
+      // Its label is drawn.
+      await expect
+        .poll(() => page.getByText(SNV_MOTIF.name, { exact: true }).count())
+        .toBeGreaterThan(0)
+      await page.screenshot({
+        path: screenshotPath('jbrowse-ism'),
+        fullPage: true,
+      })
+      expect(unexpected(errors)).toEqual([])
+    },
+    ISM_TIMEOUT + 120_000,
+  )
+
+  it('says to zoom in past 1 kb and sends no ISM request', async () => {
+    const requests: string[] = []
+    const onRequest = (r: { url(): string }) => {
+      if (r.url().startsWith(daemon.daemon.url)) {
+        requests.push(r.url())
+      }
+    }
+    page.on('request', onRequest)
+    await navigate(ISM_ZOOMED_OUT)
+    const state = await rendered(ISM_ZOOMED_OUT)
+    // at 3.6 bp per pixel JBrowse may place the view a base off the one asked for
+    const shown = state.region[0]
+    expect(shown.ref).toBe(ISM_ZOOMED_OUT.ref)
+    expect(Math.abs(shown.start - ISM_ZOOMED_OUT.start)).toBeLessThanOrEqual(2)
+    expect(Math.abs(shown.end - ISM_ZOOMED_OUT.end)).toBeLessThanOrEqual(2)
+    const ism = state.tracks.cistrack_ism
+    expect(ism.blocks.length).toBeGreaterThan(0)
+    for (const block of ism.blocks) {
+      expect(block.error).toContain(ISM_ZOOM_IN)
+      expect(block.ids).toEqual([])
+    }
+    await expect
+      .poll(() => page.getByText(ISM_ZOOM_IN).count(), { timeout: 30_000 })
+      .toBeGreaterThan(0)
+    // The motif track still shows its matches here (blocks within 10 kb).
+    expect(state.tracks.cistrack_motifs.errors).toEqual([])
+    expect(state.tracks.cistrack_motifs.ids.length).toBeGreaterThan(0)
+    page.off('request', onRequest)
+    expect(requests.filter(u => new URL(u).pathname.endsWith('/ism'))).toEqual(
+      [],
+    )
+    expect(requests.some(u => new URL(u).pathname.endsWith('/motifs'))).toBe(
+      true,
+    )
+    await page.screenshot({
+      path: screenshotPath('jbrowse-ism-zoomed-out'),
+      fullPage: true,
+    })
+    expect(unexpected(errors)).toEqual([])
+  })
+
   it('does not ask the daemon for a whole chromosome, and says why', async () => {
     const requests: string[] = []
     const onRequest = (r: { url(): string }) => {
@@ -529,8 +868,13 @@ describe('JBrowse 2 page', () => {
       'the size guard on chr22',
       async () => {
         const s = await tracks()
+        const zoomIn = (t: any, text: string) =>
+          t.blocks.length > 0 &&
+          t.blocks.every((b: any) => b.error?.includes(text))
         return s?.tracks.cistrack_enhancers.regionTooLarge &&
-          s.tracks.cistrack_scores.regionTooLarge
+          s.tracks.cistrack_scores.regionTooLarge &&
+          zoomIn(s.tracks.cistrack_ism, ISM_ZOOM_IN) &&
+          zoomIn(s.tracks.cistrack_motifs, MOTIF_ZOOM_IN)
           ? s
           : undefined
       },
@@ -547,6 +891,26 @@ describe('JBrowse 2 page', () => {
       })
       .toBeGreaterThan(0)
     page.off('request', onRequest)
+    // The ISM and motif tracks say to zoom in, and ask nothing of this view. (The blocks of the
+    // view before may be drawn once more while JBrowse moves: motifs for those, within 10 kb.)
+    for (const block of state.tracks.cistrack_ism.blocks) {
+      expect(block.error).toContain(ISM_ZOOM_IN)
+    }
+    for (const block of state.tracks.cistrack_motifs.blocks) {
+      expect(block.error).toContain(MOTIF_ZOOM_IN)
+    }
+    expect(requests.filter(u => new URL(u).pathname.endsWith('/ism'))).toEqual(
+      [],
+    )
+    for (const url of requests.filter(u =>
+      new URL(u).pathname.endsWith('/motifs'),
+    )) {
+      const q = new URL(url).searchParams
+      expect(
+        Number(q.get('end')) - Number(q.get('start')),
+        url,
+      ).toBeLessThanOrEqual(10_000)
+    }
     for (const url of requests) {
       const q = new URL(url).searchParams
       if (q.has('start')) {
@@ -615,7 +979,11 @@ describe('igv.js page', () => {
         const cached =
           viewport?.featureCache?.features ?? viewport?.cachedFeatures
         let features: any[] | undefined
-        if (track.type === 'wig') {
+        const window = Number(track.visibilityWindow)
+        if (window > 0 && end - start > window) {
+          // Past the track's visibility window igv.js asks nothing, nor does this.
+          features = undefined
+        } else if (track.type === 'wig') {
           features = await track.getFeatures(ref, start, end, 1)
         } else if (Array.isArray(cached)) {
           features = cached
@@ -627,6 +995,9 @@ describe('igv.js page', () => {
           value: f.value,
           probability: f.probability,
           score: f.score,
+          name: f.name,
+          strand: f.strand,
+          base: f.base,
         }))
       }
       return { locus: cistrack.browser.currentLoci?.() ?? null, tracks: out }
@@ -712,6 +1083,186 @@ describe('igv.js page', () => {
       expected,
     )
     await page.screenshot({ path: screenshotPath('igv-chr22') })
+    expect(unexpected(errors)).toEqual([])
+  })
+
+  /** A locus as igv.js's `currentLoci()` writes it (`chr22:19443236-19444235`), or what it returned. */
+  function igvLocus(locus: Locus | string | string[]) {
+    if (typeof locus === 'string' || Array.isArray(locus)) {
+      return [locus].flat().join(' ').replaceAll(',', '')
+    }
+    return `${locus.ref}:${locus.start + 1}-${locus.end}`
+  }
+
+  /** What a track's viewport shows: its zoom-in notice (if shown) and its canvas pixels. */
+  function igvViewport(name: string) {
+    return page.evaluate(trackName => {
+      const trackView = (window as any).__cistrack.browser.trackViews.find(
+        (t: any) => t.track?.name === trackName,
+      )
+      const viewport = trackView?.viewports[0]
+      if (!viewport) {
+        return undefined
+      }
+      const notice = viewport.zoomInNoticeElement
+      const canvas = viewport.canvas as HTMLCanvasElement | undefined
+      const ctx = canvas?.getContext('2d')
+      return {
+        notice:
+          notice && notice.style.display !== 'none'
+            ? String(notice.textContent)
+            : undefined,
+        pixels:
+          canvas && ctx && canvas.width > 0 && canvas.height > 0
+            ? [...ctx.getImageData(0, 0, canvas.width, canvas.height).data]
+            : [],
+      }
+    }, name)
+  }
+
+  it(
+    'draws one ISM bar per computed base, coloured by base, and the motif matches at 1 kb',
+    async () => {
+      const requests: string[] = []
+      const onRequest = (r: { url(): string }) => {
+        if (r.url().startsWith(daemon.daemon.url)) {
+          requests.push(r.url())
+        }
+      }
+      page.on('request', onRequest)
+      await page.evaluate(
+        loc => (window as any).__cistrack.browser.search(loc),
+        locusString(ISM_LOCUS),
+      )
+      const state = await until(
+        `the igv.js ISM and motif tracks at ${locusString(ISM_LOCUS)}`,
+        async () => {
+          const s = await igvTracks(ISM_LOCUS)
+          return s?.tracks['cistrack in-silico mutagenesis']?.length &&
+            s.tracks['cistrack motif matches']?.length
+            ? s
+            : undefined
+        },
+        ISM_TIMEOUT,
+        () => igvTracks(ISM_LOCUS),
+      )
+      page.off('request', onRequest)
+      expect(igvLocus(state.locus)).toBe(igvLocus(ISM_LOCUS))
+
+      // ISM: the positions of the daemon's answer to the request igv.js made, one bar each.
+      const ismUrls = requests.filter(u => new URL(u).pathname.endsWith('/ism'))
+      expect(ismUrls.length).toBeGreaterThan(0)
+      const asked = new URL(ismUrls.at(-1)!).searchParams
+      const region: Locus = {
+        ref: asked.get('ref')!,
+        start: Number(asked.get('start')),
+        end: Number(asked.get('end')),
+      }
+      expect(region.end - region.start).toBeLessThanOrEqual(1000)
+      expect(region.start).toBeLessThanOrEqual(ISM_LOCUS.start)
+      expect(region.end).toBeGreaterThanOrEqual(ISM_LOCUS.end)
+      const expected = computedPositions(await ismAnswer(region), ISM_LOCUS)
+      expect(expected).toHaveLength(ISM_LOCUS.end - ISM_LOCUS.start)
+      const bars = state.tracks['cistrack in-silico mutagenesis']
+      expect(bars.map((f: any) => [f.start, f.value, f.base])).toEqual(
+        expected.map(p => [p.pos, p.importance, p.base]),
+      )
+      const viewport = await until(
+        'the ISM track painted',
+        async () => {
+          const v = await igvViewport('cistrack in-silico mutagenesis')
+          return v && colourCounts([v.pixels]).painted > 0 ? v : undefined
+        },
+        RENDER_TIMEOUT,
+      )
+      expect(viewport.notice).toBeUndefined()
+      const { bases, defaults, painted } = colourCounts([viewport.pixels])
+      const shown = Object.entries(bases).filter(([, n]) => n >= 10)
+      expect(
+        shown.length,
+        `bars by base colour: ${JSON.stringify(bases)}`,
+      ).toBeGreaterThanOrEqual(2)
+      expect(defaults.grey, JSON.stringify(defaults)).toBe(0)
+      const byBase = Object.values(bases).reduce((a, b) => a + b, 0)
+      expect(
+        byBase / painted,
+        'painted pixels in a base colour',
+      ).toBeGreaterThan(0.8)
+
+      // Motifs: what the daemon answered to igv.js's request, the GATA1::TAL1 site among them.
+      const motifUrls = requests.filter(
+        u =>
+          new URL(u).pathname.endsWith('/motifs') &&
+          Number(new URL(u).searchParams.get('end')) -
+            Number(new URL(u).searchParams.get('start')) >
+            1,
+      )
+      expect(motifUrls.length).toBeGreaterThan(0)
+      const motifQuery = new URL(motifUrls.at(-1)!).searchParams
+      const matches = await motifMatches({
+        ref: motifQuery.get('ref')!,
+        start: Number(motifQuery.get('start')),
+        end: Number(motifQuery.get('end')),
+      })
+      const shownMotifs = state.tracks['cistrack motif matches']
+      const key = (m: any) => `${m.start}-${m.end}:${m.strand}:${m.name}`
+      expect(shownMotifs.map(key).sort()).toEqual(matches.map(key).sort())
+      expect(snvMotif(shownMotifs)).toHaveLength(1)
+      await page.screenshot({ path: screenshotPath('igv-ism'), fullPage: true })
+      expect(unexpected(errors)).toEqual([])
+    },
+    ISM_TIMEOUT + 120_000,
+  )
+
+  it('says to zoom in past 1 kb and sends no ISM request', async () => {
+    const requests: string[] = []
+    const onRequest = (r: { url(): string }) => {
+      if (r.url().startsWith(daemon.daemon.url)) {
+        requests.push(r.url())
+      }
+    }
+    page.on('request', onRequest)
+    await page.evaluate(
+      loc => (window as any).__cistrack.browser.search(loc),
+      locusString(ISM_ZOOMED_OUT),
+    )
+    const viewport = await until(
+      'the ISM track’s zoom-in notice',
+      async () => {
+        const v = await igvViewport('cistrack in-silico mutagenesis')
+        return v?.notice ? v : undefined
+      },
+      RENDER_TIMEOUT,
+      () => igvViewport('cistrack in-silico mutagenesis'),
+    )
+    expect(viewport.notice).toBe(ISM_ZOOM_IN)
+    await expect
+      .poll(() => page.getByText(ISM_ZOOM_IN).count())
+      .toBeGreaterThan(0)
+    // The motif track still shows matches at 5 kb.
+    const state = await until(
+      'the igv.js motif track at 5 kb',
+      async () => {
+        const s = await igvTracks(ISM_ZOOMED_OUT)
+        return s?.tracks['cistrack motif matches']?.some(
+          (f: any) =>
+            f.start >= ISM_ZOOMED_OUT.start && f.end <= ISM_ZOOMED_OUT.end,
+        )
+          ? s
+          : undefined
+      },
+      RENDER_TIMEOUT,
+      () => igvTracks(ISM_ZOOMED_OUT),
+    )
+    expect(igvLocus(state.locus)).toBe(igvLocus(ISM_ZOOMED_OUT))
+    page.off('request', onRequest)
+    expect(requests.filter(u => new URL(u).pathname.endsWith('/ism'))).toEqual(
+      [],
+    )
+    await page.screenshot({
+      path: screenshotPath('igv-ism-zoomed-out'),
+      fullPage: true,
+    })
     expect(unexpected(errors)).toEqual([])
   })
 })

@@ -261,3 +261,53 @@ export function screenshotPath(name: string) {
   fs.mkdirSync(ARTIFACTS, { recursive: true })
   return path.join(ARTIFACTS, `${name}.png`)
 }
+
+/** `locus` cut into consecutive pieces of at most `maxBp` (routes with a size limit). */
+export function pieces(locus: Locus, maxBp: number): Locus[] {
+  const out: Locus[] = []
+  for (let start = locus.start; start < locus.end; start += maxBp) {
+    out.push({ ...locus, start, end: Math.min(locus.end, start + maxBp) })
+  }
+  return out
+}
+
+/** The fields of an `/ism` answer the tests read. */
+export interface IsmAnswer {
+  complete: boolean
+  positions_needed: number
+  positions_done: number
+  pending: [number, number][]
+  positions: { pos: number; base: string; skip?: string; importance?: number }[]
+}
+
+/**
+ * Asks the daemon's `/ism` for `locus` (at most 1 kb) until the answer is complete (each request
+ * waits up to 30 s on the daemon, which keeps its work between requests), for at most
+ * `timeoutMs`. A cold kb is about 4,000 model windows, minutes on a CPU: the page tests ask
+ * ahead of time so that they are about rendering, as the /enhancers precompute is.
+ */
+export async function completeIsm(
+  daemonUrl: string,
+  locus: Locus,
+  timeoutMs: number,
+) {
+  const route = `/v1/builds/hg38/ism?ref=${locus.ref}&start=${locus.start}&end=${locus.end}&wait=30000`
+  let last: IsmAnswer | undefined
+  return until(
+    `the daemon's complete /ism answer for ${locusString(locus)}`,
+    async () => {
+      const { status, body } = await daemonJson<IsmAnswer>(daemonUrl, route)
+      if (status !== 200) {
+        throw new Error(`${route} answered ${status}: ${JSON.stringify(body)}`)
+      }
+      last = body
+      return body.complete ? body : undefined
+    },
+    timeoutMs,
+    async () => ({
+      positions_done: last?.positions_done,
+      positions_needed: last?.positions_needed,
+      pending: last?.pending,
+    }),
+  )
+}

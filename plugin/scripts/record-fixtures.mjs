@@ -1,19 +1,34 @@
 // Records real daemon answers into src/test_data/ for the adapters' unit tests.
 //
 //   target/release/cistrack --config examples/hg38.toml serve &      # the demo build
-//   node plugin/scripts/record-fixtures.mjs [http://127.0.0.1:8765]
+//   node plugin/scripts/record-fixtures.mjs [http://127.0.0.1:8765] [--only NAME,...] [--hg19 URL]
 //
 // Each file holds {request, status, body} exactly as the daemon answered. The incomplete
-// answer needs a region the daemon has not scored yet (a cold cache): it asks with wait=0.
+// answers need regions the daemon has not computed yet (a cold cache): they ask with a short
+// wait. `--only ism,motifs` records just the files whose names start with those words (the
+// others stay as they are); `--hg19 URL` names a daemon on examples/hg19.toml, a build without
+// a motif file, for the /motifs 404.
 import fs from 'node:fs'
 import path from 'node:path'
 
-const base = process.argv[2] ?? 'http://127.0.0.1:8765'
+const args = process.argv.slice(2)
+const option = name => {
+  const i = args.indexOf(name)
+  return i >= 0 ? args.splice(i, 2)[1] : undefined
+}
+const only = option('--only')?.split(',').filter(Boolean)
+const hg19 = option('--hg19')
+const base = args[0] ?? 'http://127.0.0.1:8765'
 const out = path.join(import.meta.dirname, '..', 'src', 'test_data')
 fs.mkdirSync(out, { recursive: true })
 
-async function record(name, request) {
-  const res = await fetch(base + request)
+const wanted = name => !only || only.some(prefix => name.startsWith(prefix))
+
+async function record(name, request, daemon = base) {
+  if (!wanted(name)) {
+    return undefined
+  }
+  const res = await fetch(daemon + request)
   const body = await res.json()
   const file = path.join(out, `${name}.json`)
   fs.writeFileSync(
@@ -22,6 +37,20 @@ async function record(name, request) {
   )
   console.log(`${res.status} ${request} -> ${path.relative(process.cwd(), file)}`)
   return body
+}
+
+/** Asks `request` until the answer is complete (each ask waits on the daemon), then records it. */
+async function recordComplete(name, request, timeoutMs = 600_000) {
+  if (!wanted(name)) {
+    return undefined
+  }
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const body = await (await fetch(base + request)).json()
+    if (body.complete !== false || Date.now() > deadline) {
+      return record(name, request)
+    }
+  }
 }
 
 await record('refnames', '/v1/builds/hg38/refnames')
@@ -43,7 +72,7 @@ const cold = await record(
   'enhancers_incomplete',
   '/v1/builds/hg38/enhancers?ref=chr21&start=25930000&end=25950000&include=elements&wait=0',
 )
-if (cold.complete) {
+if (cold?.complete) {
   console.warn('enhancers_incomplete came back complete: record it on a cold cache')
 }
 await record(
@@ -72,3 +101,45 @@ await record(
   'links_chr17_42620000_42640000',
   '/v1/builds/hg38/links?ref=chr17&start=42620000&end=42640000&wait=30000',
 )
+
+// In-silico mutagenesis (at most 1 kb per request) and motif matches (at most 10 kb). The
+// incomplete answer is asked first, on positions not computed yet, with a short wait.
+const ismRegion = 'ref=chr22&start=19443700&end=19443800'
+const partial = await record(
+  'ism_incomplete',
+  `/v1/builds/hg38/ism?${ismRegion}&wait=1500`,
+)
+if (partial && (partial.complete || partial.positions.length === 0)) {
+  console.warn(
+    'ism_incomplete should hold some positions, not all: record it on a cold cache (or change its wait)',
+  )
+}
+await recordComplete(
+  'ism_chr22_19443700_19443800',
+  `/v1/builds/hg38/ism?${ismRegion}&wait=30000`,
+)
+await recordComplete(
+  'ism_all_n',
+  '/v1/builds/hg38/ism?ref=chr22&start=1000000&end=1000010&wait=30000',
+)
+await record(
+  'error_400_ism_too_large',
+  '/v1/builds/hg38/ism?ref=chr22&start=19443000&end=19444001',
+)
+await record(
+  'motifs_chr22_19443000_19444000',
+  '/v1/builds/hg38/motifs?ref=chr22&start=19443000&end=19444000',
+)
+await record(
+  'error_400_motifs_too_large',
+  '/v1/builds/hg38/motifs?ref=chr22&start=19443000&end=19453001',
+)
+if (hg19) {
+  await record(
+    'motifs_404',
+    '/v1/builds/hg19/motifs?ref=chr22&start=19443000&end=19444000',
+    hg19,
+  )
+} else if (wanted('motifs_404')) {
+  console.warn('motifs_404 not recorded: give --hg19 URL (a daemon on examples/hg19.toml)')
+}

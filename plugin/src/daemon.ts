@@ -59,6 +59,21 @@ export class RegionTooLargeError extends CistrackError {
 }
 
 /**
+ * A block larger than a route serves (ISM: 1 kb, motifs: 10 kb): not requested. It reads as
+ * its message alone, which JBrowse shows in the block ("Zoom in to 1 kb or less …").
+ */
+export class ZoomInError extends RegionTooLargeError {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ZoomInError'
+  }
+
+  toString() {
+    return this.message
+  }
+}
+
+/**
  * Not a failure: the daemon has links for the genes of this region, but none at or above the
  * score the track asks for. Thrown so that JBrowse shows the message in the block instead of an
  * empty track; it reads as the message alone (no "Error:" prefix).
@@ -199,6 +214,76 @@ export interface LinksResponse {
   e2g?: { name: string; version: string; threshold: number } | null
 }
 
+/** The largest region `/ism` computes per request, bp. */
+export const MAX_ISM_BP = 1000
+/** The largest region `/motifs` scans per request, bp. */
+export const MAX_MOTIF_BP = 10_000
+
+/** The four bases an ISM position reports deltas for. */
+export type Base = 'A' | 'C' | 'G' | 'T'
+
+/**
+ * One position of an `/ism` answer: the model's probability with the reference base, with each
+ * of the three other bases, the deltas (alt − ref) and `importance`, the negated mean delta
+ * (> 0 where the reference base supports the enhancer call). A position the model cannot score
+ * (`skip`: `n_base` for an N, `all_n` for a window of N) carries no numbers.
+ */
+export interface IsmPosition {
+  pos: number
+  base: string
+  skip?: string
+  ref_prob?: number
+  alt_prob?: Partial<Record<Base, number>>
+  delta?: Partial<Record<Base, number>>
+  importance?: number
+}
+
+/** `/v1/builds/{build}/ism`: in-silico mutagenesis of every base of a region (≤ 1 kb). */
+export interface IsmResponse {
+  build: string
+  ref: string
+  start: number
+  end: number
+  model: ModelInfo
+  /** The model's window around each position, bp. */
+  window: number
+  complete: boolean
+  positions_needed: number
+  positions_done: number
+  /** `[start, end)` ranges not computed yet (merged). */
+  pending: [number, number][]
+  /** Computed positions only, sorted by `pos`. */
+  positions: IsmPosition[]
+  elapsed_ms?: number
+}
+
+/** One motif match of a `/motifs` answer (0-based, half-open). */
+export interface MotifMatch {
+  start: number
+  end: number
+  strand: string
+  /** The matrix id (`MA0140.3`). */
+  id: string
+  name: string
+  /** The PWM log-odds score. */
+  score: number
+}
+
+/** `/v1/builds/{build}/motifs`: the build's motif matches in a region (≤ 10 kb). */
+export interface MotifsResponse {
+  build: string
+  ref: string
+  start: number
+  end: number
+  /** The motif file's name. */
+  file: string
+  /** The match p-value threshold. */
+  p_value: number
+  /** How many matrices the file holds. */
+  motifs: number
+  matches: MotifMatch[]
+}
+
 /**
  * One entry of an answer's `pending`: a `[start, end)` span still being scored (enhancers), or
  * a gene whose links are still being computed (links).
@@ -293,6 +378,25 @@ export function checkRegionSize(
   if (length > settings.maxRegionBp) {
     throw new RegionTooLargeError(
       `Zoom in to see ${what}: this view (${locusString(ref, start, end)}) spans ${bpString(length)}, and cistrack computes at most ${bpString(settings.maxRegionBp)} per request (cistrack serve --max-region)`,
+    )
+  }
+}
+
+/**
+ * Throws a {@link ZoomInError} for a block larger than `maxBp` (a route with a small limit: ISM,
+ * motifs), before any request.
+ */
+export function checkZoomIn(
+  ref: string,
+  start: number,
+  end: number,
+  maxBp: number,
+  what: string,
+) {
+  const length = Math.ceil(end) - Math.max(0, Math.floor(start))
+  if (length > maxBp) {
+    throw new ZoomInError(
+      `Zoom in to ${bpString(maxBp)} or less to see ${what} (this block, ${locusString(ref, start, end)}, spans ${length.toLocaleString('en-US')} bp; cistrack computes at most ${bpString(maxBp)} per request)`,
     )
   }
 }

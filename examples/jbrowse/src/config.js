@@ -1,6 +1,8 @@
 //! The JBrowse configuration of the example page: the demo hg38 build (partial GRCh38 with real
-//! sequence at the loci of ../shared/data/hg38/genome/loci.bed), GENCODE genes, and the three
-//! cistrack tracks asking the daemon at `daemonUrl` for the visible region.
+//! sequence at the loci of ../shared/data/hg38/genome/loci.bed), GENCODE genes, and the cistrack
+//! tracks asking the daemon at `daemonUrl` for the visible region: enhancer probability, called
+//! enhancers, enhancer–gene links, motif matches (views up to 10 kb) and in-silico mutagenesis
+//! per base (views up to 1 kb).
 
 /** Where the page finds its files: the static server of `make demo` (serve.mjs mounts). */
 export function assembly(origin) {
@@ -103,11 +105,66 @@ export function tracks(origin, daemonUrl) {
         },
       ],
     },
+    {
+      type: 'FeatureTrack',
+      trackId: 'cistrack_motifs',
+      name: 'cistrack motif matches (JASPAR 2024; views ≤ 10 kb)',
+      category: ['cistrack'],
+      assemblyNames: ['hg38'],
+      // The build's motif file scanned by the daemon: name, strand and log-odds score per match.
+      adapter: { type: 'CistrackMotifAdapter', ...daemon },
+      displays: [
+        {
+          type: 'LinearBasicDisplay',
+          displayId: 'cistrack_motifs-LinearBasicDisplay',
+          // maxFeatureGlyphExpansion 0: each request is the block itself (JBrowse would widen it
+          // by 500 px each side for labels, past the daemon's 10 kb from views of about 7 kb).
+          renderer: {
+            type: 'SvgFeatureRenderer',
+            color1: '#00838f',
+            height: 8,
+            showDescriptions: false,
+            maxFeatureGlyphExpansion: 0,
+          },
+        },
+      ],
+    },
+    {
+      type: 'QuantitativeTrack',
+      trackId: 'cistrack_ism',
+      name: 'cistrack in-silico mutagenesis: importance per base (views ≤ 1 kb)',
+      category: ['cistrack'],
+      assemblyNames: ['hg38'],
+      // One bar per base: how much the enhancer probability drops, on average, when the base is
+      // replaced by each of the other three (up: the reference base supports the call).
+      adapter: { type: 'CistrackIsmAdapter', ...daemon },
+      displays: [
+        {
+          type: 'LinearWiggleDisplay',
+          displayId: 'cistrack_ism-LinearWiggleDisplay',
+          height: 80,
+          // The bars coloured by their reference base (A green, C blue, G orange, T red): a jexl
+          // function the plugin registers, evaluated by the renderer for each feature (JBrowse
+          // 4.1's display reads the slot once without a feature: the function then hands its
+          // expression on to the renderer; see plugin/src/baseColors.ts).
+          renderers: {
+            XYPlotRenderer: { type: 'XYPlotRenderer', color: 'jexl:cistrackBaseColor(feature)' },
+          },
+        },
+      ],
+    },
   ]
 }
 
 /** Tracks open when the page loads, top to bottom. */
-export const SHOWN = ['gencode_genes', 'cistrack_scores', 'cistrack_enhancers', 'cistrack_links']
+export const SHOWN = [
+  'gencode_genes',
+  'cistrack_scores',
+  'cistrack_enhancers',
+  'cistrack_links',
+  'cistrack_motifs',
+  'cistrack_ism',
+]
 
 /** A real locus with real sequence and called enhancers (K562 signals). */
 export const DEFAULT_LOCUS = 'chr17:42,600,001-42,700,000'
