@@ -3,6 +3,8 @@
 pub mod bbi;
 pub mod bed;
 pub mod bgzf;
+pub mod fragments;
+pub mod tabix;
 pub mod text;
 pub mod vcf;
 

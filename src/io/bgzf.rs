@@ -40,6 +40,20 @@ impl std::fmt::Debug for BgzfReader {
     }
 }
 
+/// The block size a gzip header's extra subfields give (`BC`, BSIZE + 1).
+fn bc_size(extra: &[u8]) -> Option<usize> {
+    let mut size = None;
+    let mut i = 0;
+    while i + 4 <= extra.len() {
+        let slen = u16::from_le_bytes([extra[i + 2], extra[i + 3]]) as usize;
+        if extra[i] == b'B' && extra[i + 1] == b'C' && slen == 2 && i + 6 <= extra.len() {
+            size = Some(u16::from_le_bytes([extra[i + 4], extra[i + 5]]) as usize + 1);
+        }
+        i += 4 + slen;
+    }
+    size
+}
+
 fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message)
 }
@@ -99,6 +113,48 @@ impl BgzfReader {
             inflater: flate2::Decompress::new(false),
             compressed: Vec::new(),
         })
+    }
+
+    /// Opens `path` for reads by compressed block offset only ([`BgzfReader::block_at`]), as
+    /// tabix's virtual offsets address it; [`BgzfReader::read_into`] then reads the first block
+    /// only.
+    ///
+    /// # Errors
+    ///
+    /// The file's I/O error.
+    pub fn open_unindexed(path: &Path) -> io::Result<Self> {
+        Ok(Self {
+            file: File::open(path)?,
+            path: path.into(),
+            blocks: vec![(0, 0)],
+            cache: lru::LruCache::new(NonZeroUsize::new(CACHED_BLOCKS).expect("not zero")),
+            inflater: flate2::Decompress::new(false),
+            compressed: Vec::new(),
+        })
+    }
+
+    /// The inflated data of the block at compressed offset `coffset`, and the compressed offset
+    /// of the block after it (empty data at the end of the file).
+    ///
+    /// # Errors
+    ///
+    /// As [`BgzfReader::read_into`].
+    pub fn block_at(&mut self, coffset: u64) -> io::Result<(Arc<Vec<u8>>, u64)> {
+        if coffset >= self.file.metadata()?.len() {
+            return Ok((Arc::new(Vec::new()), coffset));
+        }
+        let data = self.block(coffset)?;
+        Ok((data, coffset + self.block_size(coffset)? as u64))
+    }
+
+    /// The compressed size of the block at `coffset` (its `BC` subfield).
+    fn block_size(&self, coffset: u64) -> io::Result<usize> {
+        let mut header = [0u8; 12];
+        self.file.read_exact_at(&mut header, coffset)?;
+        let xlen = u16::from_le_bytes([header[10], header[11]]) as usize;
+        let mut extra = vec![0u8; xlen];
+        self.file.read_exact_at(&mut extra, coffset + 12)?;
+        bc_size(&extra).ok_or_else(|| invalid("no BC subfield (gzip, not bgzip)".into()))
     }
 
     /// Appends the `length` bytes at uncompressed offset `offset` to `out`.
@@ -164,16 +220,8 @@ impl BgzfReader {
         let xlen = u16::from_le_bytes([header[10], header[11]]) as usize;
         let mut extra = vec![0u8; xlen];
         self.file.read_exact_at(&mut extra, coffset + 12)?;
-        let mut size = None;
-        let mut i = 0;
-        while i + 4 <= xlen {
-            let slen = u16::from_le_bytes([extra[i + 2], extra[i + 3]]) as usize;
-            if extra[i] == b'B' && extra[i + 1] == b'C' && slen == 2 && i + 6 <= xlen {
-                size = Some(u16::from_le_bytes([extra[i + 4], extra[i + 5]]) as usize + 1);
-            }
-            i += 4 + slen;
-        }
-        let size = size.ok_or_else(|| invalid("no BC subfield (gzip, not bgzip)".into()))?;
+        let size =
+            bc_size(&extra).ok_or_else(|| invalid("no BC subfield (gzip, not bgzip)".into()))?;
         let data_start = 12 + xlen;
         if size < data_start + 8 {
             return Err(invalid(format!("block size {size} is too small")));

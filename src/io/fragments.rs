@@ -1,0 +1,189 @@
+//! Single-cell ATAC fragments (10x Genomics `fragments.tsv.gz`, bgzipped and tabix-indexed) as
+//! an accessibility signal: Tn5 cut sites counted per cell group.
+//!
+//! A fragments line is `chrom start end barcode count` (0-based, half-open; `count` is the
+//! number of read pairs of the fragment, duplicates included). Cell Ranger ATAC writes the
+//! coordinates already adjusted for the Tn5 insertion (+4 on the forward read, −5 on the
+//! reverse), so the two cut sites of a fragment are its first base, `start`, and its last base,
+//! `end − 1`. Each fragment counts once (its `count` is ignored, as duplicates are PCR copies of
+//! one insertion pair), and each of its two cut sites adds 1 at its position.
+//!
+//! Barcodes are assigned to groups by a two-column table (`barcode<TAB>group`, `#` comments; a
+//! barcode listed twice is an error); fragments of barcodes the table does not list are left
+//! out. Without a table every barcode is in one pseudobulk group, [`PSEUDOBULK`].
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::tabix::TabixReader;
+
+/// The group of every barcode when no group table is given.
+pub const PSEUDOBULK: &str = "all";
+
+/// Barcode → group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Groups {
+    /// Group names, in order of first appearance in the table.
+    pub names: Vec<String>,
+    by_barcode: HashMap<String, usize>,
+    /// Every barcode in group 0 (no table).
+    all: bool,
+}
+
+impl Groups {
+    /// One pseudobulk group of every barcode.
+    pub fn pseudobulk() -> Self {
+        Self {
+            names: vec![PSEUDOBULK.to_string()],
+            by_barcode: HashMap::new(),
+            all: true,
+        }
+    }
+
+    /// Reads a `barcode<TAB>group` table (plain or gzip).
+    ///
+    /// # Errors
+    ///
+    /// I/O errors, and [`io::ErrorKind::InvalidData`] naming the file and line for a line
+    /// without two columns or a barcode listed twice.
+    pub fn read(path: &Path) -> io::Result<Self> {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut super::text::open(path)?, &mut text)?;
+        let bad = |line: usize, message: String| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}, line {line}: {message}", path.display()),
+            )
+        };
+        let mut names: Vec<String> = Vec::new();
+        let mut by_barcode = HashMap::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim_end_matches('\r');
+            if line.trim().is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut fields = line.split('\t');
+            let (Some(barcode), Some(group)) = (fields.next(), fields.next()) else {
+                return Err(bad(
+                    i + 1,
+                    format!("expected barcode<TAB>group, found {line:?}"),
+                ));
+            };
+            let (barcode, group) = (barcode.trim(), group.trim());
+            if barcode.is_empty() || group.is_empty() {
+                return Err(bad(i + 1, format!("empty barcode or group in {line:?}")));
+            }
+            let index = match names.iter().position(|n| n == group) {
+                Some(g) => g,
+                None => {
+                    names.push(group.to_string());
+                    names.len() - 1
+                }
+            };
+            if by_barcode.insert(barcode.to_string(), index).is_some() {
+                return Err(bad(i + 1, format!("barcode {barcode} is listed twice")));
+            }
+        }
+        if names.is_empty() {
+            return Err(bad(1, "no barcode<TAB>group line".into()));
+        }
+        Ok(Self {
+            names,
+            by_barcode,
+            all: false,
+        })
+    }
+
+    /// The group of `barcode`, if any.
+    pub fn of(&self, barcode: &str) -> Option<usize> {
+        if self.all {
+            Some(0)
+        } else {
+            self.by_barcode.get(barcode).copied()
+        }
+    }
+}
+
+/// A fragments file read through its tabix index, with its barcode groups.
+#[derive(Debug)]
+pub struct Fragments {
+    reader: TabixReader,
+    groups: Groups,
+}
+
+impl Fragments {
+    /// Opens `path` (and `path.tbi`) with `groups`.
+    ///
+    /// # Errors
+    ///
+    /// As [`TabixReader::open`].
+    pub fn open(path: &Path, groups: Groups) -> io::Result<Self> {
+        Ok(Self {
+            reader: TabixReader::open(path)?,
+            groups,
+        })
+    }
+
+    /// The groups.
+    pub fn groups(&self) -> &Groups {
+        &self.groups
+    }
+
+    /// The file.
+    pub fn path(&self) -> PathBuf {
+        self.reader.path().to_path_buf()
+    }
+
+    /// Cut sites per group and base of `[start0, end0)` on `contig` (the file's name for it):
+    /// `out[group][position - start0]`, resized to the groups and the span and zeroed first. A
+    /// contig the file has no fragments on gives zeros.
+    ///
+    /// # Errors
+    ///
+    /// Read errors, or a line that is not a fragment (naming the file).
+    pub fn cut_sites(
+        &mut self,
+        contig: &str,
+        start0: u64,
+        end0: u64,
+        out: &mut Vec<Vec<u32>>,
+    ) -> io::Result<()> {
+        let len = (end0 - start0) as usize;
+        out.resize_with(self.groups.names.len(), Vec::new);
+        for v in out.iter_mut() {
+            v.clear();
+            v.resize(len, 0);
+        }
+        let groups = &self.groups;
+        let mut bad = None;
+        self.reader
+            .for_each_overlapping(contig, start0, end0, |line| {
+                let mut f = line.split('\t');
+                let (_, Some(s), Some(e), Some(barcode)) = (f.next(), f.next(), f.next(), f.next())
+                else {
+                    bad.get_or_insert_with(|| format!("not a fragment line: {line:?}"));
+                    return;
+                };
+                let (Ok(s), Ok(e)) = (s.parse::<u64>(), e.parse::<u64>()) else {
+                    bad.get_or_insert_with(|| format!("not a fragment line: {line:?}"));
+                    return;
+                };
+                let Some(g) = groups.of(barcode) else {
+                    return;
+                };
+                for cut in [s, e.saturating_sub(1).max(s)] {
+                    if (start0..end0).contains(&cut) {
+                        out[g][(cut - start0) as usize] += 1;
+                    }
+                }
+            })?;
+        match bad {
+            Some(message) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {message}", self.reader.path().display()),
+            )),
+            None => Ok(()),
+        }
+    }
+}
