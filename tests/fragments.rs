@@ -20,6 +20,25 @@ fn groups_file() -> PathBuf {
     helpers::root().join("tests/data/scatac/groups.tsv")
 }
 
+/// The lines `tabix` itself gives for chr22 `[start0, end0)` of `path`.
+fn tabix(path: &std::path::Path, start0: u64, end0: u64) -> Vec<String> {
+    let out = Command::new("tabix")
+        .arg(path)
+        .arg(format!("chr22:{}-{end0}", start0 + 1))
+        .output()
+        .expect("tabix (scripts/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
 /// Regions across the file: its first fragments, dense and sparse stretches, block boundaries
 /// (wide regions), one past the last fragment, one before the first.
 const REGIONS: [(u64, u64); 7] = [
@@ -39,17 +58,7 @@ fn lines_of_a_region_are_tabix_own() {
     assert!(reader.index().zero_based, "indexed with tabix -p bed");
     let mut total = 0;
     for (start0, end0) in REGIONS {
-        let out = Command::new("tabix")
-            .arg(fragments_file())
-            .arg(format!("chr22:{}-{end0}", start0 + 1))
-            .output()
-            .expect("tabix (scripts/setup.sh installs it)");
-        assert!(out.status.success());
-        let expected: Vec<String> = String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(String::from)
-            .collect();
+        let expected = tabix(&fragments_file(), start0, end0);
         let mut ours = Vec::new();
         reader
             .for_each_overlapping("chr22", start0, end0, |l| ours.push(l.to_string()))
@@ -80,16 +89,7 @@ fn vcf_lines_are_tabix_own() {
         (17_404_500, 17_404_510),
         (17_432_073, 17_432_074),
     ] {
-        let out = Command::new("tabix")
-            .arg(&vcf)
-            .arg(format!("chr22:{}-{end0}", start0 + 1))
-            .output()
-            .unwrap();
-        let expected: Vec<String> = String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(String::from)
-            .collect();
+        let expected = tabix(&vcf, start0, end0);
         let mut ours = Vec::new();
         reader
             .for_each_overlapping("chr22", start0, end0, |l| ours.push(l.to_string()))
