@@ -176,6 +176,52 @@ print(json.dumps(counts))
     );
 }
 
+/// Fragments per group over the whole file (the groups' depth, and the base of their
+/// normalisation), against Python's count.
+#[test]
+fn totals_per_group_equal_an_independent_count() {
+    let script = r#"
+import collections, gzip, sys
+group = {}
+for line in open(sys.argv[2]):
+    if line.startswith('#') or not line.strip():
+        continue
+    b, g = line.rstrip('\n').split('\t')
+    group[b] = g
+counts = collections.Counter()
+for line in gzip.open(sys.argv[1], 'rt'):
+    chrom, s, e, barcode = line.split('\t')[:4]
+    counts[(group.get(barcode, '-'), chrom)] += 1
+    counts[('all', chrom)] += 1
+for (g, c), n in sorted(counts.items()):
+    print(g, c, n)
+"#;
+    let expected = helpers::run_python(
+        script,
+        &[
+            fragments_file().to_str().unwrap(),
+            groups_file().to_str().unwrap(),
+        ],
+    );
+    let mut ours = Vec::new();
+    let mut by_group =
+        Fragments::open(&fragments_file(), Groups::read(&groups_file()).unwrap()).unwrap();
+    let totals = by_group.totals().unwrap();
+    for (g, name) in by_group.groups().names.clone().iter().enumerate() {
+        for (contig, n) in &totals[g] {
+            ours.push(format!("{name} {contig} {n}"));
+        }
+    }
+    let mut pseudobulk = Fragments::open(&fragments_file(), Groups::pseudobulk()).unwrap();
+    for (contig, n) in &pseudobulk.totals().unwrap()[0] {
+        ours.push(format!("all {contig} {n}"));
+    }
+    ours.sort();
+    let expected: Vec<&str> = expected.lines().collect();
+    assert_eq!(ours, expected);
+    assert!(expected.contains(&"all chr22 57115") && expected.contains(&"rare chr22 580"));
+}
+
 #[test]
 fn bad_inputs_name_the_file() {
     let dir = tempfile::tempdir().unwrap();

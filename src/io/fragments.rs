@@ -135,6 +135,47 @@ impl Fragments {
         self.reader.path().to_path_buf()
     }
 
+    /// Fragments per group and contig over the whole file (one pass; fragments of barcodes in
+    /// no group are left out): `totals[group]` maps the file's contig names to counts.
+    ///
+    /// # Errors
+    ///
+    /// Read errors, or a line that is not a fragment (naming the file).
+    pub fn totals(&mut self) -> io::Result<Vec<HashMap<String, u64>>> {
+        let mut totals = vec![HashMap::new(); self.groups.names.len()];
+        let groups = &self.groups;
+        let comment = self.reader.index().comment;
+        let mut bad = None;
+        self.reader.for_each_line(|line| {
+            if line.is_empty() || line.as_bytes()[0] == comment {
+                return;
+            }
+            let mut f = line.split('\t');
+            let (Some(contig), Some(_), Some(_), Some(barcode)) =
+                (f.next(), f.next(), f.next(), f.next())
+            else {
+                bad.get_or_insert_with(|| format!("not a fragment line: {line:?}"));
+                return;
+            };
+            if let Some(g) = groups.of(barcode) {
+                let counts: &mut HashMap<String, u64> = &mut totals[g];
+                match counts.get_mut(contig) {
+                    Some(n) => *n += 1,
+                    None => {
+                        counts.insert(contig.to_string(), 1);
+                    }
+                }
+            }
+        })?;
+        match bad {
+            Some(message) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {message}", self.reader.path().display()),
+            )),
+            None => Ok(totals),
+        }
+    }
+
     /// Cut sites per group and base of `[start0, end0)` on `contig` (the file's name for it):
     /// `out[group][position - start0]`, resized to the groups and the span and zeroed first. A
     /// contig the file has no fragments on gives zeros.

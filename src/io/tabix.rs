@@ -250,6 +250,35 @@ impl TabixReader {
         &self.path
     }
 
+    /// Calls `each` with every line of the file (without its newline), in file order.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors and damaged blocks.
+    pub fn for_each_line(&mut self, mut each: impl FnMut(&str)) -> io::Result<()> {
+        let mut coffset = 0;
+        let mut line = Vec::new();
+        loop {
+            let (data, next) = self.bgzf.block_at(coffset)?;
+            if data.is_empty() && next == coffset {
+                break;
+            }
+            let mut rest = &data[..];
+            while let Some(n) = rest.iter().position(|&b| b == b'\n') {
+                line.extend_from_slice(&rest[..n]);
+                each(&String::from_utf8_lossy(&line));
+                line.clear();
+                rest = &rest[n + 1..];
+            }
+            line.extend_from_slice(rest);
+            coffset = next;
+        }
+        if !line.is_empty() {
+            each(&String::from_utf8_lossy(&line));
+        }
+        Ok(())
+    }
+
     /// Calls `each` with every line (without its newline) on sequence `name` whose interval
     /// overlaps `[start0, end0)` (0-based, half-open), in file order.
     ///
