@@ -25,6 +25,11 @@
 //! [builds.hg38.signals.h3k27ac]       # signal keys: h3k27ac, accessibility
 //! bigwig = "k562.h3k27ac.bw"
 //! scale = 1.0                         # optional; default: the bigWig's mean over covered bases
+//!
+//! [builds.hg38.signals.accessibility] # or scATAC: a group's Tn5 cut sites (crate::io::fragments)
+//! fragments = "fragments.tsv.gz"      # bgzipped + tabix-indexed, as Cell Ranger ATAC writes
+//! groups = "barcode_groups.tsv"       # optional; default one pseudobulk of every barcode
+//! group = "common"                    # optional; default the table's first group
 //! ```
 //!
 //! Relative paths resolve against the folder of the config file.
@@ -182,7 +187,10 @@ pub struct ContactsConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSignal {
-    bigwig: PathBuf,
+    bigwig: Option<PathBuf>,
+    fragments: Option<PathBuf>,
+    groups: Option<PathBuf>,
+    group: Option<String>,
     assay: Option<String>,
     scale: Option<f64>,
 }
@@ -243,12 +251,23 @@ pub struct BuildConfig {
 /// One signal track as configured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignalConfig {
-    /// The bigWig.
-    pub bigwig: PathBuf,
+    /// The bigWig, or the fragments file when `fragments` is set.
+    pub path: PathBuf,
+    /// Accessibility from scATAC fragments (`fragments = "…"` instead of `bigwig`).
+    pub fragments: Option<FragmentsConfig>,
     /// Assay description (`DNase-seq`, `ATAC-seq`, `ChIP-seq`).
     pub assay: Option<String>,
     /// Normalisation scale; `None` means the bigWig's mean over covered bases.
     pub scale: Option<f64>,
+}
+
+/// A signal read from a 10x fragments file (see [`crate::io::fragments`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FragmentsConfig {
+    /// The barcode → group table (`groups`); `None`: one pseudobulk of every barcode.
+    pub groups: Option<PathBuf>,
+    /// The group whose cut sites feed the model (`group`; default: the table's first).
+    pub group: Option<String>,
 }
 
 impl Config {
@@ -316,10 +335,38 @@ impl Config {
                         )));
                     }
                 }
+                let (path, fragments) = match (s.bigwig, s.fragments) {
+                    (Some(bigwig), None) if s.groups.is_none() && s.group.is_none() => {
+                        (resolve(&bigwig), None)
+                    }
+                    (Some(_), None) => {
+                        return Err(invalid(format!(
+                            "signal {key}: `groups` and `group` go with `fragments`, not `bigwig`"
+                        )))
+                    }
+                    (None, Some(fragments)) if modality == Modality::Accessibility => (
+                        resolve(&fragments),
+                        Some(FragmentsConfig {
+                            groups: s.groups.as_deref().map(&resolve),
+                            group: s.group,
+                        }),
+                    ),
+                    (None, Some(_)) => {
+                        return Err(invalid(format!(
+                            "signal {key}: `fragments` (scATAC) can only feed accessibility"
+                        )))
+                    }
+                    _ => {
+                        return Err(invalid(format!(
+                            "signal {key}: give one of `bigwig = \"…\"` or `fragments = \"…\"`"
+                        )))
+                    }
+                };
                 signals.insert(
                     modality,
                     SignalConfig {
-                        bigwig: resolve(&s.bigwig),
+                        path,
+                        fragments,
                         assay: s.assay,
                         scale: s.scale,
                     },

@@ -4,6 +4,7 @@ pub mod bbi;
 pub mod bed;
 pub mod bgzf;
 pub mod fragments;
+pub mod signal;
 pub mod tabix;
 pub mod text;
 pub mod vcf;

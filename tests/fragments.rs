@@ -240,3 +240,125 @@ fn bad_inputs_name_the_file() {
     let e = Groups::read(&one).unwrap_err().to_string();
     assert!(e.contains("one.tsv, line 2"), "{e}");
 }
+
+/// A build whose accessibility is one group's cut sites (`tests/data/scatac.toml`): the build
+/// reads the group's cut sites per base, its scale is the group's cut sites per base over chr22,
+/// and `cistrack score` scores every window for the common group and for the rare one (1 % of
+/// the fragments), with different inputs giving different scores.
+#[test]
+fn a_fragments_build_reads_its_group_and_scores() {
+    let config_path = helpers::root().join("tests/data/scatac.toml");
+    let config = cistrack::config::Config::load(&config_path).unwrap();
+    let chr22_length = 50_818_468f64;
+    let mut probabilities = Vec::new();
+    for (build, group, fragments) in [
+        ("common", 0usize, 56_535u64),
+        ("rare", 1, 580),
+        ("pseudobulk", 0, 57_115),
+    ] {
+        let b = cistrack::genome::Build::open(config.build(Some(build)).unwrap()).unwrap();
+        let signal = &b.signals()[0];
+        let f = signal.track.fragments().expect("a fragments track");
+        assert_eq!(f.total(), fragments, "{build}");
+        assert!((signal.scale - 2.0 * fragments as f64 / chr22_length).abs() < 1e-12);
+        // what the model reads is the group's cut sites (checked against Python above)
+        let contig = b.contigs().resolve("chr22").unwrap().clone();
+        let (start0, end0) = (17_000_000u64, 17_500_000u64);
+        let mut span = cistrack::genome::build::Span::default();
+        b.reader()
+            .unwrap()
+            .read_signals(&contig, start0 as i64, end0 as i64, &mut span)
+            .unwrap();
+        let groups = match build {
+            "pseudobulk" => Groups::pseudobulk(),
+            _ => Groups::read(&groups_file()).unwrap(),
+        };
+        let mut counts = Vec::new();
+        Fragments::open(&fragments_file(), groups)
+            .unwrap()
+            .cut_sites("chr22", start0, end0, &mut counts)
+            .unwrap();
+        let expected: Vec<f32> = counts[group].iter().map(|&c| c as f32).collect();
+        assert_eq!(span.accessibility, expected, "{build}");
+        assert!(span.accessibility.iter().any(|&v| v > 0.0), "{build}");
+        // a contig without fragments reads as zeros
+        let chr1 = b.contigs().resolve("chr1").unwrap().clone();
+        b.reader()
+            .unwrap()
+            .read_signals(&chr1, 1_000_000, 1_002_000, &mut span)
+            .unwrap();
+        assert!(span.accessibility.iter().all(|&v| v == 0.0));
+        // scored end to end
+        let out = helpers::cistrack(&[
+            "--quiet",
+            "--config",
+            config_path.to_str().unwrap(),
+            "--build",
+            build,
+            "--device",
+            "cpu",
+            "score",
+            "--region",
+            "chr22:17,400,001-17,440,000",
+            "--no-cache",
+            "--windows",
+            "-",
+            "-o",
+            "/dev/null",
+        ]);
+        let text = helpers::assert_ok(&out);
+        let p: Vec<f64> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.starts_with("track"))
+            .map(|l| l.split('\t').nth(3).unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(p.len(), 200, "{build}");
+        probabilities.push(p);
+    }
+    assert_ne!(
+        probabilities[0], probabilities[1],
+        "common and rare read different inputs"
+    );
+}
+
+#[test]
+fn fragments_config_errors_name_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |body: &str| {
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            format!("[builds.x]\nfasta = \"a.fa\"\n[builds.x.signals.{body}\n"),
+        )
+        .unwrap();
+        cistrack::config::Config::load(&path)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    let e = write("h3k27ac]\nfragments = \"f.tsv.gz\"");
+    assert!(e.contains("can only feed accessibility"), "{e}");
+    let e = write("accessibility]\nbigwig = \"a.bw\"\ngroups = \"g.tsv\"");
+    assert!(e.contains("go with `fragments`"), "{e}");
+    let e = write("accessibility]\nassay = \"ATAC\"");
+    assert!(e.contains("one of `bigwig"), "{e}");
+    // a group the table does not have
+    let config = dir.path().join("g.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[builds.x]\nfasta = \"{}\"\n[builds.x.signals.accessibility]\nfragments = \"{}\"\ngroups = \"{}\"\ngroup = \"nope\"\n",
+            helpers::shared().join("hg38/genome/hg38.partial.fa.gz").display(),
+            fragments_file().display(),
+            groups_file().display()
+        ),
+    )
+    .unwrap();
+    let config = cistrack::config::Config::load(&config).unwrap();
+    let e = cistrack::genome::Build::open(config.build(Some("x")).unwrap()).unwrap_err();
+    let chain = cistrack::error::chain(&e);
+    assert!(
+        chain.contains("group \"nope\" is not in the group table"),
+        "{chain}"
+    );
+}

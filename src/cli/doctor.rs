@@ -207,7 +207,17 @@ fn check_build(
                 format!(
                     "scale {:.4} (mean over {} covered bases)",
                     signal.scale,
-                    signal.track.bases_covered()
+                    signal.track.bigwig().map_or(0, |t| t.bases_covered())
+                )
+            }
+            ScaleSource::Fragments => {
+                let f = signal.track.fragments().expect("a fragments scale");
+                format!(
+                    "scale {:.6} (cut sites per base; group {} of {}: {} fragments)",
+                    signal.scale,
+                    f.group_name(),
+                    f.group_names().join(", "),
+                    f.total()
                 )
             }
         };

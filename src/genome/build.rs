@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::config::BuildConfig;
-use crate::io::bbi::{SignalReader, SignalTrack};
+use crate::io::signal::{Track, TrackReader};
 use crate::model::Modality;
 
 use super::{fasta, Contig, Contigs, Error as GenomeError, Region};
@@ -16,6 +16,9 @@ pub enum ScaleSource {
     Config,
     /// The bigWig's mean over covered bases.
     Summary,
+    /// A fragments group's cut sites per base over the build's contigs that have fragments
+    /// (2 × fragments / their length).
+    Fragments,
 }
 
 /// A configured signal track, opened and checked.
@@ -23,8 +26,8 @@ pub enum ScaleSource {
 pub struct Signal {
     /// Which model input it feeds.
     pub modality: Modality,
-    /// The bigWig.
-    pub track: SignalTrack,
+    /// The file: a bigWig, or one group of a fragments file.
+    pub track: Track,
     /// Normalisation scale.
     pub scale: f64,
     /// Where the scale came from.
@@ -104,35 +107,69 @@ impl Build {
         }
         let mut signals = Vec::new();
         for (&modality, signal) in &config.signals {
-            let track = SignalTrack::open(&signal.bigwig)?;
-            let (scale, scale_source) = match (signal.scale, track.covered_mean()) {
-                (Some(scale), _) => (scale, ScaleSource::Config),
-                (None, Some(mean)) if mean > 0.0 && mean.is_finite() => (mean, ScaleSource::Summary),
-                (None, _) => {
-                    return Err(crate::io::Error::Open {
-                        kind: "bigWig",
-                        path: signal.bigwig.clone(),
-                        source: format!(
-                            "its summary has no covered bases or a non-positive mean, so its normalisation scale is unknown; set `scale` for signal {modality} in the config"
-                        ).into(),
-                    }
-                    .into())
-                }
-            };
+            let track = Track::open(signal)?;
             let mut names = HashMap::new();
             for contig in contigs.iter() {
                 if let Some(name) = contigs
                     .names_of(&contig.name)
                     .into_iter()
-                    .find(|n| track.contig_length(n).is_some())
+                    .find(|n| track.has_contig(n))
                 {
                     names.insert(contig.name.clone(), name.to_string());
                 }
             }
+            let kind = if track.fragments().is_some() {
+                "fragments"
+            } else {
+                "bigWig"
+            };
+            let unknown_scale = |why: &str| {
+                Err(crate::io::Error::Open {
+                    kind,
+                    path: signal.path.clone(),
+                    source: format!(
+                        "{why}, so its normalisation scale is unknown; set `scale` for signal {modality} in the config"
+                    )
+                    .into(),
+                })
+            };
+            let (scale, scale_source) = match (signal.scale, &track) {
+                (Some(scale), _) => (scale, ScaleSource::Config),
+                (None, Track::BigWig(t)) => match t.covered_mean() {
+                    Some(mean) if mean > 0.0 && mean.is_finite() => (mean, ScaleSource::Summary),
+                    _ => unknown_scale("its summary has no covered bases or a non-positive mean")?,
+                },
+                (None, Track::Fragments(f)) => {
+                    // cut sites per base over the build's contigs with fragments of the group
+                    let (mut length, mut total) = (0u64, 0u64);
+                    for c in contigs.iter() {
+                        if let Some(n) = names.get(&c.name).and_then(|n| f.fragments.get(n)) {
+                            length += c.length;
+                            total += n;
+                        }
+                    }
+                    if length == 0 || total == 0 {
+                        unknown_scale(&format!(
+                            "group {} has no fragments on the build's contigs",
+                            f.group_name()
+                        ))?
+                    } else {
+                        (2.0 * total as f64 / length as f64, ScaleSource::Fragments)
+                    }
+                }
+            };
+            if let Track::Fragments(_) = track {
+                // a contig without fragments has no cut sites: zeros, not an error
+                for contig in contigs.iter() {
+                    names
+                        .entry(contig.name.clone())
+                        .or_insert_with(|| contig.name.clone());
+                }
+            }
             if names.is_empty() {
                 return Err(crate::io::Error::Open {
-                    kind: "bigWig",
-                    path: signal.bigwig.clone(),
+                    kind,
+                    path: signal.path.clone(),
                     source: format!(
                         "none of its contigs ({}) is a contig of build {} or an alias of one",
                         track.contig_sample(6),
@@ -270,7 +307,7 @@ impl Span {
 pub struct InputReader {
     contigs: Contigs,
     fasta: fasta::Reader,
-    signals: Vec<(Signal, SignalReader)>,
+    signals: Vec<(Signal, TrackReader)>,
 }
 
 impl InputReader {

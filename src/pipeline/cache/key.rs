@@ -15,6 +15,13 @@ pub fn inputs_fingerprint(build: &Build) -> String {
     add(&mut h, &build.config().fasta);
     for s in build.signals() {
         add(&mut h, s.track.path());
+        if let Some(f) = s.track.fragments() {
+            // which cells: the group table and the group
+            if let Some(table) = &f.groups_path {
+                add(&mut h, table);
+            }
+            h.update(f.group_name().as_bytes());
+        }
         h.update(s.modality.as_str().as_bytes());
         h.update(s.scale.to_le_bytes());
     }
