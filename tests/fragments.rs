@@ -362,3 +362,50 @@ fn fragments_config_errors_name_the_setting() {
         "{chain}"
     );
 }
+
+/// The daemon says which cell group a fragments build reads and how deep it is: in
+/// `/v1/builds` and in every `/enhancers` answer (the rare group: 580 fragments).
+#[test]
+fn the_daemon_reports_the_group_and_its_depth() {
+    let mut command = helpers::cistrack_command();
+    command.args([
+        "--config",
+        "tests/data/scatac.toml",
+        "--device",
+        "cpu",
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--no-disk-cache",
+    ]);
+    let d = helpers::Daemon::start(command);
+    let get = |path: &str| {
+        let (status, body) =
+            helpers::http_get(d.addr, path, std::time::Duration::from_secs(120)).unwrap();
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    let builds = get("/v1/builds");
+    let by_name = |name: &str| {
+        builds["builds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        by_name("rare")["single_cell"],
+        serde_json::json!({"file": "test.fragments.tsv.gz", "fragments": 580, "group": "rare",
+                           "groups": ["common", "rare"]})
+    );
+    assert_eq!(
+        by_name("pseudobulk")["single_cell"]["groups"],
+        serde_json::json!(["all"])
+    );
+    let answer = get("/v1/builds/rare/enhancers?ref=chr22&start=17400000&end=17410000&wait=60000");
+    assert_eq!(answer["single_cell"]["fragments"], 580);
+    assert_eq!(answer["complete"], true);
+    assert_eq!(answer["windows"].as_array().unwrap().len(), 50);
+}

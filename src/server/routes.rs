@@ -107,6 +107,36 @@ fn region_contig(b: &BuildState, region: &Region) -> Result<crate::genome::Conti
         .ok_or_else(|| ApiError::internal("a region's contig is not in its build"))
 }
 
+/// A build whose accessibility is one cell group of a fragments file: the file, the group, the
+/// table's groups and the group's depth, so that users see when coverage is low.
+#[derive(Debug, Serialize)]
+struct SingleCellJson {
+    /// The fragments file's name.
+    file: String,
+    /// The group's fragments over the file.
+    fragments: u64,
+    group: String,
+    groups: Vec<String>,
+}
+
+impl SingleCellJson {
+    fn of(build: &crate::genome::Build) -> Option<Self> {
+        build.signals().iter().find_map(|s| {
+            let f = s.track.fragments()?;
+            Some(Self {
+                file: s
+                    .track
+                    .path()
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                fragments: f.total(),
+                group: f.group_name().to_string(),
+                groups: f.group_names().to_vec(),
+            })
+        })
+    }
+}
+
 /// Scores are sent with four decimals.
 fn round4(x: f32) -> f64 {
     (x as f64 * 10_000.0).round() / 10_000.0

@@ -17,7 +17,7 @@ use super::super::error::ApiError;
 use super::super::query::{self, EnhancersQuery, RequestedMode};
 use super::super::router::{json_ok, RouteResult};
 use super::super::state::{State, DEFAULT_DENSE_MAX_BP_CPU};
-use super::{round4, ModelJson, View};
+use super::{round4, ModelJson, SingleCellJson, View};
 
 /// The answer. `skipped`, `windows_needed`, `windows_cached` and `elapsed_ms` are absent for a
 /// view wholly past the contig end, `windows` and `elements` when `include` leaves them out.
@@ -42,6 +42,9 @@ struct Answer<'a> {
     /// `ref` as the client gave it.
     #[serde(rename = "ref")]
     contig: &'a str,
+    /// The cell group and its depth, for a build reading scATAC fragments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    single_cell: Option<super::SingleCellJson>,
     /// Cores of windows without sequence, merged.
     #[serde(skip_serializing_if = "Option::is_none")]
     skipped: Option<Vec<(u64, u64)>>,
@@ -197,6 +200,7 @@ pub(in crate::server) async fn answer(state: &Arc<State>, build: &str, query: &s
         pending: Vec::new(),
         windows: Some(Vec::new()),
         elements: Some(Vec::new()),
+        single_cell: SingleCellJson::of(&b.build),
         skipped: None,
         windows_needed: None,
         windows_cached: None,

@@ -130,6 +130,9 @@ struct BuildInfo<'a> {
     models: &'a BTreeMap<String, String>,
     name: &'a str,
     signals: Vec<&'static str>,
+    /// Accessibility from a fragments file: which cell group, and its depth (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    single_cell: Option<super::SingleCellJson>,
     stride: u64,
 }
 
@@ -174,6 +177,7 @@ pub(in crate::server) fn builds(state: &State) -> RouteResult {
                     threshold: round4(m.threshold),
                 }),
                 contigs_without_sequence: b.build.contigs().sequence_less(),
+                single_cell: super::SingleCellJson::of(&b.build),
             }
         })
         .collect();
