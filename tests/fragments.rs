@@ -404,8 +404,40 @@ fn the_daemon_reports_the_group_and_its_depth() {
         by_name("pseudobulk")["single_cell"]["groups"],
         serde_json::json!(["all"])
     );
-    let answer = get("/v1/builds/rare/enhancers?ref=chr22&start=17400000&end=17410000&wait=60000");
+    let view = "ref=chr22&start=17400000&end=17410000&wait=60000";
+    let answer = get(&format!("/v1/builds/rare/enhancers?{view}"));
     assert_eq!(answer["single_cell"]["fragments"], 580);
     assert_eq!(answer["complete"], true);
     assert_eq!(answer["windows"].as_array().unwrap().len(), 50);
+    // another group of the same file from one build: group= gives what that group's own build gives
+    let common = get(&format!("/v1/builds/common/enhancers?{view}"));
+    let asked = get(&format!("/v1/builds/common/enhancers?{view}&group=rare"));
+    assert_eq!(asked["single_cell"]["group"], "rare");
+    assert_eq!(asked["windows"], answer["windows"]);
+    assert_ne!(asked["windows"], common["windows"]);
+    let back = get(&format!("/v1/builds/rare/enhancers?{view}&group=common"));
+    assert_eq!(back["windows"], common["windows"]);
+    // a group the table lacks, and a build without fragments
+    let (status, body) = helpers::http_get(
+        d.addr,
+        &format!("/v1/builds/common/enhancers?{view}&group=nope"),
+        std::time::Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body.contains("no cell group") && body.contains("common, rare"),
+        "{body}"
+    );
+    let mut fixture = helpers::cistrack_command();
+    fixture.args(helpers::FIXTURE_SERVE);
+    let f = helpers::Daemon::start(fixture);
+    let (status, body) = helpers::http_get(
+        f.addr,
+        "/v1/builds/fixture/enhancers?ref=chr1&start=0&end=1000&group=rare",
+        std::time::Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("reads no scATAC fragments"), "{body}");
 }

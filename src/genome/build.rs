@@ -21,6 +21,23 @@ pub enum ScaleSource {
     Fragments,
 }
 
+/// A fragments group's scale: its cut sites per base over the build's contigs that have its
+/// fragments (2 × fragments / their length); `None` when it has none there.
+fn fragments_scale(
+    contigs: &Contigs,
+    names: &HashMap<String, String>,
+    f: &crate::io::signal::FragmentsTrack,
+) -> Option<f64> {
+    let (mut length, mut total) = (0u64, 0u64);
+    for c in contigs.iter() {
+        if let Some(n) = names.get(&c.name).and_then(|n| f.fragments.get(n)) {
+            length += c.length;
+            total += n;
+        }
+    }
+    (length > 0 && total > 0).then(|| 2.0 * total as f64 / length as f64)
+}
+
 /// A configured signal track, opened and checked.
 #[derive(Debug, Clone)]
 pub struct Signal {
@@ -80,6 +97,47 @@ pub struct Build {
 }
 
 impl Build {
+    /// The same build reading the cell group `group` of its fragments file (scale recomputed
+    /// unless the config sets one).
+    ///
+    /// # Errors
+    ///
+    /// A message when the build reads no fragments, or its group table has no such group.
+    pub fn with_group(&self, group: &str) -> Result<Self, String> {
+        let mut out = self.clone();
+        let Some(signal) = out
+            .signals
+            .iter_mut()
+            .find(|s| s.track.fragments().is_some())
+        else {
+            return Err(format!(
+                "build {} reads no scATAC fragments: it has no cell groups",
+                self.name()
+            ));
+        };
+        let f = signal.track.fragments().expect("found above");
+        let Some(chosen) = f.with_group(group) else {
+            return Err(format!(
+                "build {} has no cell group {group:?} (groups: {})",
+                self.name(),
+                f.group_names().join(", ")
+            ));
+        };
+        if signal.scale_source == ScaleSource::Fragments {
+            signal.scale =
+                fragments_scale(&self.contigs, &signal.names, &chosen).ok_or_else(|| {
+                    format!("group {group:?} has no fragments on the build's contigs")
+                })?;
+        }
+        signal.track = Track::Fragments(chosen);
+        if let Some(config) = out.config.signals.get_mut(&signal.modality) {
+            if let Some(fragments) = &mut config.fragments {
+                fragments.group = Some(group.to_string());
+            }
+        }
+        Ok(out)
+    }
+
     /// Checks the FASTA (and its indexes) and opens every signal track.
     ///
     /// # Errors
@@ -139,24 +197,13 @@ impl Build {
                     Some(mean) if mean > 0.0 && mean.is_finite() => (mean, ScaleSource::Summary),
                     _ => unknown_scale("its summary has no covered bases or a non-positive mean")?,
                 },
-                (None, Track::Fragments(f)) => {
-                    // cut sites per base over the build's contigs with fragments of the group
-                    let (mut length, mut total) = (0u64, 0u64);
-                    for c in contigs.iter() {
-                        if let Some(n) = names.get(&c.name).and_then(|n| f.fragments.get(n)) {
-                            length += c.length;
-                            total += n;
-                        }
-                    }
-                    if length == 0 || total == 0 {
-                        unknown_scale(&format!(
-                            "group {} has no fragments on the build's contigs",
-                            f.group_name()
-                        ))?
-                    } else {
-                        (2.0 * total as f64 / length as f64, ScaleSource::Fragments)
-                    }
-                }
+                (None, Track::Fragments(f)) => match fragments_scale(&contigs, &names, f) {
+                    Some(scale) => (scale, ScaleSource::Fragments),
+                    None => unknown_scale(&format!(
+                        "group {} has no fragments on the build's contigs",
+                        f.group_name()
+                    ))?,
+                },
             };
             if let Track::Fragments(_) = track {
                 // a contig without fragments has no cut sites: zeros, not an error

@@ -31,6 +31,8 @@ pub struct FragmentsTrack {
     pub groups_path: Option<PathBuf>,
     /// Fragments of the group per contig (the file's names).
     pub fragments: HashMap<String, u64>,
+    /// Fragments per contig of every group.
+    totals: Vec<HashMap<String, u64>>,
     contigs: Vec<String>,
 }
 
@@ -48,6 +50,17 @@ impl FragmentsTrack {
     /// The group's fragments over the whole file.
     pub fn total(&self) -> u64 {
         self.fragments.values().sum()
+    }
+
+    /// The same file read for the group named `name`, or `None` when the table has no such
+    /// group.
+    pub fn with_group(&self, name: &str) -> Option<Self> {
+        let group = self.groups.names.iter().position(|n| n == name)?;
+        Some(Self {
+            group,
+            fragments: self.totals[group].clone(),
+            ..self.clone()
+        })
     }
 }
 
@@ -90,7 +103,7 @@ impl Track {
         };
         let mut reader =
             Fragments::open(path, groups.clone()).map_err(|e| open_error("fragments", path, e))?;
-        let mut totals = reader
+        let totals = reader
             .totals()
             .map_err(|e| open_error("fragments", path, e))?;
         let mut contigs: Vec<String> = totals.iter().flat_map(|t| t.keys().cloned()).collect();
@@ -101,7 +114,8 @@ impl Track {
             groups,
             group,
             groups_path: settings.groups.clone(),
-            fragments: std::mem::take(&mut totals[group]),
+            fragments: totals[group].clone(),
+            totals,
             contigs,
         }))
     }

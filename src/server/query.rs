@@ -50,6 +50,8 @@ pub struct EnhancersQuery {
     /// Stride the client expects (must be the daemon's).
     #[serde(default, deserialize_with = "uint::stride")]
     pub stride: Option<u64>,
+    /// Cell group of a build reading scATAC fragments (the build's own group if absent).
+    pub group: Option<String>,
 }
 
 impl Query for EnhancersQuery {}
@@ -390,7 +392,7 @@ mod tests {
     fn test_fields_in_declaration_order() {
         assert_eq!(
             fields::<EnhancersQuery>(),
-            ["ref", "start", "end", "model", "wait", "mode", "include", "stride"]
+            ["ref", "start", "end", "model", "wait", "mode", "include", "stride", "group"]
         );
         assert_eq!(
             fields::<LinksQuery>(),
@@ -424,7 +426,7 @@ mod tests {
         );
         assert_eq!(
             message::<EnhancersQuery>("ref=chr1&colour=red"),
-            "unknown query parameter \"colour\" (known: ref, start, end, model, wait, mode, include, stride)"
+            "unknown query parameter \"colour\" (known: ref, start, end, model, wait, mode, include, stride, group)"
         );
         assert_eq!(
             message::<EnhancersQuery>("start=-5"),

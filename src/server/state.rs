@@ -151,6 +151,8 @@ pub struct BuildState {
     fingerprint: String,
     pub(super) candidates: Option<IntervalIndex>,
     pub(super) engines: tokio::sync::Mutex<HashMap<String, Arc<Engine>>>,
+    /// The build read for other cell groups of its fragments file (`group=`), by group.
+    group_builds: tokio::sync::Mutex<HashMap<String, Arc<Build>>>,
     pub(super) tracks: tokio::sync::Mutex<HashMap<String, TrackFiles>>,
     pub(super) track_dir: PathBuf,
     links: Option<Arc<LinkEngine>>,
@@ -319,6 +321,7 @@ impl State {
                 candidates,
                 engines: tokio::sync::Mutex::new(HashMap::from([(role, Arc::new(engine))])),
                 tracks: tokio::sync::Mutex::new(HashMap::new()),
+                group_builds: tokio::sync::Mutex::new(HashMap::new()),
                 track_dir,
                 ism: Arc::default(),
                 motifs: std::sync::OnceLock::new(),
@@ -389,6 +392,17 @@ impl State {
         b: &BuildState,
         role: Option<&str>,
     ) -> Result<Arc<Engine>, ApiError> {
+        self.group_engine(b, role, None).await
+    }
+
+    /// The engine of `role` on the build read for cell group `group` (the build's own reading
+    /// without one): 400 for a build without fragments, 404 for a group its table lacks.
+    pub(super) async fn group_engine(
+        &self,
+        b: &BuildState,
+        role: Option<&str>,
+        group: Option<&str>,
+    ) -> Result<Arc<Engine>, ApiError> {
         let role = role.unwrap_or(&b.build.config().default_model).to_string();
         if role == links::LINK_ROLE || role == links::E2G_ROLE {
             return Err(ApiError::bad_request(format!(
@@ -411,16 +425,42 @@ impl State {
                 known.join(", ")
             )));
         }
+        let (key, build, fingerprint) = match group {
+            None => (role.clone(), b.build.clone(), b.fingerprint.clone()),
+            Some(group) => {
+                let build = {
+                    let mut builds = b.group_builds.lock().await;
+                    match builds.get(group) {
+                        Some(build) => build.clone(),
+                        None => {
+                            let build = Arc::new(b.build.with_group(group).map_err(|message| {
+                                if b.build
+                                    .signals()
+                                    .iter()
+                                    .any(|s| s.track.fragments().is_some())
+                                {
+                                    ApiError::not_found(message)
+                                } else {
+                                    ApiError::bad_request(message)
+                                }
+                            })?);
+                            builds.insert(group.to_string(), build.clone());
+                            build
+                        }
+                    }
+                };
+                let fingerprint = inputs_fingerprint(&build);
+                (format!("{role}\tgroup={group}"), build, fingerprint)
+            }
+        };
         let mut engines = b.engines.lock().await;
-        if let Some(e) = engines.get(&role) {
+        if let Some(e) = engines.get(&key) {
             return Ok(e.clone());
         }
         // Loading a model is blocking work: off the executor threads.
-        let (config, build, cache, fingerprint, predictors) = (
+        let (config, cache, predictors) = (
             self.config.clone(),
-            b.build.clone(),
             b.cache.clone(),
-            b.fingerprint.clone(),
             self.predictors.clone(),
         );
         let role_clone = role.clone();
@@ -445,7 +485,7 @@ impl State {
             )
         })?;
         let engine = Arc::new(engine);
-        engines.insert(role, engine.clone());
+        engines.insert(key, engine.clone());
         Ok(engine)
     }
 }

@@ -92,7 +92,7 @@ fn handle_answers_bad_requests_with_the_parameter_named() {
     assert_error(
         &d.get(&format!("{view}&colour=red")),
         400,
-        "unknown query parameter \"colour\" (known: ref, start, end, model, wait, mode, include, stride)",
+        "unknown query parameter \"colour\" (known: ref, start, end, model, wait, mode, include, stride, group)",
     );
     assert_error(
         &d.get("/v1/builds/fixture/links?ref=chr1&start=0&end=100&mode=dense"),

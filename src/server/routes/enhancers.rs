@@ -171,7 +171,9 @@ pub(in crate::server) async fn answer(state: &Arc<State>, build: &str, query: &s
         q.end,
         state.config.max_region_bp,
     )?;
-    let engine = state.engine(b, q.model.as_deref()).await?;
+    let engine = state
+        .group_engine(b, q.model.as_deref(), q.group.as_deref())
+        .await?;
     let _permit = state.admit()?;
     let spec = engine.spec();
     let background = Background::load(engine.cache(), engine.variant());
@@ -200,7 +202,7 @@ pub(in crate::server) async fn answer(state: &Arc<State>, build: &str, query: &s
         pending: Vec::new(),
         windows: Some(Vec::new()),
         elements: Some(Vec::new()),
-        single_cell: SingleCellJson::of(&b.build),
+        single_cell: SingleCellJson::of(engine.build()),
         skipped: None,
         windows_needed: None,
         windows_cached: None,
