@@ -264,29 +264,16 @@ impl LinkEngine {
             let at = |p: i64| (p + shift as i64) as u64;
             let bases =
                 edit_shifted(edit, shift).apply(&span.sequence, at(lo), at(window0), length);
-            let other = bases
-                .iter()
-                .filter(|b| !matches!(b.to_ascii_uppercase(), b'A' | b'C' | b'G' | b'T'))
-                .count();
-            if other as f64 > self.settings.max_n_fraction * length as f64 {
-                out.insert(centre, None);
-            } else {
-                let mut one_hot = vec![0f32; 4 * length];
-                one_hot_into(&bases, &mut one_hot);
-                one_hots.push((centre, one_hot));
+            match self.one_hot(&bases) {
+                None => {
+                    out.insert(centre, None);
+                }
+                Some(one_hot) => one_hots.push((centre, one_hot)),
             }
         }
-        for chunk in one_hots.chunks(EMBED_BATCH) {
-            let flat: Vec<f32> = chunk.iter().flat_map(|(_, v)| v.iter().copied()).collect();
-            let view = ndarray::ArrayView3::from_shape((chunk.len(), 4, length), &flat)
-                .map_err(|e| Error::Failed(Arc::new(e)))?;
-            let embedded = state
-                .predictor
-                .encode_elements(view)
-                .map_err(|e| Error::Failed(Arc::new(e)))?;
-            for (i, (centre, _)) in chunk.iter().enumerate() {
-                out.insert(*centre, Some(embedded.row(i).to_vec().into()));
-            }
+        let windows: Vec<&[f32]> = one_hots.iter().map(|(_, v)| &v[..]).collect();
+        for ((centre, _), e) in one_hots.iter().zip(self.encode(state, &windows)?) {
+            out.insert(*centre, Some(e));
         }
         Ok(out)
     }

@@ -93,22 +93,31 @@ impl LinkEngine {
             Some(e) => e.map_or(Sequence::Masked, Sequence::Embedded),
             None => {
                 let at = (window0 - lo) as usize;
-                let bases = &span.sequence[at..at + length];
-                let other = bases
-                    .iter()
-                    .filter(|b| !matches!(b.to_ascii_uppercase(), b'A' | b'C' | b'G' | b'T'))
-                    .count();
-                if other as f64 > self.settings.max_n_fraction * length as f64 {
-                    self.keep_embedding(&contig.name, centre, None);
-                    Sequence::Masked
-                } else {
-                    let mut one_hot = vec![0f32; 4 * length];
-                    one_hot_into(bases, &mut one_hot);
-                    Sequence::OneHot(one_hot.into()) // embedded in `run`, batched
+                match self.one_hot(&span.sequence[at..at + length]) {
+                    None => {
+                        self.keep_embedding(&contig.name, centre, None);
+                        Sequence::Masked
+                    }
+                    Some(one_hot) => Sequence::OneHot(one_hot.into()), // embedded in `run`, batched
                 }
             }
         };
         Ok((signals, sequence))
+    }
+
+    /// The one-hot encoder input of a sequence window, or `None` when more than
+    /// `max_n_fraction` of it is not A/C/G/T (masked, as in training).
+    pub(super) fn one_hot(&self, bases: &[u8]) -> Option<Vec<f32>> {
+        let other = bases
+            .iter()
+            .filter(|b| !matches!(b.to_ascii_uppercase(), b'A' | b'C' | b'G' | b'T'))
+            .count();
+        if other as f64 > self.settings.max_n_fraction * bases.len() as f64 {
+            return None;
+        }
+        let mut one_hot = vec![0f32; 4 * bases.len()];
+        one_hot_into(bases, &mut one_hot);
+        Some(one_hot)
     }
 
     /// `[lo, hi)` of `contig` through the state's reader; a failed read drops the reader, so

@@ -37,7 +37,6 @@ impl LinkEngine {
         prepared: &[Prepared],
     ) -> Result<(ndarray::Array1<f32>, ndarray::Array2<f32>), Error> {
         let dim = state.predictor.embedding_dim();
-        let length = self.settings.sequence_length;
         // Windows (by centre) that still need the encoder.
         let mut pending: Vec<(u64, Arc<[f32]>)> = Vec::new();
         let mut centres = |centre: u64, seq: &Sequence| {
@@ -54,22 +53,10 @@ impl LinkEngine {
             }
         }
         let mut embedded: HashMap<u64, Arc<[f32]>> = HashMap::new();
-        for chunk in pending.chunks(EMBED_BATCH) {
-            let mut one_hot = Vec::with_capacity(chunk.len() * 4 * length);
-            for (_, s) in chunk {
-                one_hot.extend_from_slice(s);
-            }
-            let view = ndarray::ArrayView3::from_shape((chunk.len(), 4, length), &one_hot)
-                .map_err(|e| Error::Failed(Arc::new(e)))?;
-            let out = state
-                .predictor
-                .encode_elements(view)
-                .map_err(|e| Error::Failed(Arc::new(e)))?;
-            for (i, (centre, _)) in chunk.iter().enumerate() {
-                let e: Arc<[f32]> = out.row(i).to_vec().into();
-                self.keep_embedding(&contig.name, *centre, Some(e.clone()));
-                embedded.insert(*centre, e);
-            }
+        let windows: Vec<&[f32]> = pending.iter().map(|(_, s)| &s[..]).collect();
+        for ((centre, _), e) in pending.iter().zip(self.encode(state, &windows)?) {
+            self.keep_embedding(&contig.name, *centre, Some(e.clone()));
+            embedded.insert(*centre, e);
         }
         let embedding = |centre: u64, seq: &Sequence| -> Option<Arc<[f32]>> {
             match seq {
@@ -104,6 +91,28 @@ impl LinkEngine {
             .predictor
             .predict_genes(&batch)
             .map_err(|e| Error::Failed(Arc::new(e)))
+    }
+
+    /// The encoder's embedding of each one-hot window (4 × sequence length), in batches of
+    /// [`EMBED_BATCH`].
+    pub(super) fn encode(
+        &self,
+        state: &mut State,
+        windows: &[&[f32]],
+    ) -> Result<Vec<Arc<[f32]>>, Error> {
+        let length = self.settings.sequence_length;
+        let mut out = Vec::with_capacity(windows.len());
+        for chunk in windows.chunks(EMBED_BATCH) {
+            let one_hot: Vec<f32> = chunk.concat();
+            let view = ndarray::ArrayView3::from_shape((chunk.len(), 4, length), &one_hot)
+                .map_err(|e| Error::Failed(Arc::new(e)))?;
+            let embedded = state
+                .predictor
+                .encode_elements(view)
+                .map_err(|e| Error::Failed(Arc::new(e)))?;
+            out.extend(embedded.rows().into_iter().map(|r| r.to_vec().into()));
+        }
+        Ok(out)
     }
 
     /// Genes from their prepared inputs and the link model's outputs.
