@@ -235,6 +235,27 @@ fn bad_inputs_name_the_file() {
     std::fs::write(&twice, "AAA\tx\nBBB\ty\nAAA\ty\n").unwrap();
     let e = Groups::read(&twice).unwrap_err().to_string();
     assert!(e.contains("twice.tsv, line 3") && e.contains("AAA"), "{e}");
+    // a fragments line without a barcode
+    let bad = dir.path().join("bad.tsv");
+    std::fs::write(&bad, "chr22\t100\t200\tAAA\t1\nchr22\t150\t300\n").unwrap();
+    assert!(Command::new("bgzip").arg(&bad).status().unwrap().success());
+    let bad = dir.path().join("bad.tsv.gz");
+    assert!(Command::new("tabix")
+        .args(["-p", "bed"])
+        .arg(&bad)
+        .status()
+        .unwrap()
+        .success());
+    let mut out = Vec::new();
+    let e = Fragments::open(&bad, Groups::pseudobulk())
+        .unwrap()
+        .cut_sites("chr22", 0, 1000, &mut out)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("bad.tsv.gz") && e.contains("not a fragment line"),
+        "{e}"
+    );
     let one = dir.path().join("one.tsv");
     std::fs::write(&one, "# header\nAAA x\n").unwrap();
     let e = Groups::read(&one).unwrap_err().to_string();
