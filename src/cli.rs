@@ -217,6 +217,63 @@ impl CacheArgs {
     }
 }
 
+/// The cell-group flags of `precompute` and `export`, for a build whose accessibility is a
+/// scATAC fragments file.
+#[derive(Debug, Args)]
+pub struct GroupArgs {
+    /// Cell group of the build's fragments file to compute for, instead of the build's own
+    /// (repeat, or separate with commas, for several)
+    #[arg(
+        long,
+        value_name = "NAME",
+        value_delimiter = ',',
+        conflicts_with = "all_groups"
+    )]
+    pub group: Vec<String>,
+    /// Every cell group of the build's fragments file, one after another
+    #[arg(long)]
+    pub all_groups: bool,
+}
+
+impl GroupArgs {
+    /// The builds to compute for: the build itself without flags, else the build read for
+    /// each group asked (name and build).
+    ///
+    /// # Errors
+    ///
+    /// A build without fragments, or a group its table lacks (naming the groups).
+    pub fn builds(
+        &self,
+        build: &std::sync::Arc<cistrack::genome::Build>,
+    ) -> anyhow::Result<Vec<(Option<String>, std::sync::Arc<cistrack::genome::Build>)>> {
+        let names: Vec<String> = if self.all_groups {
+            build
+                .cell_groups()
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--all-groups: build {} reads no scATAC fragments: it has no cell groups",
+                        build.name()
+                    )
+                })?
+                .to_vec()
+        } else {
+            self.group.clone()
+        };
+        if names.is_empty() {
+            return Ok(vec![(None, build.clone())]);
+        }
+        names
+            .into_iter()
+            .map(|name| {
+                let b = build
+                    .with_group(&name)
+                    .map_err(|e| anyhow::anyhow!("--group {name}: {e}"))?;
+                Ok((Some(name), std::sync::Arc::new(b)))
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -268,6 +268,9 @@ pub struct FragmentsConfig {
     pub groups: Option<PathBuf>,
     /// The group whose cut sites feed the model (`group`; default: the table's first).
     pub group: Option<String>,
+    /// Where the fragments per group and contig are kept after the first pass over the file
+    /// (`<cache_dir>/fragments`).
+    pub counts_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -312,6 +315,10 @@ impl Config {
             }
         };
         let models_dir = resolve(raw.models_dir.as_deref().unwrap_or(Path::new("models")));
+        let cache_dir = match &raw.cache_dir {
+            Some(dir) => resolve(dir),
+            None => default_cache_dir(),
+        };
         let mut builds = BTreeMap::new();
         for (name, b) in raw.builds {
             let invalid = |message: String| Error::Invalid {
@@ -349,6 +356,7 @@ impl Config {
                         Some(FragmentsConfig {
                             groups: s.groups.as_deref().map(&resolve),
                             group: s.group,
+                            counts_dir: Some(cache_dir.join("fragments")),
                         }),
                     ),
                     (None, Some(_)) => {
@@ -431,10 +439,6 @@ impl Config {
                 },
             );
         }
-        let cache_dir = match raw.cache_dir {
-            Some(dir) => resolve(&dir),
-            None => default_cache_dir(),
-        };
         let redis = match raw.cache {
             None => None,
             Some(c) => {

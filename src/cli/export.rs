@@ -32,6 +32,10 @@ pub struct ExportArgs {
     /// Score cache folder [default: the config's cache_dir]
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// With --group or --all-groups, each group's files go to a folder of its own under --out
+    /// (the group's name, characters other than letters, digits, - and _ as %XX)
+    #[command(flatten)]
+    pub groups: super::GroupArgs,
 }
 
 /// Runs `cistrack export`.
@@ -41,7 +45,8 @@ pub struct ExportArgs {
 /// Config, cache or write errors.
 pub fn run(global: &GlobalArgs, args: ExportArgs) -> anyhow::Result<()> {
     let config = global.load_config()?;
-    let build = Build::open(config.build(global.build.as_deref())?)?;
+    let build = std::sync::Arc::new(Build::open(config.build(global.build.as_deref())?)?);
+    let groups = args.groups.builds(&build)?;
     let spec = ModelSpec::load(&build.model_dir(args.model.as_deref())?)?;
     let threshold = args.threshold.unwrap_or(spec.threshold);
     if !(0.0..=1.0).contains(&threshold) {
@@ -68,21 +73,33 @@ pub fn run(global: &GlobalArgs, args: ExportArgs) -> anyhow::Result<()> {
         )?),
         stats,
     ));
-    let variant = variant_for(&build, &spec, args.stride);
-    let exported = export::export(&build, &cache, &variant, args.stride, threshold, &args.out)?;
-    tracing::info!(
-        "wrote {} ({} elements) and {} ({} windows) from cache {}",
-        exported.enhancers.display(),
-        exported.elements,
-        exported.scores.display(),
-        exported.windows,
-        variant
-    );
-    if exported.windows == 0 {
-        tracing::warn!("the cache holds no scores for {variant}: the files are valid but empty");
+    for (group, group_build) in groups {
+        let out = match &group {
+            Some(g) => args.out.join(cistrack::io::fragments::group_dir_name(g)),
+            None => args.out.clone(),
+        };
+        let variant = variant_for(&group_build, &spec, args.stride);
+        let exported =
+            export::export(&group_build, &cache, &variant, args.stride, threshold, &out)?;
+        let of_group = group
+            .map(|g| format!(" of cell group {g}"))
+            .unwrap_or_default();
+        tracing::info!(
+            "wrote {} ({} elements) and {} ({} windows){of_group} from cache {}",
+            exported.enhancers.display(),
+            exported.elements,
+            exported.scores.display(),
+            exported.windows,
+            variant
+        );
+        if exported.windows == 0 {
+            tracing::warn!(
+                "the cache holds no scores{of_group} for {variant}: the files are valid but empty"
+            );
+        }
     }
     if build.config().models.contains_key(links::LINK_ROLE) {
-        let build = std::sync::Arc::new(build);
+        // links read no cell group: once, beside the groups' folders
         let engine = links::open(
             build.clone(),
             cache.clone(),

@@ -65,6 +65,8 @@ pub struct PrecomputeArgs {
     /// exactly once and never write the same tile
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<Shard>,
+    #[command(flatten)]
+    pub groups: super::GroupArgs,
 }
 
 /// `--shard I/N`.
@@ -132,29 +134,44 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
     let cache = Arc::new(
         Cache::new(64, Some(disk), stats).with_shared(config.redis.as_ref(), build.name())?,
     );
-    let options = EngineOptions::command(
-        &build,
-        args.stride,
-        global.device,
-        global.workers(),
-        global.threads(),
-        None,
-    );
-    let engine = Arc::new(Engine::start(
-        build.clone(),
-        spec.clone(),
-        cache.clone(),
-        &options,
-    )?);
     let regions_too = !(args.background || args.variant_background)
         || args.regions.is_some()
         || args.all
         || args.links;
-    if regions_too {
-        precompute_regions(global, &args, &build, &engine, &path)?;
+    let groups = args.groups.builds(&build)?;
+    anyhow::ensure!(
+        !(args.variant_background && groups[0].0.is_some()),
+        "--variant-background is computed for the build's own cell group (what `annotate` reads); leave out --group/--all-groups"
+    );
+    let mut link_regions = None;
+    for (group, group_build) in groups {
+        if let Some(group) = &group {
+            tracing::info!(build = build.name(), group, "cell group");
+        }
+        let options = EngineOptions::command(
+            &group_build,
+            args.stride,
+            global.device,
+            global.workers(),
+            global.threads(),
+            None,
+        );
+        let engine = Arc::new(Engine::start(
+            group_build.clone(),
+            spec.clone(),
+            cache.clone(),
+            &options,
+        )?);
+        if regions_too {
+            link_regions = Some(precompute_regions(&args, &engine, &path)?);
+        }
+        if args.background {
+            precompute_background(&engine, args.background_windows as usize)?;
+        }
     }
-    if args.background {
-        precompute_background(&engine, args.background_windows as usize)?;
+    if let Some(regions) = link_regions.filter(|_| args.links) {
+        // links read no cell group: computed once, with the build's own reading
+        precompute_links(global, &build, &cache, &regions)?;
     }
     if args.variant_background {
         precompute_variant_background(global, &args, &build, &spec, &cache, &cache_dir)?;
@@ -163,18 +180,16 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Scores the regions (`--regions`, `--all` or the build's candidates) and, with `--links`,
-/// their genes' links.
+/// Scores the regions (`--regions`, `--all` or the build's candidates); returns them (merged,
+/// this shard's pieces) for the links.
 fn precompute_regions(
-    global: &GlobalArgs,
     args: &PrecomputeArgs,
-    build: &Arc<Build>,
     engine: &Arc<Engine>,
     path: &std::path::Path,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<(String, u64, u64)>> {
+    let build = engine.build();
     let build_config = build.config();
     let spec = engine.spec();
-    let cache = engine.cache();
     // regions: merged, per contig, in FASTA order
     let mut intervals: Vec<(String, u64, u64)> = if args.all {
         build
@@ -230,10 +245,9 @@ fn precompute_regions(
     }
     // with --shard, each job's links are those of its pieces (a gene near a piece boundary may
     // be computed by two jobs; its links are the same)
-    let link_regions = args.links.then(|| merged.clone());
     let regions = merged
-        .into_iter()
-        .map(|(c, s, e)| Region::new(&c, s, e))
+        .iter()
+        .map(|(c, s, e)| Region::new(c, *s, *e))
         .collect::<Result<Vec<_>, _>>()?;
     let total: u64 = regions
         .iter()
@@ -251,9 +265,6 @@ fn precompute_regions(
     })
     .context("precompute")?;
     bar.finish_and_clear();
-    if let Some(link_regions) = link_regions {
-        precompute_links(global, build, cache, &link_regions)?;
-    }
     let seconds = started.elapsed().as_secs_f64();
     tracing::info!(
         "precomputed {total} windows in {seconds:.1} s: {scored} scored windows in the cache ({cached} were already there, {} newly scored, {} all-N skipped); {:.0} windows/s",
@@ -261,7 +272,7 @@ fn precompute_regions(
         engine.stats().windows_skipped.load(std::sync::atomic::Ordering::Relaxed),
         total as f64 / seconds.max(1e-9)
     );
-    Ok(())
+    Ok(merged)
 }
 
 /// Scores the model's genome-wide background into the cache (see

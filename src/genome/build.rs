@@ -97,6 +97,15 @@ pub struct Build {
 }
 
 impl Build {
+    /// The cell groups of the build's fragments file (table order); `None` for a build that
+    /// reads no fragments.
+    pub fn cell_groups(&self) -> Option<&[String]> {
+        self.signals
+            .iter()
+            .find_map(|s| s.track.fragments())
+            .map(|f| f.group_names())
+    }
+
     /// The same build reading the cell group `group` of its fragments file (scale recomputed
     /// unless the config sets one).
     ///

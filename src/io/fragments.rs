@@ -18,8 +18,25 @@ use std::path::{Path, PathBuf};
 
 use super::tabix::TabixReader;
 
+/// The first line of a kept counts file ([`Fragments::totals_kept`]).
+const COUNTS_HEADER: &str = "# cistrack: fragments per cell group and contig, v1";
+
 /// The group of every barcode when no group table is given.
 pub const PSEUDOBULK: &str = "all";
+
+/// A folder name for cell group `group`: ASCII letters, digits, `-` and `_` kept, every other
+/// byte as `%XX`, so that names like `../x` or `a/b` stay one folder inside the track folder.
+pub fn group_dir_name(group: &str) -> String {
+    let mut out = String::with_capacity(group.len());
+    for b in group.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
 
 /// Barcode → group.
 #[derive(Debug, Clone, PartialEq)]
@@ -176,6 +193,113 @@ impl Fragments {
         }
     }
 
+    /// [`Self::totals`], kept in `dir` (`<cache_dir>/fragments`) after the first pass so that
+    /// later opens of the same file with the same group table read a small file instead of the
+    /// whole fragments file. The kept file is named by a digest of the fragments file's and the
+    /// group table's path, size and modification time, so a changed input is counted again. A
+    /// kept file that cannot be read is counted again; one that cannot be written is a warning.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::totals`].
+    pub fn totals_kept(
+        &mut self,
+        dir: Option<&Path>,
+        groups_path: Option<&Path>,
+    ) -> io::Result<Vec<HashMap<String, u64>>> {
+        let Some(dir) = dir else {
+            return self.totals();
+        };
+        let kept = dir.join(self.counts_name(groups_path));
+        if let Some(totals) = self.read_counts(&kept) {
+            tracing::debug!(file = %kept.display(), "fragments per cell group read from the kept counts");
+            return Ok(totals);
+        }
+        tracing::info!(
+            "counting the fragments of {} per cell group (one pass over the file; kept in {} for later runs)",
+            self.reader.path().display(),
+            dir.display()
+        );
+        let started = std::time::Instant::now();
+        let totals = self.totals()?;
+        tracing::info!(
+            "{} fragments in {} groups counted in {:.1} s",
+            totals.iter().flat_map(HashMap::values).sum::<u64>(),
+            totals.len(),
+            started.elapsed().as_secs_f64()
+        );
+        if let Err(e) = self.write_counts(&kept, &totals) {
+            tracing::warn!(
+                "cannot keep the fragment counts in {}: {e}; the next run counts again",
+                kept.display()
+            );
+        }
+        Ok(totals)
+    }
+
+    /// The kept counts' file name for this fragments file and group table.
+    fn counts_name(&self, groups_path: Option<&Path>) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        crate::pipeline::cache::key::add_file_identity(&mut h, self.reader.path());
+        match groups_path {
+            Some(table) => crate::pipeline::cache::key::add_file_identity(&mut h, table),
+            None => h.update(PSEUDOBULK.as_bytes()),
+        }
+        let digest: String = h.finalize()[..12]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("{digest}.tsv")
+    }
+
+    /// Reads kept counts: `None` when the file is missing or not what [`Self::write_counts`]
+    /// writes for these groups.
+    fn read_counts(&self, path: &Path) -> Option<Vec<HashMap<String, u64>>> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let mut totals = vec![HashMap::new(); self.groups.names.len()];
+        let mut lines = text.lines();
+        if lines.next()? != COUNTS_HEADER {
+            return None;
+        }
+        for line in lines.filter(|l| !l.starts_with('#')) {
+            let mut f = line.split('\t');
+            let (Some(group), Some(contig), Some(n), None) =
+                (f.next(), f.next(), f.next(), f.next())
+            else {
+                return None;
+            };
+            let g = self.groups.names.iter().position(|name| name == group)?;
+            totals[g].insert(contig.to_string(), n.parse().ok()?);
+        }
+        Some(totals)
+    }
+
+    /// Writes counts (through a temporary file renamed into place).
+    fn write_counts(&self, path: &Path, totals: &[HashMap<String, u64>]) -> io::Result<()> {
+        use std::fmt::Write as _;
+        let mut text = format!(
+            "{COUNTS_HEADER}\n# fragments\t{}\n# group\tcontig\tfragments\n",
+            self.reader.path().display()
+        );
+        for (g, counts) in totals.iter().enumerate() {
+            let mut contigs: Vec<_> = counts.iter().collect();
+            contigs.sort();
+            for (contig, n) in contigs {
+                let _ = writeln!(text, "{}\t{contig}\t{n}", self.groups.names[g]);
+            }
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let tmp = dir.join(format!(
+            ".{}.{}",
+            std::process::id(),
+            path.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, path)
+    }
+
     /// Cut sites per group and base of `[start0, end0)` on `contig` (the file's name for it):
     /// `out[group][position - start0]`, resized to the groups and the span and zeroed first. A
     /// contig the file has no fragments on gives zeros.
@@ -226,5 +350,18 @@ impl Fragments {
             )),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::group_dir_name;
+
+    #[test]
+    fn group_folder_names_stay_one_folder() {
+        assert_eq!(group_dir_name("T_cells-CD4"), "T_cells-CD4");
+        assert_eq!(group_dir_name("../x"), "%2E%2E%2Fx");
+        assert_eq!(group_dir_name("a b/c"), "a%20b%2Fc");
+        assert_eq!(group_dir_name("é"), "%C3%A9");
     }
 }

@@ -74,7 +74,8 @@ fn open_error(kind: &'static str, path: &Path, source: impl Into<super::Cause>) 
 
 impl Track {
     /// Opens the configured file: a bigWig's header and summary, or a fragments file's index,
-    /// group table and the group's fragment counts (one pass over the file).
+    /// group table and the group's fragment counts (one pass over the file, kept in the
+    /// config's cache folder for later opens).
     ///
     /// # Errors
     ///
@@ -104,7 +105,7 @@ impl Track {
         let mut reader =
             Fragments::open(path, groups.clone()).map_err(|e| open_error("fragments", path, e))?;
         let totals = reader
-            .totals()
+            .totals_kept(settings.counts_dir.as_deref(), settings.groups.as_deref())
             .map_err(|e| open_error("fragments", path, e))?;
         let mut contigs: Vec<String> = totals.iter().flat_map(|t| t.keys().cloned()).collect();
         contigs.sort_unstable();

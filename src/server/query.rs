@@ -123,6 +123,8 @@ impl Query for MotifsQuery {}
 pub struct TrackQuery {
     /// Model role (the build's default model if absent).
     pub model: Option<String>,
+    /// Cell group of a build reading scATAC fragments (the build's own group if absent).
+    pub group: Option<String>,
 }
 
 impl Query for TrackQuery {
@@ -398,7 +400,7 @@ mod tests {
             fields::<LinksQuery>(),
             ["ref", "start", "end", "wait", "min_score"]
         );
-        assert_eq!(fields::<TrackQuery>(), ["model"]);
+        assert_eq!(fields::<TrackQuery>(), ["model", "group"]);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use hyper::StatusCode;
 use serde::Serialize;
 
 use crate::model::onnx::ActiveDevice;
@@ -15,7 +16,7 @@ use crate::track::score::{call_elements, Element, WindowScore};
 
 use super::super::error::ApiError;
 use super::super::query::{self, EnhancersQuery, RequestedMode};
-use super::super::router::{json_ok, RouteResult};
+use super::super::router::{json_ok, json_response, RouteResult};
 use super::super::state::{State, DEFAULT_DENSE_MAX_BP_CPU};
 use super::{round4, ModelJson, SingleCellJson, View};
 
@@ -154,15 +155,98 @@ impl ElementJson {
     }
 }
 
+/// `group=*`: every cell group of the build's fragments file in one answer.
+pub(in crate::server) const ALL_GROUPS: &str = "*";
+
 /// Answers `/enhancers`.
 pub(in crate::server) async fn answer(state: &Arc<State>, build: &str, query: &str) -> RouteResult {
-    let b = state.build(build)?;
     let q: EnhancersQuery = query::parse(query)?;
-    if let Some(stride) = q.stride {
-        if stride != state.config.stride {
-            return Err(ApiError::bad_request(format!("this daemon scores at stride {} bp (cistrack serve --stride); stride={stride} is not available", state.config.stride)));
-        }
+    if q.group.as_deref() == Some(ALL_GROUPS) {
+        return every_group(state, build, q).await;
     }
+    let body = one_group(state, build, &q, q.group.as_deref(), true).await?;
+    Ok(json_response(StatusCode::OK, body))
+}
+
+/// The answer for `group=*`: the view, and one answer per group (in the group table's order),
+/// each what `group=NAME` answers. The groups are scored side by side within one wait.
+#[derive(Debug, Serialize)]
+struct GroupsAnswer {
+    build: String,
+    /// Every group's answer is complete.
+    complete: bool,
+    end: u64,
+    groups: Vec<serde_json::Value>,
+    #[serde(rename = "ref")]
+    contig: String,
+    start: u64,
+}
+
+/// Answers `/enhancers?group=*`.
+async fn every_group(state: &Arc<State>, build: &str, q: EnhancersQuery) -> RouteResult {
+    let b = state.build(build)?;
+    check_stride(state, &q)?;
+    let view = View::new(
+        b,
+        q.contig.as_deref(),
+        q.start,
+        q.end,
+        state.config.max_region_bp,
+    )?;
+    let groups: Vec<String> = b
+        .build
+        .cell_groups()
+        .map(<[String]>::to_vec)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "build {build} reads no scATAC fragments: it has no cell groups (group=* needs a build whose accessibility is a fragments file)"
+            ))
+        })?;
+    let _permit = state.admit()?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, group) in groups.iter().enumerate() {
+        let (state, build, q, group) = (state.clone(), build.to_string(), q.clone(), group.clone());
+        tasks.spawn(async move { (i, one_group(&state, &build, &q, Some(&group), false).await) });
+    }
+    let mut answers: Vec<Option<serde_json::Value>> = vec![None; groups.len()];
+    while let Some(joined) = tasks.join_next().await {
+        let (i, body) = joined?;
+        answers[i] = Some(serde_json::from_str(&body?).map_err(ApiError::internal)?);
+    }
+    let groups: Vec<serde_json::Value> = answers.into_iter().flatten().collect();
+    let (start, end) = match &view.region {
+        Some(r) => (r.start0(), r.end0()),
+        None => (view.start, view.end),
+    };
+    json_ok(&GroupsAnswer {
+        build: build.to_string(),
+        complete: groups.iter().all(|g| g["complete"] == true),
+        end,
+        groups,
+        contig: view.contig.to_string(),
+        start,
+    })
+}
+
+/// A 400 when the client expects another stride than the daemon's.
+fn check_stride(state: &State, q: &EnhancersQuery) -> Result<(), ApiError> {
+    match q.stride {
+        Some(stride) if stride != state.config.stride => Err(ApiError::bad_request(format!("this daemon scores at stride {} bp (cistrack serve --stride); stride={stride} is not available", state.config.stride))),
+        _ => Ok(()),
+    }
+}
+
+/// The answer (JSON) for the view of `q` read with cell group `group` (the build's own reading
+/// if `None`); `admit` takes a place among the requests in flight.
+async fn one_group(
+    state: &Arc<State>,
+    build: &str,
+    q: &EnhancersQuery,
+    group: Option<&str>,
+    admit: bool,
+) -> Result<String, ApiError> {
+    let b = state.build(build)?;
+    check_stride(state, q)?;
     let wait = state.config.wait(q.wait);
     let view = View::new(
         b,
@@ -171,10 +255,8 @@ pub(in crate::server) async fn answer(state: &Arc<State>, build: &str, query: &s
         q.end,
         state.config.max_region_bp,
     )?;
-    let engine = state
-        .group_engine(b, q.model.as_deref(), q.group.as_deref())
-        .await?;
-    let _permit = state.admit()?;
+    let engine = state.group_engine(b, q.model.as_deref(), group).await?;
+    let _permit = admit.then(|| state.admit()).transpose()?;
     let spec = engine.spec();
     let background = Background::load(engine.cache(), engine.variant());
     let background = background.as_deref();
@@ -209,7 +291,7 @@ pub(in crate::server) async fn answer(state: &Arc<State>, build: &str, query: &s
         elapsed_ms: None,
     };
     let Some(region) = view.region else {
-        return json_ok(&answer);
+        return to_json(&answer);
     };
     let dense_max = state.config.dense_max_bp.unwrap_or(match engine.device() {
         ActiveDevice::Cpu => DEFAULT_DENSE_MAX_BP_CPU,
@@ -260,7 +342,11 @@ pub(in crate::server) async fn answer(state: &Arc<State>, build: &str, query: &s
             .map(|e| ElementJson::new(e, background))
             .collect()
     });
-    json_ok(&answer)
+    to_json(&answer)
+}
+
+fn to_json(answer: &Answer) -> Result<String, ApiError> {
+    serde_json::to_string(answer).map_err(ApiError::internal)
 }
 
 #[cfg(test)]

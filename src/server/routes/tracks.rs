@@ -1,6 +1,6 @@
 //! `GET/HEAD /v1/builds/{build}/tracks/{enhancers.bb,scores.bw,percentiles.bw,links.bb}`:
 //! track files exported from the cache, served with Range (`percentiles.bw` once the model's
-//! background is computed).
+//! background is computed); `?group=NAME` for a cell group's files (scATAC builds).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -41,11 +41,28 @@ pub(in crate::server) async fn answer<B>(
             )))
         }
     };
-    let engine = state.engine(b, q.model.as_deref()).await?;
+    if q.group.as_deref() == Some(super::enhancers::ALL_GROUPS) {
+        return Err(ApiError::bad_request(
+            "track files are one per cell group: ask group=NAME (the groups are listed in /v1/builds)",
+        ));
+    }
+    let engine = state
+        .group_engine(b, q.model.as_deref(), q.group.as_deref())
+        .await?;
     let role = q
         .model
         .unwrap_or_else(|| b.build.config().default_model.clone());
-    let dir = b.track_dir.join(&role);
+    // a group's files beside the build's own, under a name no group can turn into a path
+    let (key, dir) = match &q.group {
+        None => (role.clone(), b.track_dir.join(&role)),
+        Some(group) => (
+            format!("{role}\tgroup={group}"),
+            b.track_dir
+                .join(&role)
+                .join("groups")
+                .join(crate::io::fragments::group_dir_name(group)),
+        ),
+    };
     let starts_at_zero = starts_at_zero(range_header.as_deref());
     {
         // Rebuild stale files only when a reader starts from the header, and not too often, so a
@@ -53,11 +70,11 @@ pub(in crate::server) async fn answer<B>(
         let mut tracks = b.tracks.lock().await;
         let generation = b.cache.generation();
         let stale = tracks
-            .get(&role)
+            .get(&key)
             .is_none_or(|t| t.is_stale(generation, starts_at_zero, state.config.track_refresh));
         if stale || !dir.join(file).exists() {
             let (build_arc, cache, variant, stride, threshold, out) = (
-                b.build.clone(),
+                engine.build().clone(),
                 b.cache.clone(),
                 engine.variant().to_string(),
                 engine.stride(),
@@ -71,13 +88,13 @@ pub(in crate::server) async fn answer<B>(
             .map_err(|e| ApiError::internal(crate::error::chain(&e)))?;
             tracing::debug!(
                 build,
-                role,
+                key,
                 windows = exported.windows,
                 elements = exported.elements,
                 "track files rebuilt"
             );
             tracks.insert(
-                role.clone(),
+                key,
                 TrackFiles {
                     generation,
                     built: Instant::now(),
