@@ -19,8 +19,9 @@ META = {"cistrack.name": "toy", "cistrack.version": "0", "cistrack.kind": "enhan
         {},
         {"sequence_token_mask": True, "both_strands": True, "sequence_blocks": 2},
         {"sequence_token_mask": True, "both_strands": True, "sequence_blocks": 2, "composition_k": 3},
+        {"sequence_token_mask": True, "both_strands": True, "moe_experts": 4, "moe_top_k": 2},
     ],
-    ids=["0.2.0-layout", "0.3.0-layout", "composition"],
+    ids=["0.2.0-layout", "0.3.0-layout", "composition", "sparse-moe"],
 )
 def exported(tmp_path_factory, request):
     torch.manual_seed(0)

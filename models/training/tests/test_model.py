@@ -222,3 +222,89 @@ def test_composition_respects_the_modality_mask(masked):
         model.composition_proj[1].weight.mul_(3.0)
         after = model(seq, h, a, present)[0]
     assert not torch.allclose(before, after, atol=1e-4)
+
+
+MOE = ModelConfig(
+    d_model=32, heads=4, encoder_layers=1, dropout=0.0, stem_channels=16, signal_channels=8,
+    moe_experts=4, moe_top_k=2,
+)
+
+
+def test_dense_models_keep_their_layout():
+    # the shipped checkpoints' keys: a dense feed-forward is the same Sequential as before
+    keys = set(AttLightEnhancer(TINY).state_dict())
+    assert "encoder.0.ff.0.weight" in keys and not any("router" in k for k in keys)
+
+
+def test_sparse_moe_routes_each_token_to_its_top_k_experts():
+    from cistrack_training.model import SparseMoE
+
+    torch.manual_seed(0)
+    moe = SparseMoE(d_model=8, hidden=16, experts=4, top_k=2, dropout=0.0).eval()
+    x = torch.randn(3, 5, 8)
+    probs, gates = moe.gates(x)
+    assert ((gates > 0).sum(-1) == 2).all()
+    torch.testing.assert_close(gates.sum(-1), torch.ones(3, 5))
+    chosen = probs.topk(2, dim=-1).indices
+    assert ((gates > 0) == torch.zeros_like(gates, dtype=torch.bool).scatter(-1, chosen, True)).all()
+    out = moe(x, torch.ones(3, 5))
+    # by hand: each token's two experts, weighted by their renormalised probabilities
+    want = torch.zeros_like(out)
+    for b in range(3):
+        for n in range(5):
+            for e in chosen[b, n]:
+                h = torch.nn.functional.gelu(x[b, n] @ moe.w1[e] + moe.b1[e])
+                want[b, n] += gates[b, n, e] * (h @ moe.w2[e] + moe.b2[e])
+    torch.testing.assert_close(out, want, rtol=1e-5, atol=1e-5)
+    # an expert no token chose does not change the output
+    unused = [e for e in range(4) if not (chosen == e).any()]
+    if unused:
+        with torch.no_grad():
+            moe.w1[unused[0]].normal_()
+        torch.testing.assert_close(moe(x, torch.ones(3, 5)), out)
+
+
+def test_balance_loss_is_one_when_balanced_and_pushes_a_favoured_expert_down():
+    from cistrack_training.model import SparseMoE
+
+    moe = SparseMoE(d_model=4, hidden=8, experts=4, top_k=1, dropout=0.0).train()
+    with torch.no_grad():
+        moe.router.weight.zero_()
+        moe.router.bias.zero_()
+        moe.router.weight[:, :] = torch.eye(4) * 10  # token i -> expert i
+    x = torch.eye(4).repeat(2, 1)[None]  # every expert gets a quarter of the tokens
+    moe(x, torch.ones(1, 8))
+    assert abs(moe.balance.item() - 1.0) < 1e-3
+    with torch.no_grad():
+        moe.router.bias[0] = 20.0  # every token to expert 0
+    moe(x, torch.ones(1, 8))
+    assert moe.balance.item() > 3.9
+    moe.balance.backward()
+    assert moe.router.bias.grad[0] > 0  # gradient descent lowers expert 0's bias
+    # masked tokens do not count: the balanced half alone
+    moe.router.bias.grad = None
+    with torch.no_grad():
+        moe.router.bias[0] = 0.0
+    x2 = torch.cat([torch.eye(4), torch.eye(4)[:1].repeat(4, 1)])[None]
+    moe(x2, torch.tensor([[1.0] * 4 + [0.0] * 4]))
+    assert abs(moe.balance.item() - 1.0) < 1e-3
+
+
+def test_moe_model_trains_and_counts_active_parameters():
+    from cistrack_training.model import active_parameter_count
+
+    torch.manual_seed(0)
+    model = AttLightEnhancer(MOE).train()
+    dense = AttLightEnhancer(ModelConfig(**{**MOE.to_dict(), "moe_experts": 0}))
+    seq, h, a, mask = example_inputs(6, seed=2)
+    logit = model.logits(seq, h, a, mask)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, torch.ones(6))
+    (loss + 0.01 * model.balance_loss()).backward()
+    assert model.balance_loss().item() >= 1.0 - 1e-4
+    assert model.encoder[0].ff.router.weight.grad.abs().sum() > 0
+    assert model.encoder[0].ff.w1.grad.abs().sum() > 0
+    ff = 2 * 32 * 128 + 128 + 32
+    assert parameter_count(model) == parameter_count(dense) + 3 * ff + (32 * 4 + 4)
+    assert active_parameter_count(model) == parameter_count(dense) + ff + (32 * 4 + 4)
+    assert active_parameter_count(dense) == parameter_count(dense)
+    assert AttLightEnhancer(TINY).balance_loss().item() == 0.0

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import platform
 import sys
@@ -197,6 +198,17 @@ def ort_speed(model: Path, golden: Path, threads: int = 2) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def json_safe(value):
+    """``value`` with every non-finite float replaced by ``None``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def sha256(path: Path) -> str:
     """Lower-case hex sha256 of a file."""
     h = hashlib.sha256()
@@ -319,11 +331,17 @@ def model_json(
     c = model.config
     role_metrics, held_out, validation_desc = _role_metrics(run_metrics, role)
     mixed = "models" in run_metrics
-    distilled = " distilled from enhancer-teacher " + version if role == "student" else ""
+    student = role in ("student", "moe")
+    distilled = " distilled from enhancer-teacher " + version if student else ""
+    if c.moe_experts > 0:
+        distilled = (
+            f", sparse mixture-of-experts feed-forward ({c.moe_experts} experts, top-{c.moe_top_k} "
+            f"routing){distilled}"
+        )
     if mixed:
         data_text = SOURCES_DATA + (
             " Student distilled on a 7:3 mix of Poisson-downsampled (50/25/10/5/1%) and full-coverage signal."
-            if role == "student"
+            if student
             else f" Teacher warm-started from {config['init']['teacher']} and trained at full coverage."
         )
         split_text = (
@@ -344,7 +362,7 @@ def model_json(
             + (
                 " Student distilled on a 7:3 mix of Poisson-downsampled (50/25/10/5/1%) and "
                 "full-coverage signal."
-                if role == "student"
+                if student
                 else " Full coverage only."
             )
         )
@@ -512,7 +530,8 @@ def export_role(
     log(f"{name}: ONNX Runtime CPU {speed['windows_per_second']:.1f} windows/s (batch 64, 2 threads)")
     digest = sha256(onnx_path)
     sidecar = model_json(role, version, model, digest, run_metrics, config, parity, speed)
-    (target / "model.json").write_text(json.dumps(sidecar, indent=2) + "\n")
+    # JSON has no NaN (an AUROC of a test set without positives): null, which readers accept
+    (target / "model.json").write_text(json.dumps(json_safe(sidecar), indent=2, allow_nan=False) + "\n")
     log(f"{name}: wrote {target} (sha256 {digest}, {onnx_path.stat().st_size:,} bytes)")
     return {"dir": str(target), "sha256": digest, "parity": parity, "onnxruntime_cpu": speed}
 
@@ -528,7 +547,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--version", default="0.1.0")
     parser.add_argument("--build", type=Path, default=FIXTURE, help="build TOML for the golden windows")
-    parser.add_argument("--roles", nargs="+", default=["teacher", "student"], choices=["teacher", "student"])
+    parser.add_argument(
+        "--roles", nargs="+", default=["teacher", "student"], choices=["teacher", "student", "moe"]
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     run_metrics = json.loads((args.run / "metrics.json").read_text())

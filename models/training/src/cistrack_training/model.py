@@ -85,6 +85,12 @@ class ModelConfig:
         mask. 0 (off) in 0.1.0/0.2.0. On the iEnhancer split a logistic regression on 1- to
         5-mer frequencies alone out-scored the 0.3.0 student on validation (0.898 against
         0.876; ``kmer_baseline``): the stem's max-pooled motifs lose composition.
+    moe_experts : int
+        With ``E > 0``, each encoder layer's feed-forward block is a sparse mixture of ``E``
+        experts (:class:`SparseMoE`, each as wide as the dense block) and every token is routed
+        to its ``moe_top_k`` best; 0 (a dense block) in every shipped model so far.
+    moe_top_k : int
+        Experts per token when ``moe_experts > 0``.
     """
 
     d_model: int = 128
@@ -101,6 +107,8 @@ class ModelConfig:
     both_strands: bool = False
     sequence_blocks: int = 0
     composition_k: int = 0
+    moe_experts: int = 0
+    moe_top_k: int = 1
 
     def to_dict(self) -> dict:
         """Plain ``dict`` of the fields."""
@@ -178,26 +186,84 @@ class MaskedAttention(nn.Module):
         return self.drop(self.out(y)), weights
 
 
-class EncoderLayer(nn.Module):
-    """Pre-LN Transformer encoder layer with key masking."""
+class SparseMoE(nn.Module):
+    """Sparse mixture-of-experts feed-forward block (the scMoE design for sparse single-cell input).
 
-    def __init__(self, d_model: int, heads: int, ff_mult: int, dropout: float):
+    A linear router gives each token a softmax over ``E`` experts; the token's output is the
+    sum of its ``k`` most probable experts' outputs, weighted by their renormalised
+    probabilities (top-k routing). Each expert is a two-layer GELU MLP ``D → H → D``.
+
+    The graph evaluates every expert on every token and zeroes the unselected ones' weights:
+    ONNX has no cheap per-token dispatch, so the exported model's compute is ``E`` dense blocks
+    while only ``k`` of them shape each output (``k/E`` of the expert parameters are active
+    per token). :attr:`balance` holds the last training forward's load-balancing loss (Switch
+    Transformer: ``E · Σ_e f_e · P_e`` over the usable tokens, with ``f_e`` the share of routing
+    slots given to expert ``e`` and ``P_e`` its mean router probability; 1 when balanced).
+    """
+
+    def __init__(self, d_model: int, hidden: int, experts: int, top_k: int, dropout: float):
+        super().__init__()
+        if not 1 <= top_k <= experts:
+            raise ValueError(f"moe_top_k {top_k} must be between 1 and moe_experts {experts}")
+        self.experts, self.top_k = experts, top_k
+        self.router = nn.Linear(d_model, experts)
+        bound1, bound2 = 1.0 / math.sqrt(d_model), 1.0 / math.sqrt(hidden)
+        self.w1 = nn.Parameter(torch.empty(experts, d_model, hidden).uniform_(-bound1, bound1))
+        self.b1 = nn.Parameter(torch.empty(experts, hidden).uniform_(-bound1, bound1))
+        self.w2 = nn.Parameter(torch.empty(experts, hidden, d_model).uniform_(-bound2, bound2))
+        self.b2 = nn.Parameter(torch.empty(experts, d_model).uniform_(-bound2, bound2))
+        self.drop = nn.Dropout(dropout)
+        self.balance = torch.zeros(())
+
+    def gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Router probabilities ``(B, N, E)`` and the top-k gates (zero off the top k)."""
+        probs = torch.softmax(self.router(x), dim=-1)
+        top_p, top_i = probs.topk(self.top_k, dim=-1)
+        gates = torch.zeros_like(probs).scatter(-1, top_i, top_p / top_p.sum(-1, keepdim=True))
+        return probs, gates
+
+    def forward(self, x: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
+        """Apply to tokens ``(B, N, D)``; ``token_mask (B, N)`` weights the balancing loss."""
+        probs, gates = self.gates(x)
+        h = self.drop(F.gelu(torch.einsum("bnd,edh->bneh", x, self.w1) + self.b1))
+        y = torch.einsum("bneh,ehd->bned", h, self.w2) + self.b2
+        out = (y * gates[..., None]).sum(dim=2)
+        if self.training:
+            w = token_mask[..., None]
+            total = w.sum().clamp_min(1.0)
+            routed = ((gates > 0).to(x.dtype) * w).sum(dim=(0, 1)) / (total * self.top_k)
+            mean_prob = (probs * w).sum(dim=(0, 1)) / total
+            self.balance = self.experts * (routed * mean_prob).sum()
+        return self.drop(out)
+
+
+class EncoderLayer(nn.Module):
+    """Pre-LN Transformer encoder layer with key masking (a dense or a sparse-MoE feed-forward)."""
+
+    def __init__(
+        self, d_model: int, heads: int, ff_mult: int, dropout: float, experts: int = 0, top_k: int = 1
+    ):
         super().__init__()
         self.norm1 = nn.LayerNorm(d_model)
         self.attn = MaskedAttention(d_model, heads, dropout)
         self.norm2 = nn.LayerNorm(d_model)
-        self.ff = nn.Sequential(
-            nn.Linear(d_model, ff_mult * d_model),
-            nn.GELU(),
-            nn.Dropout(dropout),
-            nn.Linear(ff_mult * d_model, d_model),
-            nn.Dropout(dropout),
-        )
+        if experts > 0:
+            self.ff = SparseMoE(d_model, ff_mult * d_model, experts, top_k, dropout)
+        else:
+            self.ff = nn.Sequential(
+                nn.Linear(d_model, ff_mult * d_model),
+                nn.GELU(),
+                nn.Dropout(dropout),
+                nn.Linear(ff_mult * d_model, d_model),
+                nn.Dropout(dropout),
+            )
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor, fast: bool = False) -> torch.Tensor:
         """Apply the layer to tokens ``(B, N, D)`` with key mask ``(B, N)``."""
         y, _ = self.attn(self.norm1(x), key_mask, fast)
         x = x + y
+        if isinstance(self.ff, SparseMoE):
+            return x + self.ff(self.norm2(x), key_mask)
         return x + self.ff(self.norm2(x))
 
 
@@ -305,7 +371,8 @@ class AttLightEnhancer(nn.Module):
         self.cross_norm = nn.LayerNorm(c.d_model)
         self.cross_attention = MaskedAttention(c.d_model, c.heads, c.dropout)
         self.encoder = nn.ModuleList(
-            EncoderLayer(c.d_model, c.heads, c.ff_mult, c.dropout) for _ in range(c.encoder_layers)
+            EncoderLayer(c.d_model, c.heads, c.ff_mult, c.dropout, c.moe_experts, c.moe_top_k)
+            for _ in range(c.encoder_layers)
         )
         self.final_norm = nn.LayerNorm(c.d_model)
         if c.composition_k > 0:
@@ -380,6 +447,12 @@ class AttLightEnhancer(nn.Module):
             pooled = pooled + self.composition_proj(self.composition(sequence)) * mask[:, :1]
         logit = self.head(pooled).squeeze(-1)
         return logit, share
+
+    def balance_loss(self) -> torch.Tensor:
+        """The load-balancing loss of the last training forward, summed over the sparse-MoE
+        layers (0 for a dense model)."""
+        losses = [layer.ff.balance for layer in self.encoder if isinstance(layer.ff, SparseMoE)]
+        return torch.stack(losses).sum() if losses else torch.zeros(())
 
     def forward(
         self,
@@ -537,6 +610,17 @@ def jaspar_filters(
 def parameter_count(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def active_parameter_count(model: nn.Module) -> int:
+    """Trainable parameters that shape one token's output: a sparse-MoE layer's experts count
+    ``k/E`` (its router counts whole); equal to :func:`parameter_count` for a dense model."""
+    total = parameter_count(model)
+    for m in model.modules():
+        if isinstance(m, SparseMoE):
+            experts = sum(p.numel() for p in (m.w1, m.b1, m.w2, m.b2))
+            total -= experts * (m.experts - m.top_k) // m.experts
+    return total
 
 
 def flops_per_window(model: AttLightEnhancer) -> float:

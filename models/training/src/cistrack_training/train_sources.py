@@ -44,11 +44,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import calibration, encode, metrics, sources
-from .config import data_path, load_config, pin_run_config, resolve
+from .config import data_path, load_config, merge, pin_run_config, resolve
 from .losses import alpha_schedule, distillation_loss
 from .model import (
     AttLightEnhancer,
     ModelConfig,
+    active_parameter_count,
     flops_per_window,
     jaspar_filters,
     parameter_count,
@@ -67,9 +68,18 @@ from .train import (
     sigmoid,
 )
 
-ROLES = ("teacher", "student", "scratch", "finetune", "cnn")
+ROLES = ("teacher", "student", "scratch", "finetune", "cnn", "moe")
 
-ATTLIGHT_ARCH = {"teacher": "teacher", "student": "student", "scratch": "student", "finetune": "teacher"}
+ATTLIGHT_ARCH = {
+    "teacher": "teacher",
+    "student": "student",
+    "scratch": "student",
+    "finetune": "teacher",
+    "moe": "moe",
+}
+
+DISTILLED = ("student", "moe")
+"""Roles trained from the teacher's logits (the sparse-MoE student like the dense one)."""
 
 
 class TwoBranchCNN(nn.Module):
@@ -125,6 +135,33 @@ def build_model(role: str, config: dict) -> nn.Module:
     if role == "cnn":
         return TwoBranchCNN(**config["cnn"]["model"])
     return AttLightEnhancer(ModelConfig.from_dict(config[ATTLIGHT_ARCH[role]]["model"]))
+
+
+def with_moe(config: dict) -> dict:
+    """The sparse-MoE student's section is the dense student's with the ``moe`` section's
+    settings merged over it (only what differs: ``model.moe_experts``, ``moe_balance``, ...)."""
+    if "moe" in config:
+        config["moe"] = merge(config["student"], config["moe"])
+    return config
+
+
+def load_teacher(run_dir: Path, cfg: dict, config: dict, device: torch.device) -> nn.Module:
+    """The frozen teacher of a distilled role: the run's own, or the checkpoint the role's
+    ``teacher`` names (a sparse-MoE student distilled from another run's teacher)."""
+    if cfg.get("teacher"):
+        path = resolve(cfg["teacher"])
+        if not path.exists():
+            raise SystemExit(f"teacher checkpoint {path} not found (the role's `teacher` setting)")
+        state = torch.load(path, map_location=device, weights_only=False)
+        teacher = AttLightEnhancer(ModelConfig.from_dict(state["model_config"])).to(device)
+        teacher.load_state_dict(state["model"])
+        teacher.eval()
+        log(f"teacher: {path}")
+    else:
+        teacher = load_role(run_dir, "teacher", config, device)
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
 
 
 def load_role(run_dir: Path, role: str, config: dict, device: torch.device) -> nn.Module:
@@ -240,12 +277,12 @@ def fit(role: str, config: dict, sets: dict, run_dir: Path, device: torch.device
     elif role == "finetune":
         state = torch.load(run_dir / "teacher" / "best.pt", map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
-    elif role in ("student", "scratch") and init.get("motifs"):
+    elif role in ("student", "scratch", "moe") and init.get("motifs"):
         state = torch.load(init_checkpoint(config, "motifs"), map_location=device, weights_only=False)
         model.sequence_stem.motif.load_state_dict(state["motif"])
     if (
         init.get("jaspar_motifs")
-        and role in ("teacher", "student", "scratch")
+        and role in ("teacher", "student", "scratch", "moe")
         and not init.get("teacher" if role == "teacher" else "motifs")
     ):
         motifs = read_jaspar(data_path(config, "jaspar"))
@@ -258,8 +295,8 @@ def fit(role: str, config: dict, sets: dict, run_dir: Path, device: torch.device
             conv.bias.copy_(bias)
         log(f"{role}: motif filters from {conv.out_channels} JASPAR matrices (seed {seed})")
     teacher = None
-    if role == "student":
-        teacher = load_role(run_dir, "teacher", config, device)
+    if role in DISTILLED:
+        teacher = load_teacher(run_dir, cfg, config, device)
         for p in teacher.parameters():
             p.requires_grad_(False)
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
@@ -268,7 +305,7 @@ def fit(role: str, config: dict, sets: dict, run_dir: Path, device: torch.device
     n, bs, epochs = len(train), int(cfg["batch_size"]), int(cfg["epochs"])
     steps_per_epoch = math.ceil(n / bs)
     total_steps = epochs * steps_per_epoch
-    downsample = role in ("student", "scratch", "finetune")
+    downsample = role in ("student", "scratch", "finetune", "moe")
     history: dict = {"epochs": [], "parameters": parameter_count(model), "train_seconds": 0.0}
     last = stage_dir / "last.pt"
     history, best_auroc, start_epoch = resume_stage(
@@ -324,6 +361,8 @@ def fit(role: str, config: dict, sets: dict, run_dir: Path, device: torch.device
                 loss, _, _ = distillation_loss(logit, t_logit, y, alpha, cfg["temperature"])
             else:
                 loss = F.binary_cross_entropy_with_logits(logit, y)
+            if isinstance(model, AttLightEnhancer) and model.config.moe_experts > 0:
+                loss = loss + float(cfg.get("moe_balance", 0.01)) * model.balance_loss()
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
@@ -604,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores)")
     args = parser.parse_args(argv)
-    config = load_config(args.config, defaults=sources.defaults())
+    config = with_moe(load_config(args.config, defaults=sources.defaults()))
     name = config["name"] if args.seed is None else f"{config['name']}-seed{args.seed}"
     if args.seed is not None:
         config["training_seed"] = args.seed
@@ -645,6 +684,7 @@ def main(argv: list[str] | None = None) -> int:
             history_path = run_dir / role / "history.json"
             result["models"][role] = {
                 "parameters": parameter_count(model),
+                "active_parameters": active_parameter_count(model),
                 "gflop_per_window": (flops_per_window(model) / 1e9)
                 if isinstance(model, AttLightEnhancer)
                 else None,
