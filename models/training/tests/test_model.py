@@ -225,8 +225,14 @@ def test_composition_respects_the_modality_mask(masked):
 
 
 MOE = ModelConfig(
-    d_model=32, heads=4, encoder_layers=1, dropout=0.0, stem_channels=16, signal_channels=8,
-    moe_experts=4, moe_top_k=2,
+    d_model=32,
+    heads=4,
+    encoder_layers=1,
+    dropout=0.0,
+    stem_channels=16,
+    signal_channels=8,
+    moe_experts=4,
+    moe_top_k=2,
 )
 
 

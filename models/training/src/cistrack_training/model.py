@@ -449,8 +449,10 @@ class AttLightEnhancer(nn.Module):
         return logit, share
 
     def balance_loss(self) -> torch.Tensor:
-        """The load-balancing loss of the last training forward, summed over the sparse-MoE
-        layers (0 for a dense model)."""
+        """The last training forward's load-balancing loss, summed over the sparse-MoE layers.
+
+        0 for a dense model.
+        """
         losses = [layer.ff.balance for layer in self.encoder if isinstance(layer.ff, SparseMoE)]
         return torch.stack(losses).sum() if losses else torch.zeros(())
 
@@ -613,8 +615,11 @@ def parameter_count(model: nn.Module) -> int:
 
 
 def active_parameter_count(model: nn.Module) -> int:
-    """Trainable parameters that shape one token's output: a sparse-MoE layer's experts count
-    ``k/E`` (its router counts whole); equal to :func:`parameter_count` for a dense model."""
+    """Trainable parameters that shape one token's output.
+
+    A sparse-MoE layer's experts count ``k/E`` (its router counts whole); equal to
+    :func:`parameter_count` for a dense model.
+    """
     total = parameter_count(model)
     for m in model.modules():
         if isinstance(m, SparseMoE):

@@ -138,16 +138,21 @@ def build_model(role: str, config: dict) -> nn.Module:
 
 
 def with_moe(config: dict) -> dict:
-    """The sparse-MoE student's section is the dense student's with the ``moe`` section's
-    settings merged over it (only what differs: ``model.moe_experts``, ``moe_balance``, ...)."""
+    """Resolve the sparse-MoE student's section: the dense student's, ``moe`` merged over it.
+
+    The ``moe`` section holds only what differs (``model.moe_experts``, ``moe_balance``, ...).
+    """
     if "moe" in config:
         config["moe"] = merge(config["student"], config["moe"])
     return config
 
 
 def load_teacher(run_dir: Path, cfg: dict, config: dict, device: torch.device) -> nn.Module:
-    """The frozen teacher of a distilled role: the run's own, or the checkpoint the role's
-    ``teacher`` names (a sparse-MoE student distilled from another run's teacher)."""
+    """Load the frozen teacher of a distilled role.
+
+    The run's own, or the checkpoint the role's ``teacher`` names (a sparse-MoE student
+    distilled from another run's teacher).
+    """
     if cfg.get("teacher"):
         path = resolve(cfg["teacher"])
         if not path.exists():
