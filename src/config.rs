@@ -4,6 +4,7 @@
 //! models_dir = "../models"            # default: "models" beside this file
 //! cache_dir = "../.cistrack/cache"    # score caches; default: ~/.cache/cistrack
 //! cache = { redis = "redis://127.0.0.1:6379/0" }   # optional tier shared by several daemons
+//! default_build = "hg38"              # with several builds: the one commands use without --build
 //!
 //! [builds.hg38]
 //! description = "partial GRCh38 with K562 tracks"
@@ -84,6 +85,16 @@ pub enum Error {
         /// The builds defined.
         available: Vec<String>,
     },
+    /// `default_build` names no build of the file.
+    #[error("config {}: default_build {name:?} is not one of its builds ({})", .path.display(), .available.join(", "))]
+    UnknownDefaultBuild {
+        /// The file.
+        path: PathBuf,
+        /// The name given.
+        name: String,
+        /// The builds defined.
+        available: Vec<String>,
+    },
     /// The shared cache tier's settings are unusable.
     #[error("config {}: cache.redis", .path.display())]
     Redis {
@@ -94,7 +105,7 @@ pub enum Error {
         source: crate::pipeline::cache::shared::UrlError,
     },
     /// Several builds and none chosen.
-    #[error("config {} defines several builds ({}): choose one with --build", .path.display(), .available.join(", "))]
+    #[error("config {} defines several builds ({}): choose one with --build (or set default_build)", .path.display(), .available.join(", "))]
     AmbiguousBuild {
         /// The file.
         path: PathBuf,
@@ -108,6 +119,7 @@ pub enum Error {
 struct RawConfig {
     models_dir: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
+    default_build: Option<String>,
     cache: Option<RawCache>,
     #[serde(default)]
     builds: BTreeMap<String, RawBuild>,
@@ -209,6 +221,8 @@ pub struct Config {
     pub redis: Option<SharedSettings>,
     /// Builds by name.
     pub builds: BTreeMap<String, BuildConfig>,
+    /// The build commands use without `--build` when there are several (`default_build`).
+    pub default_build: Option<String>,
 }
 
 /// One build as configured.
@@ -453,12 +467,22 @@ impl Config {
                 Some(settings)
             }
         };
+        if let Some(name) = &raw.default_build {
+            if !builds.contains_key(name) {
+                return Err(Error::UnknownDefaultBuild {
+                    path: path.into(),
+                    name: name.clone(),
+                    available: builds.keys().cloned().collect(),
+                });
+            }
+        }
         Ok(Self {
             path: path.into(),
             models_dir,
             cache_dir,
             redis,
             builds,
+            default_build: raw.default_build,
         })
     }
 
@@ -480,6 +504,7 @@ impl Config {
                 .values()
                 .next()
                 .expect("one build; this is a bug")),
+            None if self.default_build.is_some() => self.build(self.default_build.as_deref()),
             None => Err(Error::AmbiguousBuild {
                 path: self.path.clone(),
                 available: available(),

@@ -58,6 +58,17 @@ fn test_errors() {
     assert_eq!(two.build(Some("a")).unwrap().fasta, Path::new("/cfg/a.fa"));
     assert_eq!(two.build(Some("b")).unwrap().fasta, Path::new("/abs/b.fa"));
     assert_eq!(two.models_dir, Path::new("/cfg/models"));
+    // default_build: what commands use without --build; --build still chooses
+    let text =
+        "default_build = \"b\"\n[builds.a]\nfasta = \"a.fa\"\n[builds.b]\nfasta = \"/abs/b.fa\"\n";
+    let with_default = Config::from_toml(p, text).unwrap();
+    assert_eq!(with_default.build(None).unwrap().name, "b");
+    assert_eq!(with_default.build(Some("a")).unwrap().name, "a");
+    let err = Config::from_toml(p, &text.replace("= \"b\"", "= \"c\"")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config /cfg/builds.toml: default_build \"c\" is not one of its builds (a, b)"
+    );
 }
 
 proptest::proptest! {
