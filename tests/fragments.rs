@@ -419,7 +419,8 @@ fn the_daemon_reports_the_group_and_its_depth() {
     assert_eq!(
         by_name("rare")["single_cell"],
         serde_json::json!({"file": "test.fragments.tsv.gz", "fragments": 580, "group": "rare",
-                           "groups": ["common", "rare"]})
+                           "groups": ["common", "rare"],
+                           "fragments_by_group": {"common": 56535, "rare": 580}})
     );
     assert_eq!(
         by_name("pseudobulk")["single_cell"]["groups"],

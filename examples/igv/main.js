@@ -2,14 +2,18 @@
 //! matches in views up to 10 kb, in-silico mutagenesis per base in views up to 1 kb).
 //! Query parameters: `daemon` (default http://127.0.0.1:8765), `loc` (a locus), `minScore`
 //! (the links shown: `threshold`, the default, for those at or above the daemon's calibrated
-//! E2G threshold; a number such as 0 for those at or above it).
+//! E2G threshold; a number such as 0 for those at or above it), `view=scatac` (the scATAC
+//! build hg38_scatac instead: the enhancer probability of each cell group, overlaid).
 import igv from './igv/igv.esm.min.js'
 
 import {
   ISM_MAX_BP,
   MOTIF_MAX_BP,
+  cellGroups,
   enhancerBigBedTrack,
   enhancerTrack,
+  groupLabel,
+  groupScoresTrack,
   installLinkPopup,
   installZoomInNotices,
   ismTrack,
@@ -21,7 +25,10 @@ import {
 const params = new URLSearchParams(window.location.search)
 const origin = window.location.origin
 const daemonUrl = params.get('daemon') ?? 'http://127.0.0.1:8765'
-const locus = params.get('loc') ?? 'chr17:42,600,001-42,700,000'
+const scatac = params.get('view') === 'scatac'
+/** The scATAC build and a locus where its cell groups differ (as the JBrowse page's). */
+const SCATAC_BUILD = 'hg38_scatac'
+const locus = params.get('loc') ?? (scatac ? 'chr22:17,400,001-17,440,000' : 'chr17:42,600,001-42,700,000')
 const minScore = params.get('minScore') ?? 'threshold'
 
 /** `chr17:42,600,001-42,700,000` as a 0-based region; a small one at the default locus if not a range. */
@@ -97,18 +104,52 @@ function linksNote(body) {
   return parts.join('; ')
 }
 
+const GENES = {
+  name: 'GENCODE genes',
+  type: 'annotation',
+  format: 'bed',
+  url: `${origin}/annotation/gencode.genes.bed.gz`,
+  indexURL: `${origin}/annotation/gencode.genes.bed.gz.tbi`,
+  displayMode: 'EXPANDED',
+  visibilityWindow: 2_000_000,
+}
+
+/** The reference: the demo's partial GRCh38 (both builds read it). */
+const REFERENCE = {
+  id: 'hg38',
+  name: 'hg38 (partial: real sequence at the loci of loci.bed)',
+  fastaURL: `${origin}/genome/hg38.partial.fa.gz`,
+  indexURL: `${origin}/genome/hg38.partial.fa.gz.fai`,
+  compressedIndexURL: `${origin}/genome/hg38.partial.fa.gz.gzi`,
+}
+
+/** `?view=scatac`: genes and the enhancer probability of each cell group, overlaid. */
+async function mainScatac() {
+  const groups = await cellGroups(daemonUrl, SCATAC_BUILD, probeRegion(locus))
+  if (groups.length === 0) {
+    throw new Error(`build ${SCATAC_BUILD} has no cell groups on the daemon at ${daemonUrl}`)
+  }
+  document.getElementById('notes').textContent = [
+    `daemon ${daemonUrl}`,
+    `build ${SCATAC_BUILD}: scATAC fragments of 100 cells, cell groups ${groups.map(g => groupLabel(g, groups)).join(', ')}`,
+  ].join(' · ')
+  const browser = await igv.createBrowser(document.getElementById('igv'), {
+    loadDefaultGenomes: false,
+    reference: REFERENCE,
+    locus,
+    tracks: [GENES, groupScoresTrack(daemonUrl, SCATAC_BUILD, groups)],
+  })
+  // The browser tests read igv's state from here.
+  window.__cistrack = { browser, daemonUrl, groups }
+}
+
 async function main() {
+  if (scatac) {
+    return mainScatac()
+  }
   const notes = []
   const tracks = [
-    {
-      name: 'GENCODE genes',
-      type: 'annotation',
-      format: 'bed',
-      url: `${origin}/annotation/gencode.genes.bed.gz`,
-      indexURL: `${origin}/annotation/gencode.genes.bed.gz.tbi`,
-      displayMode: 'EXPANDED',
-      visibilityWindow: 2_000_000,
-    },
+    GENES,
     scoreTrack(daemonUrl),
     enhancerTrack(daemonUrl),
     enhancerBigBedTrack(daemonUrl),
@@ -160,13 +201,7 @@ async function main() {
   showNotes()
   const browser = await igv.createBrowser(document.getElementById('igv'), {
     loadDefaultGenomes: false,
-    reference: {
-      id: 'hg38',
-      name: 'hg38 (partial: real sequence at the loci of loci.bed)',
-      fastaURL: `${origin}/genome/hg38.partial.fa.gz`,
-      indexURL: `${origin}/genome/hg38.partial.fa.gz.fai`,
-      compressedIndexURL: `${origin}/genome/hg38.partial.fa.gz.gzi`,
-    },
+    reference: REFERENCE,
     locus,
     tracks,
   })

@@ -1,6 +1,7 @@
 //! igv.js track configurations for a cistrack daemon (no plugin system there: plain configs).
 //!
-//! - enhancer scores, called enhancers and enhancer-gene links: the daemon's JSON routes as
+//! - enhancer scores (of a build, or of each cell group of a scATAC build, overlaid in one
+//!   `merged` track), called enhancers and enhancer-gene links: the daemon's JSON routes as
 //!   custom sources (`sourceType: 'custom'`, a `$CHR/$START/$END` URL template or function and
 //!   a parser); the links at or above the daemon's calibrated E2G threshold (`min_score=threshold`);
 //! - `enhancers.bb` (bigBed) and `links.bb` (bigInteract, every link computed so far): files by
@@ -10,14 +11,18 @@
 //! finish scoring before it answers, and `visibilityWindow` keeps each request within what the
 //! daemon scores quickly (views over 100 kb are scored over candidate elements on a CPU).
 
-/** Enhancer probability per window, as a wig track. */
-export function scoreTrack(daemonUrl, build = 'hg38') {
+/**
+ * Enhancer probability per window, as a wig track. `group` reads a cell group of a scATAC
+ * build (`group=NAME`); `name` and `color` replace the defaults.
+ */
+export function scoreTrack(daemonUrl, build = 'hg38', { group, name, color = '#2e7d32' } = {}) {
+  const groupParam = group ? `&group=${encodeURIComponent(group)}` : ''
   return {
-    name: 'cistrack enhancer probability',
+    name: name ?? (group ? `cistrack enhancer probability, cell group ${group}` : 'cistrack enhancer probability'),
     type: 'wig',
     sourceType: 'custom',
     source: {
-      url: `${daemonUrl}/v1/builds/${build}/enhancers?ref=$CHR&start=$START&end=$END&include=windows&wait=30000`,
+      url: `${daemonUrl}/v1/builds/${build}/enhancers?ref=$CHR&start=$START&end=$END&include=windows${groupParam}&wait=30000`,
       contentType: 'application/json',
       parser: json => {
         const body = typeof json === 'string' ? JSON.parse(json) : json
@@ -32,9 +37,73 @@ export function scoreTrack(daemonUrl, build = 'hg38') {
     min: 0,
     max: 1,
     autoscale: false,
-    color: '#2e7d32',
+    color,
     height: 60,
     visibilityWindow: 500_000,
+  }
+}
+
+/**
+ * The groups' colours in table order: those the JBrowse plugin gives a multi-wiggle track's
+ * sources (plugin/src/CistrackGroupScoresAdapter, GROUP_COLORS).
+ */
+export const GROUP_COLORS = ['#0072b2', '#d55e00', '#009e73', '#cc79a7', '#e69f00', '#56b4e9', '#000000', '#f0e442']
+
+/**
+ * The cell groups of a scATAC build, in table order, with their depths: the names from
+ * `/v1/builds` (`single_cell.groups`), the depths from one `group=*` answer over a base at
+ * `ref:start` asked without waiting (each group's answer names its fragments). `[]` for a build
+ * without fragments.
+ */
+export async function cellGroups(daemonUrl, build, { ref, start }) {
+  const builds = await (await fetch(`${daemonUrl}/v1/builds`)).json()
+  const names = builds.builds?.find(b => b.name === build)?.single_cell?.groups ?? []
+  if (names.length === 0) {
+    return []
+  }
+  const res = await fetch(
+    `${daemonUrl}/v1/builds/${build}/enhancers?ref=${encodeURIComponent(ref)}&start=${start}&end=${start + 1}&include=windows&group=*&wait=0`,
+  )
+  const depths = new Map(
+    res.ok ? ((await res.json()).groups ?? []).map(g => [g.single_cell?.group, g.single_cell?.fragments]) : [],
+  )
+  return names.map(name => ({ name, fragments: depths.get(name) }))
+}
+
+/** `rare (580 fragments, 1.0 %)`: a group's name with its depth, when known. */
+export function groupLabel(group, groups) {
+  const total = groups.reduce((sum, g) => sum + (g.fragments ?? 0), 0)
+  if (group.fragments === undefined || total === 0) {
+    return group.name
+  }
+  return `${group.name} (${group.fragments.toLocaleString('en-US')} fragments, ${((100 * group.fragments) / total).toFixed(1)} %)`
+}
+
+/**
+ * Enhancer probability of every cell group of a scATAC build overlaid in one igv.js `merged`
+ * track: one wig track per group (`group=NAME`), each in its colour and named with its depth
+ * (from `cellGroups`), on the fixed 0-1 scale. The groups are scored live: `expandQuery: false`
+ * keeps each request to the view.
+ */
+export function groupScoresTrack(daemonUrl, build, groups) {
+  return {
+    name: 'cistrack enhancer probability per cell group (scATAC)',
+    type: 'merged',
+    tracks: groups.map((group, i) => ({
+      ...scoreTrack(daemonUrl, build, {
+        group: group.name,
+        name: groupLabel(group, groups),
+        color: GROUP_COLORS[i % GROUP_COLORS.length],
+      }),
+      expandQuery: false,
+    })),
+    min: 0,
+    max: 1,
+    autoscale: false,
+    // Opaque: each group in its own colour, the later groups drawn over the earlier (a thinly
+    // covered group's lower bars show inside a deeper group's); igv.js's 0.5 blends them.
+    alpha: 1,
+    height: 100,
   }
 }
 

@@ -46,6 +46,7 @@ query=""
 echo
 echo "  cistrack daemon   http://127.0.0.1:$port  (build hg38: partial GRCh38, K562 signals)"
 echo "  $page page     http://127.0.0.1:$web/$query"
+echo "  scATAC groups    http://127.0.0.1:$web/${query:-?}${query:+&}view=scatac  (build hg38_scatac: one track per cell group)"
 echo
 echo "  Open the page in a browser (it starts at chr17:42,600,001-42,700,000; a cold 100-kb view"
 echo "  takes several seconds of CPU scoring, then comes from the cache). Ctrl-C stops both."

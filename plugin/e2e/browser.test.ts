@@ -6,7 +6,8 @@
  * logs an error, and moving to another locus updates the tracks. At a 1-kb locus the in-silico
  * mutagenesis track draws one bar per base the daemon computed, coloured by base, and the motif
  * track shows the daemon's matches; past 1 kb the ISM track says to zoom in and asks nothing.
- * Screenshots go to plugin/e2e-artifacts/.
+ * On the scATAC build (hg38_scatac, scored live), both pages show two cell groups, `common`
+ * and `rare`, each as the daemon answers `group=*`. Screenshots go to plugin/e2e-artifacts/.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -85,6 +86,14 @@ const ISM_TIMEOUT = 900_000
 /** What the ISM tracks say past 1 kb (CistrackIsmAdapter; the igv.js page's notice). */
 const ISM_ZOOM_IN = 'Zoom in to 1 kb or less to see in-silico mutagenesis'
 const MOTIF_ZOOM_IN = 'Zoom in to 10 kb or less to see motif matches'
+/**
+ * The scATAC build of examples/hg38.toml and the pages' locus (real chr22 sequence and scATAC
+ * fragments of 100 cells): the cell group `common` (99 cells) calls enhancers near 17.431 Mb
+ * where `rare` (one cell, 1 % of the fragments) stays low. Not precomputed: scored live.
+ */
+const SCATAC_BUILD = 'hg38_scatac'
+const SCATAC_LOCUS: Locus = { ref: 'chr22', start: 17_400_000, end: 17_440_000 }
+const SCATAC_GROUPS = ['common', 'rare']
 /** The bars' colours by base (plugin/src/baseColors.ts, examples/igv/tracks.js). */
 const BASE_COLORS: Record<string, [number, number, number]> = {
   A: [0x2c, 0xa0, 0x2c],
@@ -212,6 +221,60 @@ async function motifMatches(locus: Locus) {
   )
   expect(status, JSON.stringify(body)).toBe(200)
   return body.matches
+}
+
+/** The fields of an `/enhancers?group=*` answer the scATAC tests read. */
+interface GroupsAnswer {
+  complete: boolean
+  groups: {
+    single_cell: { group: string; fragments: number }
+    windows: { start: number; end: number; probability: number }[]
+  }[]
+}
+
+/**
+ * The daemon's windows of every cell group over `locus` (`group=*`, asked until complete), as
+ * `[group, start, end, probability]` sorted, those overlapping it; and each group's depth.
+ */
+async function groupWindows(locus: Locus) {
+  const route = `/v1/builds/${SCATAC_BUILD}/enhancers?ref=${locus.ref}&start=${locus.start}&end=${locus.end}&include=windows&group=*&wait=30000`
+  const body = await until(
+    `the daemon's complete group=* answer for ${locusString(locus)}`,
+    async () => {
+      const { status, body } = await daemonJson<GroupsAnswer>(
+        daemon.daemon.url,
+        route,
+      )
+      expect(status, JSON.stringify(body)).toBe(200)
+      return body.complete ? body : undefined
+    },
+    RENDER_TIMEOUT,
+  )
+  const windows = body.groups.flatMap(g =>
+    g.windows
+      .filter(w => w.end > locus.start && w.start < locus.end)
+      .map(w => [g.single_cell.group, w.start, w.end, w.probability] as const),
+  )
+  return {
+    windows: sortWindows(windows),
+    fragments: Object.fromEntries(
+      body.groups.map(g => [g.single_cell.group, g.single_cell.fragments]),
+    ),
+  }
+}
+
+function sortWindows<T extends readonly [string, number, ...unknown[]]>(
+  windows: T[],
+) {
+  return [...windows].sort((a, b) =>
+    a[0] === b[0] ? a[1] - b[1] : a[0] < b[0] ? -1 : 1,
+  )
+}
+
+/** `#d55e00` as [r, g, b]. */
+function rgb(hex: string): [number, number, number] {
+  const n = Number.parseInt(hex.replace('#', ''), 16)
+  return [(n >> 16) & 255, (n >> 8) & 255, n & 255]
 }
 
 /** SNV_MOTIF among `matches` (strand as `+`/`-`, or 1/-1). */
@@ -408,6 +471,25 @@ describe('JBrowse 2 page', () => {
           scores: [...(display.features?.values?.() ?? [])].map((f: any) =>
             f.get('score'),
           ),
+          // The scATAC tracks: the multi-wiggle display's sources, and every window as
+          // [source, start, end, score] (source '' in a single-group track).
+          ...(String(track.configuration.trackId).startsWith('cistrack_scatac')
+            ? {
+                sources: display.sources?.map((src: any) => ({
+                  name: src.name,
+                  color: src.color,
+                  fragments: src.fragments,
+                })),
+                windows: [...(display.features?.values?.() ?? [])].map(
+                  (f: any) => [
+                    f.get('source') ?? '',
+                    f.get('start'),
+                    f.get('end'),
+                    f.get('score'),
+                  ],
+                ),
+              }
+            : {}),
         }
       }
       return {
@@ -477,6 +559,53 @@ describe('JBrowse 2 page', () => {
               ? [...ctx.getImageData(0, 0, c.width, c.height).data]
               : []
           }),
+    )
+  }
+
+  /**
+   * Opaque pixels of a display's canvases in each of `colours` (hex), by name, counted in the
+   * page (a 160-px multi-row track's RGBA data is too large to hand to Node quickly).
+   */
+  function canvasColours(displayId: string, colours: Record<string, string>) {
+    const targets = Object.entries(colours).map(([name, hex]) => ({
+      name,
+      rgb: rgb(hex),
+    }))
+    return page.$$eval(
+      `[data-testid="display-${displayId}"] canvas`,
+      (canvases, targets) => {
+        const counts: Record<string, number> = {}
+        for (const { name } of targets) {
+          counts[name] = 0
+        }
+        for (const c of canvases as HTMLCanvasElement[]) {
+          const ctx = c.width > 0 && c.height > 0 ? c.getContext('2d') : null
+          if (!ctx) {
+            continue
+          }
+          const data = ctx.getImageData(0, 0, c.width, c.height).data
+          for (let i = 0; i < data.length; i += 4) {
+            if (data[i + 3]! < 64) {
+              continue
+            }
+            for (const {
+              name,
+              rgb: [r, g, b],
+            } of targets) {
+              if (
+                Math.abs(data[i]! - r) +
+                  Math.abs(data[i + 1]! - g) +
+                  Math.abs(data[i + 2]! - b) <=
+                24
+              ) {
+                counts[name]! += 1
+              }
+            }
+          }
+        }
+        return { canvases: canvases.length, counts }
+      },
+      targets,
     )
   }
 
@@ -791,7 +920,22 @@ describe('JBrowse 2 page', () => {
           }
         }
       }
-      expect([...motifs.ids].sort()).toEqual([...motifIds].sort())
+      expect(motifIds.size).toBeGreaterThan(0)
+      // On a loaded machine the display can hold the previous zoom level's matches for a while
+      // after its blocks are drawn: wait until it shows exactly the matches crossing its blocks.
+      const want = JSON.stringify([...motifIds].sort())
+      const settled = await until(
+        'the motif track showing the matches crossing its blocks',
+        async () => {
+          const now = (await tracks())?.tracks.cistrack_motifs
+          return now && JSON.stringify([...now.ids].sort()) === want
+            ? now
+            : undefined
+        },
+        30_000,
+        async () => (await tracks())?.tracks.cistrack_motifs?.ids,
+      )
+      expect([...settled.ids].sort()).toEqual([...motifIds].sort())
       expect(
         snvMotif(matches),
         'the daemon finds the GATA1::TAL1 site at chr22:18,157,099',
@@ -921,6 +1065,95 @@ describe('JBrowse 2 page', () => {
     }
     await page.screenshot({ path: screenshotPath('jbrowse-whole-chr22') })
     expect(unexpected(errors)).toEqual([])
+  })
+
+  it('shows two cell groups of the scATAC build, each as the daemon answers group=*', async () => {
+    const started = Date.now()
+    await page.goto(
+      `${server.url}/?daemon=${encodeURIComponent(daemon.daemon.url)}&view=scatac`,
+    )
+    const state = await rendered(SCATAC_LOCUS)
+    expect(state.region[0]).toEqual(SCATAC_LOCUS)
+    const multi = state.tracks.cistrack_scatac_groups
+    expect(multi.errors).toEqual([])
+
+    // The display's sources: the two groups in table order, distinct colours, their depths.
+    expect(multi.sources.map((src: any) => src.name)).toEqual(SCATAC_GROUPS)
+    const colours = Object.fromEntries(
+      multi.sources.map((src: any) => [src.name, src.color]),
+    )
+    expect(new Set(Object.values(colours)).size).toBe(2)
+
+    // Each block's windows of each group, as the daemon answers group=* for that block.
+    const expected = new Map<
+      string,
+      readonly [string, number, number, number]
+    >()
+    let fragments: Record<string, number> = {}
+    for (const block of multi.blocks) {
+      const answer = await groupWindows(wholeBases(block))
+      fragments = answer.fragments
+      for (const w of answer.windows) {
+        expected.set(`${w[0]}:${w[1]}`, w)
+      }
+    }
+    const shown = sortWindows(
+      multi.windows as [string, number, number, number][],
+    )
+    expect(shown.length).toBeGreaterThan(2 * 200)
+    expect(shown).toEqual(sortWindows([...expected.values()]))
+    for (const name of SCATAC_GROUPS) {
+      expect(shown.filter(w => w[0] === name).length, name).toBe(
+        shown.length / 2,
+      )
+    }
+    expect(multi.sources.map((src: any) => [src.name, src.fragments])).toEqual(
+      SCATAC_GROUPS.map(name => [name, fragments[name]]),
+    )
+    // The groups differ here: common calls enhancers, rare (1 % of the depth) does not.
+    const peak = (name: string) =>
+      Math.max(...shown.filter(w => w[0] === name).map(w => w[3]))
+    expect(
+      fragments.rare! / (fragments.rare! + fragments.common!),
+    ).toBeLessThan(0.05)
+    expect(peak('common')).toBeGreaterThan(0.5)
+    expect(peak('rare')).toBeLessThan(peak('common') / 2)
+
+    // The single-group tracks (CistrackScoreAdapter with group) show the same windows.
+    for (const name of SCATAC_GROUPS) {
+      const single = state.tracks[`cistrack_scatac_${name}`]
+      expect(single.errors).toEqual([])
+      expect(
+        sortWindows(single.windows as [string, number, number, number][]).map(
+          w => w.slice(1),
+        ),
+        name,
+      ).toEqual(shown.filter(w => w[0] === name).map(w => w.slice(1)))
+    }
+
+    // Both groups are drawn, each in its colour.
+    const { canvases, counts } = await canvasColours(
+      'cistrack_scatac_groups-MultiLinearWiggleDisplay',
+      colours,
+    )
+    expect(canvases, 'canvases of the multi-wiggle track').toBeGreaterThan(0)
+    for (const name of SCATAC_GROUPS) {
+      expect(
+        counts[name],
+        `pixels in ${name}'s colour: ${JSON.stringify(counts)}`,
+      ).toBeGreaterThan(200)
+    }
+    await page.screenshot({ path: screenshotPath('jbrowse-scatac-groups') })
+    if (process.env.UPDATE_DOCS_SCREENSHOT) {
+      fs.copyFileSync(
+        screenshotPath('jbrowse-scatac-groups'),
+        path.join(ROOT, 'docs', 'jbrowse-scatac-groups.png'),
+      )
+    }
+    expect(unexpected(errors)).toEqual([])
+    process.stderr.write(
+      `e2e: the scATAC groups (scored live) rendered and checked in ${Math.round((Date.now() - started) / 1000)} s\n`,
+    )
   })
 })
 
@@ -1264,5 +1497,132 @@ describe('igv.js page', () => {
       fullPage: true,
     })
     expect(unexpected(errors)).toEqual([])
+  })
+
+  it('overlays the two cell groups of the scATAC build, each as the daemon answers', async () => {
+    const started = Date.now()
+    const requests: string[] = []
+    const onRequest = (r: { url(): string }) => {
+      if (r.url().startsWith(daemon.daemon.url)) {
+        requests.push(r.url())
+      }
+    }
+    page.on('request', onRequest)
+    await page.goto(
+      `${server.url}/?daemon=${encodeURIComponent(daemon.daemon.url)}&view=scatac`,
+    )
+    // Each group's raw windows in view (bpPerPixel 1: igv.js's own cache holds them summarised
+    // per pixel), from the one `merged` track's constituent tracks.
+    const state = await until(
+      'the igv.js cell-group tracks',
+      () =>
+        page.evaluate(async ({ ref, start, end }) => {
+          const cistrack = (window as any).__cistrack
+          const merged = cistrack?.browser?.trackViews
+            .map((t: any) => t.track)
+            .find((t: any) => t.type === 'merged')
+          if (!merged?.tracks?.length) {
+            return undefined
+          }
+          const groups = []
+          for (const track of merged.tracks) {
+            const features = await track.getFeatures(ref, start, end, 1)
+            groups.push({
+              name: String(track.name),
+              color: String(track.color),
+              windows: features
+                .filter((f: any) => f.end > start && f.start < end)
+                .map((f: any) => [f.start, f.end, f.value]),
+            })
+          }
+          return groups.every(g => g.windows.length > 0)
+            ? {
+                locus: cistrack.browser.currentLoci(),
+                name: String(merged.name),
+                groups,
+                notes: String(document.getElementById('notes')?.textContent),
+              }
+            : undefined
+        }, SCATAC_LOCUS),
+      RENDER_TIMEOUT,
+    )
+    page.off('request', onRequest)
+    expect(igvLocus(state.locus)).toBe(igvLocus(SCATAC_LOCUS))
+    expect(state.name).toBe(
+      'cistrack enhancer probability per cell group (scATAC)',
+    )
+    const { windows, fragments } = await groupWindows(SCATAC_LOCUS)
+    // Two group tracks, in table order, named with their depths, in two colours.
+    expect(state.groups.map(g => g.name.split(' ')[0])).toEqual(SCATAC_GROUPS)
+    expect(new Set(state.groups.map(g => g.color)).size).toBe(2)
+    for (const [i, name] of SCATAC_GROUPS.entries()) {
+      const group = state.groups[i]!
+      expect(group.name).toContain(
+        `${name} (${fragments[name]!.toLocaleString('en-US')} fragments`,
+      )
+      expect(group.windows, name).toEqual(
+        windows.filter(w => w[0] === name).map(w => w.slice(1)),
+      )
+      expect(
+        requests.some(u => new URL(u).searchParams.get('group') === name),
+        `a group=${name} request`,
+      ).toBe(true)
+    }
+    // The page says each group's depth.
+    expect(state.notes).toContain(
+      `rare (${fragments.rare!.toLocaleString('en-US')} fragments, `,
+    )
+    // Both groups are drawn, each in its colour (opaque: the later group over the earlier).
+    const targets = state.groups.map((g, i) => ({
+      name: SCATAC_GROUPS[i]!,
+      rgb: rgb(g.color),
+    }))
+    const counts = await until(
+      'the merged track painted',
+      () =>
+        page.evaluate(targets => {
+          const trackView = (window as any).__cistrack.browser.trackViews.find(
+            (t: any) => t.track?.type === 'merged',
+          )
+          const canvas = trackView?.viewports[0]?.canvas as
+            HTMLCanvasElement | undefined
+          const ctx = canvas?.getContext('2d')
+          if (!canvas || !ctx || canvas.width === 0 || canvas.height === 0) {
+            return undefined
+          }
+          const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data
+          const counts: Record<string, number> = {}
+          for (const {
+            name,
+            rgb: [r, g, b],
+          } of targets) {
+            counts[name] = 0
+            for (let i = 0; i < data.length; i += 4) {
+              if (
+                data[i + 3]! >= 64 &&
+                Math.abs(data[i]! - r) +
+                  Math.abs(data[i + 1]! - g) +
+                  Math.abs(data[i + 2]! - b) <=
+                  24
+              ) {
+                counts[name] += 1
+              }
+            }
+          }
+          return Object.values(counts).every(n => n > 0) ? counts : undefined
+        }, targets),
+      RENDER_TIMEOUT,
+    )
+    for (const name of SCATAC_GROUPS) {
+      expect(
+        counts[name],
+        `pixels in ${name}'s colour: ${JSON.stringify(counts)}`,
+      ).toBeGreaterThan(200)
+    }
+    await page.screenshot({ path: screenshotPath('igv-scatac-groups') })
+    expect(unexpected(errors)).toEqual([])
+    process.stderr.write(
+      `e2e: the igv.js scATAC groups rendered and checked in ${Math.round((Date.now() - started) / 1000)} s\n`,
+    )
   })
 })

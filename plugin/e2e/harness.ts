@@ -114,9 +114,10 @@ function cistrackBinary() {
 }
 
 /**
- * Fills a fresh cache with dense scores over `loci` (padded), then starts the daemon on a
- * free port with that cache. A cold 100-kb view costs several seconds of CPU scoring; this
- * keeps the page tests about rendering, not about waiting.
+ * Fills a fresh cache with dense scores of build hg38 over `loci` (padded), then starts the
+ * daemon on a free port with that cache (every build of examples/hg38.toml: hg38, and the
+ * scATAC build hg38_scatac, scored live). A cold 100-kb view costs several seconds of CPU
+ * scoring; this keeps the page tests about rendering, not about waiting.
  */
 export async function startDaemon(loci: Locus[], paddingBp = 20_000) {
   const binary = cistrackBinary()
@@ -137,6 +138,9 @@ export async function startDaemon(loci: Locus[], paddingBp = 20_000) {
     [
       '--config',
       config,
+      // the K562 build (the config also has hg38_scatac, which the tests score live)
+      '--build',
+      'hg38',
       'precompute',
       '--regions',
       bed,

@@ -1,9 +1,10 @@
 // Records real daemon answers into src/test_data/ for the adapters' unit tests.
 //
-//   target/release/cistrack --config examples/hg38.toml serve &      # the demo build
+//   target/release/cistrack --config examples/hg38.toml serve &      # the demo builds
 //   node plugin/scripts/record-fixtures.mjs [http://127.0.0.1:8765] [--only NAME,...] [--hg19 URL]
 //
-// Each file holds {request, status, body} exactly as the daemon answered. The incomplete
+// Each file holds {request, status, body} exactly as the daemon answered (then run `npm run
+// format` in plugin/: the checked-in files are prettier's layout of the same JSON). The incomplete
 // answers need regions the daemon has not computed yet (a cold cache): they ask with a short
 // wait. `--only ism,motifs` records just the files whose names start with those words (the
 // others stay as they are); `--hg19 URL` names a daemon on examples/hg19.toml, a build without
@@ -143,3 +144,38 @@ if (hg19) {
 } else if (wanted('motifs_404')) {
   console.warn('motifs_404 not recorded: give --hg19 URL (a daemon on examples/hg19.toml)')
 }
+
+// Cell groups of the scATAC build (hg38_scatac: real chr22 fragments of 100 cells, groups
+// `common` and `rare`): `--only groups` records these. The incomplete answer is asked first, on
+// a cold cache (wait=0), as a view's first request is.
+const groupsView = 'ref=chr22&start=17420000&end=17440000'
+const coldGroups = await record(
+  'groups_incomplete',
+  '/v1/builds/hg38_scatac/enhancers?ref=chr22&start=17440000&end=17460000&include=windows&mode=auto&group=*&wait=0',
+)
+if (coldGroups?.complete) {
+  console.warn('groups_incomplete came back complete: record it on a cold cache')
+}
+await record('groups_builds', '/v1/builds')
+await recordComplete(
+  'groups_complete_after_wait',
+  '/v1/builds/hg38_scatac/enhancers?ref=chr22&start=17440000&end=17460000&include=windows&mode=auto&group=*&wait=30000',
+)
+await recordComplete(
+  'groups_chr22_17420000_17440000',
+  `/v1/builds/hg38_scatac/enhancers?${groupsView}&include=windows&mode=auto&group=*&wait=30000`,
+)
+for (const group of ['common', 'rare']) {
+  await recordComplete(
+    `groups_${group}_chr22_17420000_17440000`,
+    `/v1/builds/hg38_scatac/enhancers?${groupsView}&group=${group}&wait=30000`,
+  )
+}
+await record(
+  'groups_400_bigwig',
+  `/v1/builds/hg38/enhancers?${groupsView}&include=windows&mode=auto&group=*`,
+)
+await record(
+  'groups_404_unknown',
+  `/v1/builds/hg38_scatac/enhancers?${groupsView}&include=windows&mode=auto&group=nope`,
+)

@@ -1,5 +1,6 @@
 /**
- * Configuration slots every cistrack adapter has (the daemon connection).
+ * Configuration slots every cistrack adapter has (the daemon connection), and the cell-group
+ * slot of the adapters that read `/enhancers`.
  *
  * NOTE: JBrowse drops slot values equal to their defaults from a config snapshot, and an adapter
  * config left with no slot set loses its type. `build` therefore has an empty default and must
@@ -77,6 +78,26 @@ export function daemonSlots() {
       defaultValue: DEFAULT_MAX_REGION_BP,
       description:
         "views larger than this many bp are not requested; match the daemon's --max-region",
+    },
+  }
+}
+
+/**
+ * The `group` slot of the adapters that read `/enhancers`: a cell group of a build whose
+ * accessibility is a scATAC fragments file. Its default is empty (the build's own group), and
+ * an empty value is not sent.
+ */
+export function groupSlot() {
+  return {
+    /**
+     * #slot
+     * cell group of a scATAC fragments build (sent as `group=NAME`); empty for the build's own
+     */
+    group: {
+      type: 'string',
+      defaultValue: '',
+      description:
+        "cell group of a build whose accessibility is scATAC fragments, as listed in /v1/builds (single_cell.groups); empty: the build's own group",
     },
   }
 }

@@ -131,6 +131,23 @@ export interface Element {
   shares: { sequence: number; h3k27ac: number; accessibility: number }
 }
 
+/**
+ * A build whose accessibility is a scATAC fragments file: the cell group an answer was read
+ * with and its depth.
+ */
+export interface SingleCell {
+  /** The fragments file's name. */
+  file: string
+  /** The group's fragments: its depth. */
+  fragments: number
+  /** The cell group this answer (or the build, in `/v1/builds`) reads. */
+  group: string
+  /** Every group of the build's barcode table, in table order. */
+  groups: string[]
+  /** Every group's fragments (daemons since the `group=*` answer; absent before). */
+  fragments_by_group?: Record<string, number>
+}
+
 export interface EnhancersResponse {
   /** What `percentile` fields rank against: windows drawn at random over the build. */
   background?: { windows: number }
@@ -148,6 +165,32 @@ export interface EnhancersResponse {
   masked_modalities?: string[]
   windows?: Window[]
   elements?: Element[]
+  /** The cell group read and its depth, for a build reading scATAC fragments. */
+  single_cell?: SingleCell
+}
+
+/**
+ * `/enhancers?…&group=*`: every cell group of a fragments build at once, one `/enhancers`
+ * answer per group in the group table's order (each names its group in `single_cell.group`).
+ */
+export interface GroupsResponse {
+  build: string
+  ref: string
+  start: number
+  end: number
+  /** Every group's answer is complete. */
+  complete: boolean
+  groups: EnhancersResponse[]
+}
+
+/** One build of `/v1/builds` (the fields the adapters read). */
+export interface BuildInfo {
+  name: string
+  default_model?: string
+  models?: Record<string, string>
+  stride?: number
+  /** Present for a build whose accessibility is a scATAC fragments file. */
+  single_cell?: SingleCell
 }
 
 export interface Gene {
@@ -290,10 +333,19 @@ export interface MotifsResponse {
  */
 export type PendingItem = [number, number] | { name?: string; tss?: number }
 
-/** Answers that may come back incomplete and are asked again until complete. */
+/**
+ * Answers that may come back incomplete and are asked again until complete: their own
+ * `pending`, or (`group=*`) their groups'.
+ */
 interface Pending {
   complete: boolean
-  pending: PendingItem[]
+  pending?: PendingItem[]
+  groups?: { pending?: PendingItem[] }[]
+}
+
+/** What an answer has still pending: its own list, or its groups' lists one after another. */
+function pendingOf(body: Pending): PendingItem[] {
+  return body.pending ?? body.groups?.flatMap(g => g.pending ?? []) ?? []
 }
 
 /** What is still pending, for messages: `19 kb`, `3 genes`, or both. */
@@ -553,7 +605,7 @@ export async function getComplete<T extends Pending>(
       if (body.complete) {
         return body
       }
-      const pending = pendingString(body.pending ?? [])
+      const pending = pendingString(pendingOf(body))
       if (Date.now() - started >= settings.maxWaitMs) {
         throw new CistrackError(
           `cistrack: ${what} still being computed after ${Math.round((Date.now() - started) / 1000)} s (${pending} pending); the daemon keeps what it has done, reload the track to go on`,
@@ -583,6 +635,23 @@ export async function getRefNames(
       signal,
     )
     return body.refnames
+  } finally {
+    done()
+  }
+}
+
+/** `/v1/builds`: the daemon's builds. */
+export async function getBuilds(
+  settings: DaemonSettings,
+  opts: RequestOptions = {},
+) {
+  const { signal, done } = requestSignal(opts)
+  try {
+    const body = await getJson<{ builds: BuildInfo[] }>(
+      `${settings.url}/v1/builds`,
+      signal,
+    )
+    return body.builds
   } finally {
     done()
   }

@@ -3,6 +3,8 @@
  * region.
  *
  * - `CistrackScoreAdapter`: per-window enhancer probabilities (QuantitativeTrack)
+ * - `CistrackGroupScoresAdapter`: the same for every cell group of a scATAC build, one source
+ *   per group (MultiQuantitativeTrack)
  * - `CistrackEnhancerAdapter`: called enhancer elements (FeatureTrack)
  * - `CistrackLinkAdapter`: enhancer-gene links (FeatureTrack with LinearArcDisplay)
  * - `CistrackIsmAdapter`: in-silico mutagenesis per base (QuantitativeTrack, ≤ 1 kb)
@@ -16,6 +18,7 @@ import Plugin from '@jbrowse/core/Plugin'
 
 import CistrackArcRendererF from './CistrackArcRenderer'
 import CistrackEnhancerAdapterF from './CistrackEnhancerAdapter'
+import CistrackGroupScoresAdapterF from './CistrackGroupScoresAdapter'
 import CistrackIsmAdapterF from './CistrackIsmAdapter'
 import CistrackLinkAdapterF from './CistrackLinkAdapter'
 import CistrackMotifAdapterF from './CistrackMotifAdapter'
@@ -31,6 +34,7 @@ export default class CistrackPlugin extends Plugin {
 
   install(pluginManager: PluginManager) {
     CistrackScoreAdapterF(pluginManager)
+    CistrackGroupScoresAdapterF(pluginManager)
     CistrackEnhancerAdapterF(pluginManager)
     CistrackLinkAdapterF(pluginManager)
     CistrackIsmAdapterF(pluginManager)

@@ -24,10 +24,11 @@ function loaded() {
 }
 
 describe('CistrackPlugin', () => {
-  it('registers the five adapter types and the arc renderer', () => {
+  it('registers the six adapter types and the arc renderer', () => {
     const pluginManager = loaded()
     for (const name of [
       'CistrackScoreAdapter',
+      'CistrackGroupScoresAdapter',
       'CistrackEnhancerAdapter',
       'CistrackLinkAdapter',
       'CistrackIsmAdapter',

@@ -52,6 +52,11 @@ impl FragmentsTrack {
         self.fragments.values().sum()
     }
 
+    /// Every group's fragments over the whole file, in table order.
+    pub fn group_totals(&self) -> Vec<u64> {
+        self.totals.iter().map(|t| t.values().sum()).collect()
+    }
+
     /// The same file read for the group named `name`, or `None` when the table has no such
     /// group.
     pub fn with_group(&self, name: &str) -> Option<Self> {

@@ -108,13 +108,15 @@ fn region_contig(b: &BuildState, region: &Region) -> Result<crate::genome::Conti
 }
 
 /// A build whose accessibility is one cell group of a fragments file: the file, the group, the
-/// table's groups and the group's depth, so that users see when coverage is low.
+/// table's groups and every group's depth, so that users see when coverage is low.
 #[derive(Debug, Serialize)]
 struct SingleCellJson {
     /// The fragments file's name.
     file: String,
     /// The group's fragments over the file.
     fragments: u64,
+    /// Every group's fragments over the file.
+    fragments_by_group: std::collections::BTreeMap<String, u64>,
     group: String,
     groups: Vec<String>,
 }
@@ -130,6 +132,12 @@ impl SingleCellJson {
                     .file_name()
                     .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
                 fragments: f.total(),
+                fragments_by_group: f
+                    .group_names()
+                    .iter()
+                    .cloned()
+                    .zip(f.group_totals())
+                    .collect(),
                 group: f.group_name().to_string(),
                 groups: f.group_names().to_vec(),
             })

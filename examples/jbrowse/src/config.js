@@ -2,7 +2,9 @@
 //! sequence at the loci of ../shared/data/hg38/genome/loci.bed), GENCODE genes, and the cistrack
 //! tracks asking the daemon at `daemonUrl` for the visible region: enhancer probability, called
 //! enhancers, enhancer–gene links, motif matches (views up to 10 kb) and in-silico mutagenesis
-//! per base (views up to 1 kb).
+//! per base (views up to 1 kb); and, on the scATAC build `hg38_scatac` (`?view=scatac`), the
+//! enhancer probability of each cell group: all groups in one multi-wiggle track, and one track
+//! per group.
 
 /** Where the page finds its files: the static server of `make demo` (serve.mjs mounts). */
 export function assembly(origin) {
@@ -156,6 +158,65 @@ export function tracks(origin, daemonUrl) {
   ]
 }
 
+/**
+ * The scATAC build's cell groups (examples/hg38.toml `hg38_scatac`, tests/data/scatac/groups.tsv)
+ * and their colours: those CistrackGroupScoresAdapter gives its sources in table order
+ * (plugin/src/CistrackGroupScoresAdapter, GROUP_COLORS), so that a group has one colour on
+ * the page.
+ */
+export const SCATAC_GROUPS = [
+  { name: 'common', color: '#0072b2', about: '99 cells' },
+  { name: 'rare', color: '#d55e00', about: 'one cell, 1 % of the fragments' },
+]
+
+/** The tracks of the scATAC build: every cell group in one track, and one track per group. */
+export function scatacTracks(daemonUrl) {
+  const daemon = { daemonUrl, build: 'hg38_scatac' }
+  return [
+    {
+      type: 'MultiQuantitativeTrack',
+      trackId: 'cistrack_scatac_groups',
+      name: 'cistrack enhancer scores per cell group (scATAC)',
+      description:
+        "one row per cell group of the scATAC build, from one /enhancers?group=* request per block; each group's fragments in Edit colors/arrangement",
+      category: ['cistrack', 'scATAC'],
+      assemblyNames: ['hg38'],
+      // groups: [...] would restrict and order the groups (default: every group, table order).
+      adapter: { type: 'CistrackGroupScoresAdapter', ...daemon },
+      displays: [
+        {
+          type: 'MultiLinearWiggleDisplay',
+          displayId: 'cistrack_scatac_groups-MultiLinearWiggleDisplay',
+          // One row per group, each on the probability's 0-1 scale (rows of 70 px or more
+          // get their own scale bar).
+          defaultRendering: 'multirowxy',
+          minScore: 0,
+          maxScore: 1,
+          height: 160,
+        },
+      ],
+    },
+    ...SCATAC_GROUPS.map(({ name, color, about }) => ({
+      type: 'QuantitativeTrack',
+      trackId: `cistrack_scatac_${name}`,
+      name: `cistrack enhancer probability, cell group ${name} (scATAC, ${about})`,
+      category: ['cistrack', 'scATAC'],
+      assemblyNames: ['hg38'],
+      adapter: { type: 'CistrackScoreAdapter', ...daemon, group: name },
+      displays: [
+        {
+          type: 'LinearWiggleDisplay',
+          displayId: `cistrack_scatac_${name}-LinearWiggleDisplay`,
+          minScore: 0,
+          maxScore: 1,
+          height: 60,
+          renderers: { XYPlotRenderer: { type: 'XYPlotRenderer', color } },
+        },
+      ],
+    })),
+  ]
+}
+
 /** Tracks open when the page loads, top to bottom. */
 export const SHOWN = [
   'gencode_genes',
@@ -168,3 +229,16 @@ export const SHOWN = [
 
 /** A real locus with real sequence and called enhancers (K562 signals). */
 export const DEFAULT_LOCUS = 'chr17:42,600,001-42,700,000'
+
+/** `?view=scatac`: the scATAC build's tracks, open at a locus where the two groups differ. */
+export const SCATAC_SHOWN = [
+  'gencode_genes',
+  'cistrack_scatac_groups',
+  ...SCATAC_GROUPS.map(g => `cistrack_scatac_${g.name}`),
+]
+
+/**
+ * Real chr22 sequence and scATAC fragments: `common` calls enhancers near 17.431 Mb (peak
+ * probability 0.84) where `rare`, one cell, stays below 0.25.
+ */
+export const SCATAC_LOCUS = 'chr22:17,400,001-17,440,000'

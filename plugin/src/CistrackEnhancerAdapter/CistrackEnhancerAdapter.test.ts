@@ -8,6 +8,8 @@ import enhancersComplete from '../test_data/enhancers_complete_after_wait.json'
 import enhancersIncomplete from '../test_data/enhancers_incomplete.json'
 import enhancersPercentiles from '../test_data/enhancers_percentiles.json'
 import error413 from '../test_data/error_413.json'
+import common from '../test_data/groups_common_chr22_17420000_17440000.json'
+import rare from '../test_data/groups_rare_chr22_17420000_17440000.json'
 import { DAEMON, collect, plain, stubDaemon } from '../testUtil'
 
 function makeAdapter(extra: Record<string, unknown> = {}) {
@@ -130,6 +132,36 @@ describe('CistrackEnhancerAdapter', () => {
     expect(enhancersIncomplete.body.complete).toBe(false)
     expect(calls).toHaveLength(2)
     expect(features).toEqual([])
+  })
+
+  it('calls the elements of another cell group of a scATAC build with group set', async () => {
+    const { calls } = stubDaemon([
+      [/group=common/, common],
+      [/group=rare/, rare],
+    ])
+    const view = {
+      assemblyName: 'hg38',
+      refName: 'chr22',
+      start: 17_420_000,
+      end: 17_440_000,
+    }
+    const called = async (group: string) =>
+      collect(
+        makeAdapter({ build: 'hg38_scatac', group, paddingBp: 0 }).getFeatures(
+          view,
+        ),
+      )
+    const fromCommon = await called('common')
+    expect(calls[0]!.url.searchParams.get('group')).toBe('common')
+    expect(calls[0]!.url.searchParams.get('include')).toBe('elements')
+    expect(fromCommon.map(f => f.id())).toEqual(
+      common.body.elements.map(e => `chr22:${e.start}-${e.end}`),
+    )
+    expect(fromCommon[0]!.get('group')).toBe('common')
+    expect(fromCommon[0]!.get('fragments')).toBe(56_535)
+    // One cell's fragments (1 % of the depth) call nothing here.
+    expect(await called('rare')).toEqual([])
+    expect(calls.at(-1)!.url.searchParams.get('group')).toBe('rare')
   })
 
   it('returns nothing for a region of N', async () => {

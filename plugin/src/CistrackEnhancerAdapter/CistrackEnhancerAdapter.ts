@@ -1,6 +1,7 @@
 /**
  * Called enhancers: maximal runs of windows at or above the model's threshold, with the peak
- * window's probability, logit and modality attention shares in the feature details.
+ * window's probability, logit and modality attention shares in the feature details. With
+ * `group` set, they are called from that cell group of a scATAC fragments build.
  */
 import { ObservableCreate } from '@jbrowse/core/util/rxjs'
 import { SimpleFeature } from '@jbrowse/core/util'
@@ -17,11 +18,14 @@ import type { Element, EnhancersResponse } from '../daemon'
 import type { BaseOptions } from '@jbrowse/core/data_adapters/BaseAdapter'
 import type { Feature, Region } from '@jbrowse/core/util'
 
-/** The feature a called element becomes; its id is its position, the same from every block. */
+/**
+ * The feature a called element becomes; its id is its position, the same from every block.
+ * Read from a scATAC fragments build, it names the cell group and its depth.
+ */
 export function elementFeature(
   refName: string,
   element: Element,
-  body: Pick<EnhancersResponse, 'model' | 'threshold'>,
+  body: Pick<EnhancersResponse, 'model' | 'threshold' | 'single_cell'>,
 ) {
   return new SimpleFeature({
     uniqueId: `${refName}:${element.start}-${element.end}`,
@@ -49,6 +53,12 @@ export function elementFeature(
     share_accessibility: element.shares.accessibility,
     model: `${body.model.name}/${body.model.version}`,
     threshold: body.threshold,
+    ...(body.single_cell
+      ? {
+          group: body.single_cell.group,
+          fragments: body.single_cell.fragments,
+        }
+      : {}),
   })
 }
 
@@ -80,6 +90,7 @@ export default class CistrackEnhancerAdapter extends CistrackBaseAdapter {
             include: 'elements',
             mode: String(this.getConf('mode') || 'auto'),
             stride: settings.stride || undefined,
+            group: String(this.getConf('group') ?? ''),
           }),
           `called enhancers for ${locusString(refName, start, end)}`,
           opts,

@@ -1,15 +1,17 @@
 import { ConfigurationSchema } from '@jbrowse/core/configuration'
 
-import { daemonSlots } from '../configSlots'
+import { daemonSlots, groupSlot } from '../configSlots'
 
 /**
  * #config CistrackEnhancerAdapter
- * called enhancer elements from the daemon's `/enhancers` route, for a FeatureTrack
+ * called enhancer elements from the daemon's `/enhancers` route, for a FeatureTrack; `group`
+ * reads another cell group of a scATAC build
  */
 const configSchema = ConfigurationSchema(
   'CistrackEnhancerAdapter',
   {
     ...daemonSlots(),
+    ...groupSlot(),
     /**
      * #slot
      * `auto` (the daemon's choice), `dense` or `candidates`

@@ -6,6 +6,8 @@ import enhancersAllN from '../test_data/enhancers_all_n.json'
 import enhancers from '../test_data/enhancers_chr17_42615000_42645000.json'
 import enhancersPercentiles from '../test_data/enhancers_percentiles.json'
 import error404 from '../test_data/error_404_contig.json'
+import groupsUnknown from '../test_data/groups_404_unknown.json'
+import rare from '../test_data/groups_rare_chr22_17420000_17440000.json'
 import refnames from '../test_data/refnames.json'
 import { DAEMON, collect, plain, stubDaemon } from '../testUtil'
 
@@ -71,6 +73,41 @@ describe('CistrackScoreAdapter', () => {
     )
     expect(calls[0]!.url.searchParams.get('model')).toBe('teacher')
     expect(calls[0]!.url.searchParams.get('stride')).toBe('200')
+  })
+
+  it('reads another cell group of a scATAC build with group set', async () => {
+    const { calls } = stubDaemon([[/enhancers/, rare]])
+    const view = {
+      ...region,
+      refName: 'chr22',
+      start: 17_420_000,
+      end: 17_440_000,
+    }
+    const features = await collect(
+      makeAdapter({ build: 'hg38_scatac', group: 'rare' }).getFeatures(view),
+    )
+    expect(calls[0]!.url.pathname).toBe('/v1/builds/hg38_scatac/enhancers')
+    expect(calls[0]!.url.searchParams.get('group')).toBe('rare')
+    expect(features.map(f => [f.get('start'), f.get('score')])).toEqual(
+      rare.body.windows.map(w => [w.start, w.probability]),
+    )
+    expect(features[0]!.get('group')).toBe('rare')
+    expect(features[0]!.get('fragments')).toBe(580)
+    // Without the slot, no group is sent (the build's own; see the first test's query).
+  })
+
+  it("names the groups, in the daemon's words, for an unknown group", async () => {
+    stubDaemon([[/enhancers/, groupsUnknown]])
+    await expect(
+      collect(
+        makeAdapter({ build: 'hg38_scatac', group: 'nope' }).getFeatures({
+          ...region,
+          refName: 'chr22',
+        }),
+      ),
+    ).rejects.toThrow(
+      'cistrack daemon: build hg38_scatac has no cell group "nope" (groups: common, rare) (HTTP 404)',
+    )
   })
 
   it('returns no features for a region of N (windows skipped)', async () => {

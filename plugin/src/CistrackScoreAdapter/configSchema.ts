@@ -1,16 +1,17 @@
 import { ConfigurationSchema } from '@jbrowse/core/configuration'
 
-import { daemonSlots } from '../configSlots'
+import { daemonSlots, groupSlot } from '../configSlots'
 
 /**
  * #config CistrackScoreAdapter
  * per-window enhancer probabilities from the daemon's `/enhancers` route, for a
- * QuantitativeTrack (LinearWiggleDisplay)
+ * QuantitativeTrack (LinearWiggleDisplay); `group` reads another cell group of a scATAC build
  */
 const configSchema = ConfigurationSchema(
   'CistrackScoreAdapter',
   {
     ...daemonSlots(),
+    ...groupSlot(),
     /**
      * #slot
      * `auto` (the daemon's choice), `dense` or `candidates`
