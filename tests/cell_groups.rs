@@ -43,21 +43,6 @@ fn get_ok(d: &helpers::Daemon, path: &str) -> Value {
     value
 }
 
-/// Window probabilities of an answer, by window start.
-fn probabilities(answer: &Value) -> Vec<(u64, f64)> {
-    answer["windows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| {
-            (
-                w["start"].as_u64().unwrap(),
-                w["probability"].as_f64().unwrap(),
-            )
-        })
-        .collect()
-}
-
 /// The values of a bigWig (local path or URL, read by libBigWig) at the starts of `windows`.
 fn bigwig_values(file: &str, windows: &[(u64, f64)]) -> Vec<f64> {
     let code = r#"
@@ -138,8 +123,14 @@ fn every_group_in_one_answer_and_a_track_file_per_group() {
             d.addr
         )
     };
-    assert_same_scores(&url("scores.bw", "rare"), &probabilities(&groups[1]));
-    assert_same_scores(&url("scores.bw", "common"), &probabilities(&groups[0]));
+    assert_same_scores(
+        &url("scores.bw", "rare"),
+        &helpers::window_probabilities(&groups[1]),
+    );
+    assert_same_scores(
+        &url("scores.bw", "common"),
+        &helpers::window_probabilities(&groups[0]),
+    );
 
     // errors
     let (status, e) = get(&d, "/v1/builds/common/tracks/scores.bw?group=*");
@@ -230,7 +221,7 @@ fn precompute_and_export_per_group() {
     {
         assert_eq!(g["windows_cached"], g["windows_needed"], "{name}");
         let file = out.join(name).join("scores.bw");
-        assert_same_scores(file.to_str().unwrap(), &probabilities(g));
+        assert_same_scores(file.to_str().unwrap(), &helpers::window_probabilities(g));
     }
 
     // one group only

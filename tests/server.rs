@@ -287,17 +287,7 @@ fn enhancers_match_the_cli_and_clip_at_contig_ends() {
             (f[1].parse().unwrap(), f[3].parse().unwrap())
         })
         .collect();
-    let served: Vec<(u64, f64)> = v["windows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| {
-            (
-                w["start"].as_u64().unwrap(),
-                w["probability"].as_f64().unwrap(),
-            )
-        })
-        .collect();
+    let served = helpers::window_probabilities(&v);
     assert_eq!(served.len(), cli.len());
     for (a, b) in served.iter().zip(&cli) {
         assert_eq!(a.0, b.0);

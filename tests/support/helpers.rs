@@ -292,6 +292,21 @@ pub fn precompute_with(config: &Path, regions: &Path, cache: &Path, extra: &[&st
     cistrack(&args)
 }
 
+/// The windows of an `/enhancers` answer as (start, probability).
+pub fn window_probabilities(answer: &serde_json::Value) -> Vec<(u64, f64)> {
+    answer["windows"]
+        .as_array()
+        .expect("an answer with windows")
+        .iter()
+        .map(|w| {
+            (
+                w["start"].as_u64().unwrap(),
+                w["probability"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// One `GET` on a fresh connection: status and body (de-chunked), or `None` if no complete
 /// answer came within `timeout`.
 pub fn http_get(
