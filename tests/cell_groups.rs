@@ -133,6 +133,13 @@ fn every_group_in_one_answer_and_a_track_file_per_group() {
     );
 
     // errors
+    let (status, e) = get(&d, "/v1/builds/common/tracks/percentiles.bw?group=rare");
+    assert_eq!(status, 404, "{e}");
+    assert!(
+        e.to_string()
+            .contains("cell group rare: its background is not computed; run `cistrack precompute --background --group rare`"),
+        "{e}"
+    );
     let (status, e) = get(&d, "/v1/builds/common/tracks/scores.bw?group=*");
     assert_eq!(status, 400, "{e}");
     assert!(e.to_string().contains("one per cell group"), "{e}");

@@ -104,8 +104,10 @@ pub(in crate::server) async fn answer<B>(
     }
     if file == "percentiles.bw" && !dir.join(file).exists() {
         return Err(ApiError::not_found(format!(
-            "no percentiles.bw for {} on build {build}: its background is not computed; run `cistrack precompute --background` for this build and model",
-            engine.spec().id()
+            "no percentiles.bw for {} on build {build}{}: its background is not computed; run `cistrack precompute --background{}` for this build and model",
+            engine.spec().id(),
+            q.group.as_deref().map(|g| format!(", cell group {g}")).unwrap_or_default(),
+            q.group.as_deref().map(|g| format!(" --group {g}")).unwrap_or_default(),
         )));
     }
     serve_file(&dir.join(file), range_header.as_deref(), req).await
