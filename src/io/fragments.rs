@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 
 use super::tabix::TabixReader;
 
+/// A whole-file pass says how far it is every this many fragments (≈ 5 s at 3.7 M/s).
+const PROGRESS_EVERY: u64 = 20_000_000;
+
 /// The first line of a kept counts file ([`Fragments::totals_kept`]).
 const COUNTS_HEADER: &str = "# cistrack: fragments per cell group and contig, v1";
 
@@ -163,9 +166,18 @@ impl Fragments {
         let groups = &self.groups;
         let comment = self.reader.index().comment;
         let mut bad = None;
+        let (mut lines, started) = (0u64, std::time::Instant::now());
         self.reader.for_each_line(|line| {
             if line.is_empty() || line.as_bytes()[0] == comment {
                 return;
+            }
+            lines += 1;
+            if lines % PROGRESS_EVERY == 0 {
+                tracing::info!(
+                    "{lines} fragments read ({:.0} s, {contig} …)",
+                    started.elapsed().as_secs_f64(),
+                    contig = line.split('\t').next().unwrap_or_default()
+                );
             }
             let mut f = line.split('\t');
             let (Some(contig), Some(_), Some(_), Some(barcode)) =
