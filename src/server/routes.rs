@@ -15,12 +15,13 @@ use crate::genome::Region;
 use super::error::{ApiError, ErrorKind};
 use super::state::BuildState;
 
-/// A model as answers name it.
+/// A model as answers name it (borrowed from the engine, or owned by an answer that outlives
+/// it: `group=*` answers are made on tasks of their own).
 #[derive(Debug, Serialize)]
 struct ModelJson<'a> {
-    name: &'a str,
-    sha256: &'a str,
-    version: &'a str,
+    name: std::borrow::Cow<'a, str>,
+    sha256: std::borrow::Cow<'a, str>,
+    version: std::borrow::Cow<'a, str>,
 }
 
 /// The view of a request, from its `ref`, `start` and `end` (0-based, half-open), validated

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use hyper::StatusCode;
 use serde::Serialize;
 
 use crate::model::onnx::ActiveDevice;
@@ -16,19 +15,19 @@ use crate::track::score::{call_elements, Element, WindowScore};
 
 use super::super::error::ApiError;
 use super::super::query::{self, EnhancersQuery, RequestedMode};
-use super::super::router::{json_ok, json_response, RouteResult};
+use super::super::router::{json_ok, RouteResult};
 use super::super::state::{State, DEFAULT_DENSE_MAX_BP_CPU};
 use super::{round4, ModelJson, SingleCellJson, View};
 
 /// The answer. `skipped`, `windows_needed`, `windows_cached` and `elapsed_ms` are absent for a
 /// view wholly past the contig end, `windows` and `elements` when `include` leaves them out.
 #[derive(Debug, Serialize)]
-struct Answer<'a> {
+struct Answer {
     /// The model's genome-wide background on the build that `percentile` fields rank against;
     /// absent until `cistrack precompute --background` has run.
     #[serde(skip_serializing_if = "Option::is_none")]
     background: Option<BackgroundJson>,
-    build: &'a str,
+    build: String,
     complete: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     elapsed_ms: Option<u64>,
@@ -37,12 +36,12 @@ struct Answer<'a> {
     end: u64,
     masked_modalities: Vec<&'static str>,
     mode: &'static str,
-    model: ModelJson<'a>,
+    model: ModelJson<'static>,
     /// Cores still being computed, merged.
     pending: Vec<(u64, u64)>,
     /// `ref` as the client gave it.
     #[serde(rename = "ref")]
-    contig: &'a str,
+    contig: String,
     /// The cell group and its depth, for a build reading scATAC fragments.
     #[serde(skip_serializing_if = "Option::is_none")]
     single_cell: Option<super::SingleCellJson>,
@@ -164,8 +163,7 @@ pub(in crate::server) async fn answer(state: &Arc<State>, build: &str, query: &s
     if q.group.as_deref() == Some(ALL_GROUPS) {
         return every_group(state, build, q).await;
     }
-    let body = one_group(state, build, &q, q.group.as_deref(), true).await?;
-    Ok(json_response(StatusCode::OK, body))
+    json_ok(&one_group(state, build, &q, q.group.as_deref(), true).await?)
 }
 
 /// The answer for `group=*`: the view, and one answer per group (in the group table's order),
@@ -176,7 +174,7 @@ struct GroupsAnswer {
     /// Every group's answer is complete.
     complete: bool,
     end: u64,
-    groups: Vec<serde_json::Value>,
+    groups: Vec<Answer>,
     #[serde(rename = "ref")]
     contig: String,
     start: u64,
@@ -208,19 +206,19 @@ async fn every_group(state: &Arc<State>, build: &str, q: EnhancersQuery) -> Rout
         let (state, build, q, group) = (state.clone(), build.to_string(), q.clone(), group.clone());
         tasks.spawn(async move { (i, one_group(&state, &build, &q, Some(&group), false).await) });
     }
-    let mut answers: Vec<Option<serde_json::Value>> = vec![None; groups.len()];
+    let mut answers: Vec<Option<Answer>> = (0..groups.len()).map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
-        let (i, body) = joined?;
-        answers[i] = Some(serde_json::from_str(&body?).map_err(ApiError::internal)?);
+        let (i, answer) = joined?;
+        answers[i] = Some(answer?);
     }
-    let groups: Vec<serde_json::Value> = answers.into_iter().flatten().collect();
+    let groups: Vec<Answer> = answers.into_iter().flatten().collect();
     let (start, end) = match &view.region {
         Some(r) => (r.start0(), r.end0()),
         None => (view.start, view.end),
     };
     json_ok(&GroupsAnswer {
         build: build.to_string(),
-        complete: groups.iter().all(|g| g["complete"] == true),
+        complete: groups.iter().all(|g| g.complete),
         end,
         groups,
         contig: view.contig.to_string(),
@@ -236,15 +234,15 @@ fn check_stride(state: &State, q: &EnhancersQuery) -> Result<(), ApiError> {
     }
 }
 
-/// The answer (JSON) for the view of `q` read with cell group `group` (the build's own reading
-/// if `None`); `admit` takes a place among the requests in flight.
+/// The answer for the view of `q` read with cell group `group` (the build's own reading if
+/// `None`); `admit` takes a place among the requests in flight.
 async fn one_group(
     state: &Arc<State>,
     build: &str,
     q: &EnhancersQuery,
     group: Option<&str>,
     admit: bool,
-) -> Result<String, ApiError> {
+) -> Result<Answer, ApiError> {
     let b = state.build(build)?;
     check_stride(state, q)?;
     let wait = state.config.wait(q.wait);
@@ -262,12 +260,12 @@ async fn one_group(
     let background = background.as_deref();
     let mut answer = Answer {
         background: background.map(|b| BackgroundJson { windows: b.len() }),
-        build: b.build.name(),
-        contig: view.contig,
+        build: b.build.name().to_string(),
+        contig: view.contig.to_string(),
         model: ModelJson {
-            name: &spec.name,
-            version: &spec.version,
-            sha256: &spec.sha256,
+            name: spec.name.clone().into(),
+            version: spec.version.clone().into(),
+            sha256: spec.sha256.clone().into(),
         },
         stride: engine.stride(),
         threshold: spec.threshold,
@@ -291,7 +289,7 @@ async fn one_group(
         elapsed_ms: None,
     };
     let Some(region) = view.region else {
-        return to_json(&answer);
+        return Ok(answer);
     };
     let dense_max = state.config.dense_max_bp.unwrap_or(match engine.device() {
         ActiveDevice::Cpu => DEFAULT_DENSE_MAX_BP_CPU,
@@ -342,11 +340,7 @@ async fn one_group(
             .map(|e| ElementJson::new(e, background))
             .collect()
     });
-    to_json(&answer)
-}
-
-fn to_json(answer: &Answer) -> Result<String, ApiError> {
-    serde_json::to_string(answer).map_err(ApiError::internal)
+    Ok(answer)
 }
 
 #[cfg(test)]

@@ -366,9 +366,9 @@ pub(in crate::server) async fn answer(state: &Arc<State>, build: &str, query: &s
         elapsed_ms: 0,
         end: view.end,
         model: ModelJson {
-            name: &spec.name,
-            version: &spec.version,
-            sha256: &spec.sha256,
+            name: spec.name.as_str().into(),
+            version: spec.version.as_str().into(),
+            sha256: spec.sha256.as_str().into(),
         },
         pending: Vec::new(),
         positions: Vec::new(),

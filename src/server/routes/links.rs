@@ -175,9 +175,9 @@ pub(in crate::server) async fn answer(state: &Arc<State>, build: &str, query: &s
         build: b.build.name(),
         contig: view.contig,
         model: ModelJson {
-            name,
-            version,
-            sha256,
+            name: name.into(),
+            version: version.into(),
+            sha256: sha256.into(),
         },
         e2g: engine.e2g().map(|m| E2gJson {
             name: &m.name,
