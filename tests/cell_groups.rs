@@ -115,6 +115,14 @@ fn every_group_in_one_answer_and_a_track_file_per_group() {
         assert_eq!(g["windows"].as_array().unwrap().len(), 50);
     }
     assert_ne!(groups[0]["windows"], groups[1]["windows"]);
+    // the build's own group is read by the build's own engine: one engine more, for `rare`
+    let health = get_ok(&d, "/healthz");
+    let engines: Vec<&String> = health["builds"]["common"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(engines, ["student", "student\tgroup=rare"], "{health}");
 
     // one track file per group, read over HTTP by libBigWig: the group's own windows
     let url = |file: &str, group: &str| {

@@ -106,6 +106,14 @@ impl Build {
             .map(|f| f.group_names())
     }
 
+    /// The cell group the build reads; `None` for a build that reads no fragments.
+    pub fn cell_group(&self) -> Option<&str> {
+        self.signals
+            .iter()
+            .find_map(|s| s.track.fragments())
+            .map(|f| f.group_name())
+    }
+
     /// The same build reading the cell group `group` of its fragments file (scale recomputed
     /// unless the config sets one).
     ///

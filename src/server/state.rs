@@ -425,6 +425,8 @@ impl State {
                 known.join(", ")
             )));
         }
+        // the build's own group is the build's own engine
+        let group = group.filter(|g| b.build.cell_group() != Some(*g));
         let (key, build, fingerprint) = match group {
             None => (role.clone(), b.build.clone(), b.fingerprint.clone()),
             Some(group) => {
