@@ -56,6 +56,8 @@ struct JobsState {
     next: u64,
     inflight: HashMap<PositionKey, u64>,
     asked: HashMap<u64, Instant>,
+    /// Jobs waiting for their turn; the oldest starts first.
+    waiting: std::collections::BTreeSet<u64>,
     running: usize,
 }
 
@@ -68,6 +70,7 @@ impl JobsState {
     fn release(&mut self, job: u64) {
         self.inflight.retain(|_, j| *j != job);
         self.asked.remove(&job);
+        self.waiting.remove(&job);
     }
 }
 
@@ -260,7 +263,8 @@ fn lookup(
 }
 
 /// Starts job `id` computing `positions` (claimed for it by the caller) in the background,
-/// after its turn; each finished position is stored in the cache and released. The job stops,
+/// after its turn (jobs start in the order they were made, whichever thread wakes first); each
+/// finished position is stored in the cache and released. The job stops,
 /// releasing the rest, when no request has asked for its positions in `idle`. Returns the
 /// slot its error lands in.
 fn spawn_job(
@@ -278,9 +282,12 @@ fn spawn_job(
             loop {
                 if state.idle(id, idle) {
                     state.release(id);
+                    // it may have been the oldest waiting: the next one's turn
+                    jobs.turn.notify_all();
                     return;
                 }
-                if state.running < RUNNING {
+                if state.running < RUNNING && state.waiting.first() == Some(&id) {
+                    state.waiting.remove(&id);
                     state.running += 1;
                     break;
                 }
@@ -420,6 +427,7 @@ pub(in crate::server) async fn answer(state: &Arc<State>, build: &str, query: &s
                 if !claimed.is_empty() {
                     st.next += 1;
                     st.asked.insert(id, Instant::now());
+                    st.waiting.insert(id);
                     wanted.insert(id);
                 }
                 id
