@@ -15,6 +15,7 @@
 //! | [`inputs`] | reading a span of the build and encoding a window; windows cut by the caller |
 //! | [`batcher`] | the queue in front of the workers, the batch-size default, the no-lone-row rule |
 //! | [`workers`] | model worker threads (one ONNX Runtime session each) |
+//! | [`pool`] | sessions shared by the engines of one model (the daemon's cell groups) |
 //! | [`engine`] | views: cache first, then deduplicated tile jobs on the queue; single windows |
 //! | `jobs` | a tile job: the slots of one tile being computed, shared by its requesters |
 //! | [`cache`] | tiles and window scores in memory and on disk, keys and checksums |
@@ -27,6 +28,7 @@ pub mod engine;
 pub mod grid;
 pub mod inputs;
 mod jobs;
+pub mod pool;
 pub mod regions;
 pub mod workers;
 

@@ -115,14 +115,28 @@ fn every_group_in_one_answer_and_a_track_file_per_group() {
         assert_eq!(g["windows"].as_array().unwrap().len(), 50);
     }
     assert_ne!(groups[0]["windows"], groups[1]["windows"]);
-    // the build's own group is read by the build's own engine: one engine more, for `rare`
+    // the build's own group is read by the build's own engine: one engine more, for `rare`,
+    // on the same model session
     let health = get_ok(&d, "/healthz");
-    let engines: Vec<&String> = health["builds"]["common"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .collect();
-    assert_eq!(engines, ["student", "student\tgroup=rare"], "{health}");
+    let engines = health["builds"]["common"].as_object().unwrap();
+    let keys: Vec<&String> = engines.keys().collect();
+    assert_eq!(keys, ["student", "student group=rare"], "{health}");
+    assert_eq!(engines["student group=rare"]["group"], "rare");
+    assert_eq!(engines["student group=rare"]["role"], "student");
+    assert!(engines["student"].get("group").is_none(), "{health}");
+    let (status, metrics) = helpers::http_get(d.addr, "/metrics", Duration::from_secs(30)).unwrap();
+    assert_eq!(status, 200);
+    // one session per build (common, rare, pseudobulk): `rare` read through `common` shares it
+    assert!(
+        metrics.lines().any(|l| l == "cistrack_model_sessions 3"),
+        "both groups' engines run on the one session of the model:\n{metrics}"
+    );
+    for group in ["", "rare"] {
+        let series = format!(
+            r#"cistrack_windows_scored_total{{build="common",model="enhancer-student/0.2.0",role="student",group="{group}"}}"#
+        );
+        assert!(metrics.contains(&series), "{series} missing:\n{metrics}");
+    }
 
     // one track file per group, read over HTTP by libBigWig: the group's own windows
     let url = |file: &str, group: &str| {
@@ -139,6 +153,11 @@ fn every_group_in_one_answer_and_a_track_file_per_group() {
         &url("scores.bw", "common"),
         &helpers::window_probabilities(&groups[0]),
     );
+    // the build's own group's files are the build's own, not a copy under groups/
+    let tracks = cache.path().join("tracks/common/student");
+    assert!(tracks.join("scores.bw").is_file());
+    assert!(tracks.join("groups/rare/scores.bw").is_file());
+    assert!(!tracks.join("groups/common").exists());
 
     // errors
     let (status, e) = get(&d, "/v1/builds/common/tracks/percentiles.bw?group=rare");

@@ -12,7 +12,8 @@ use cistrack::genome::{Build, Region};
 use cistrack::model::ModelSpec;
 use cistrack::pipeline::background::{self, Background};
 use cistrack::pipeline::cache::{Cache, DiskStore, Stats, DEFAULT_DISK_MIB, TILE_WINDOWS};
-use cistrack::pipeline::engine::{inputs_fingerprint, Engine, EngineOptions};
+use cistrack::pipeline::engine::{inputs_fingerprint, ort_predictors, Engine, EngineOptions};
+use cistrack::pipeline::pool::PredictorPool;
 use cistrack::pipeline::regions::for_each_piece;
 use cistrack::track::links;
 use cistrack::track::score::DEFAULT_STRIDE;
@@ -144,6 +145,7 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
         "--variant-background is computed for the build's own cell group (what `annotate` reads); leave out --group/--all-groups"
     );
     let mut link_regions = None;
+    let mut sessions = None; // loaded once, lent to every group's engine
     for (group, group_build) in groups {
         if let Some(group) = &group {
             tracing::info!(build = build.name(), group, "cell group");
@@ -156,11 +158,22 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
             global.threads(),
             None,
         );
-        let engine = Arc::new(Engine::start(
+        let (pool, device) = match &sessions {
+            Some(loaded) => Clone::clone(loaded),
+            None => {
+                let (predictors, device) = ort_predictors(&spec, &options)?;
+                sessions
+                    .insert((PredictorPool::new(predictors), device))
+                    .clone()
+            }
+        };
+        let engine = Arc::new(Engine::with_predictors(
             group_build.clone(),
             spec.clone(),
             cache.clone(),
             &options,
+            pool.handles(),
+            device,
         )?);
         if regions_too {
             link_regions = Some(precompute_regions(&args, &engine, &path)?);

@@ -2,6 +2,7 @@
 //! `model.json` when it loads.
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::session::Session;
@@ -103,6 +104,7 @@ impl OrtPredictor {
             }
         }
         check_session(spec, &session)?;
+        OPEN_SESSIONS.fetch_add(1, Ordering::Relaxed);
         Ok(Self {
             session,
             model: spec.id(),
@@ -115,6 +117,20 @@ impl OrtPredictor {
     pub fn device(&self) -> ActiveDevice {
         self.device
     }
+}
+
+impl Drop for OrtPredictor {
+    fn drop(&mut self) {
+        OPEN_SESSIONS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Enhancer-model sessions ([`OrtPredictor`]s) open in this process.
+static OPEN_SESSIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// Enhancer-model sessions open in this process (the daemon's `cistrack_model_sessions`).
+pub fn open_sessions() -> usize {
+    OPEN_SESSIONS.load(Ordering::Relaxed)
 }
 
 /// Reads the ONNX file at `path`, checks its sha256 against `sha256`, and creates a session on

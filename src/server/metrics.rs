@@ -46,6 +46,8 @@ struct EngineLabels {
     build: String,
     model: String,
     role: String,
+    /// The cell group read; empty for the build's own reading.
+    group: String,
 }
 
 #[derive(Debug, Clone, EncodeLabelSet)]
@@ -53,6 +55,7 @@ struct DeviceLabels {
     build: String,
     model: String,
     role: String,
+    group: String,
     device: String,
 }
 
@@ -272,14 +275,15 @@ pub(super) async fn answer(state: &State) -> RouteResult {
             .lock()
             .await
             .iter()
-            .map(|(role, e)| (role.clone(), e.clone()))
+            .map(|(key, e)| (key.clone(), e.clone()))
             .collect();
         engines.sort_by(|a, b| a.0.cmp(&b.0));
-        for (role, e) in engines {
+        for (key, e) in engines {
             let labels = EngineLabels {
                 build: name.clone(),
                 model: e.spec().id().to_string(),
-                role,
+                role: key.role,
+                group: key.group.unwrap_or_default(),
             };
             let s = e.stats();
             let n_batches = s.batches.load(Ordering::Relaxed);
@@ -303,6 +307,7 @@ pub(super) async fn answer(state: &State) -> RouteResult {
                 build: labels.build,
                 model: labels.model,
                 role: labels.role,
+                group: labels.group,
                 device: e.device().to_string(),
             };
             device.push(on, ConstGauge::new(1u64));
@@ -350,6 +355,12 @@ pub(super) async fn answer(state: &State) -> RouteResult {
     registry.register_collector(Box::new(queue));
     registry.register_collector(Box::new(inference));
     registry.register_collector(Box::new(device));
+    registry.register_collector(Box::new(Single {
+        name: "cistrack_model_sessions",
+        help: "ONNX Runtime sessions of enhancer models open in this process (a model's engines \
+               share them: the build's own and every cell group's).",
+        metric: ConstGauge::new(crate::model::onnx::open_sessions() as u64),
+    }));
     registry.register_collector(Box::new(hits));
     registry.register_collector(Box::new(misses));
     registry.register_collector(Box::new(corrupt));

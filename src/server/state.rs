@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -12,11 +12,13 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::config::Config;
 use crate::genome::genes::{read_intervals, IntervalIndex};
 use crate::genome::Build;
+use crate::model::onnx::ActiveDevice;
 use crate::model::{Device, ModelSpec};
 use crate::pipeline::cache::{Cache, DiskStore, Stats, DEFAULT_DISK_MIB, DEFAULT_MEMORY_MIB};
 use crate::pipeline::engine::{
     inputs_fingerprint, ort_predictors, Engine, EngineOptions, PredictorFactory,
 };
+use crate::pipeline::pool::PredictorPool;
 use crate::track::links::{self, LinkEngine};
 use crate::track::score::DEFAULT_STRIDE;
 
@@ -150,10 +152,13 @@ pub struct BuildState {
     pub(super) cache: Arc<Cache>,
     fingerprint: String,
     pub(super) candidates: Option<IntervalIndex>,
-    pub(super) engines: tokio::sync::Mutex<HashMap<String, Arc<Engine>>>,
+    pub(super) engines: tokio::sync::Mutex<HashMap<EngineKey, Arc<Engine>>>,
+    /// The model sessions of each role, shared by its engines (the build's and its groups').
+    sessions: Arc<Sessions>,
     /// The build read for other cell groups of its fragments file (`group=`), by group.
     group_builds: tokio::sync::Mutex<HashMap<String, Arc<Build>>>,
-    pub(super) tracks: tokio::sync::Mutex<HashMap<String, TrackFiles>>,
+    /// Track files by engine (`links` files under the link role).
+    pub(super) tracks: tokio::sync::Mutex<HashMap<EngineKey, TrackFiles>>,
     pub(super) track_dir: PathBuf,
     links: Option<Arc<LinkEngine>>,
     /// In-silico mutagenesis positions being computed.
@@ -177,6 +182,38 @@ impl BuildState {
     /// The link engine if there is one (for listings, not for answering link requests).
     pub(super) fn link_engine(&self) -> Option<&LinkEngine> {
         self.links.as_deref()
+    }
+
+    /// `group` unless it is the build's own cell group (read by the build's own engine, cache
+    /// namespace and track files).
+    pub(super) fn other_group<'a>(&self, group: Option<&'a str>) -> Option<&'a str> {
+        group.filter(|g| self.build.cell_group() != Some(*g))
+    }
+}
+
+/// A started engine of a build: its model role and the cell group it reads (`None`: the build's
+/// own reading, see [`BuildState::other_group`]). Also the key of its track files.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(super) struct EngineKey {
+    pub(super) role: String,
+    pub(super) group: Option<String>,
+}
+
+impl EngineKey {
+    pub(super) fn new(role: &str, group: Option<&str>) -> Self {
+        Self {
+            role: role.to_string(),
+            group: group.map(str::to_string),
+        }
+    }
+}
+
+impl std::fmt::Display for EngineKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.group {
+            None => f.write_str(&self.role),
+            Some(group) => write!(f, "{} group={group}", self.role),
+        }
     }
 }
 
@@ -312,14 +349,27 @@ impl State {
             };
             // Start the default model now: a broken model fails at start-up, not on a request.
             let role = build.config().default_model.clone();
-            let engine = start_engine(&build, &cache, &fingerprint, &serve, &role, &predictors)?;
+            let sessions = Arc::new(Sessions::default());
+            let engine = start_engine(
+                &build,
+                &cache,
+                &fingerprint,
+                &serve,
+                &role,
+                &predictors,
+                &sessions,
+            )?;
             let state = BuildState {
                 fingerprint,
                 build,
                 cache,
                 links,
                 candidates,
-                engines: tokio::sync::Mutex::new(HashMap::from([(role, Arc::new(engine))])),
+                engines: tokio::sync::Mutex::new(HashMap::from([(
+                    EngineKey::new(&role, None),
+                    Arc::new(engine),
+                )])),
+                sessions,
                 tracks: tokio::sync::Mutex::new(HashMap::new()),
                 group_builds: tokio::sync::Mutex::new(HashMap::new()),
                 track_dir,
@@ -426,9 +476,10 @@ impl State {
             )));
         }
         // the build's own group is the build's own engine
-        let group = group.filter(|g| b.build.cell_group() != Some(*g));
-        let (key, build, fingerprint) = match group {
-            None => (role.clone(), b.build.clone(), b.fingerprint.clone()),
+        let group = b.other_group(group);
+        let key = EngineKey::new(&role, group);
+        let (build, fingerprint) = match group {
+            None => (b.build.clone(), b.fingerprint.clone()),
             Some(group) => {
                 let build = {
                     let mut builds = b.group_builds.lock().await;
@@ -452,7 +503,7 @@ impl State {
                     }
                 };
                 let fingerprint = inputs_fingerprint(&build);
-                (format!("{role}\tgroup={group}"), build, fingerprint)
+                (build, fingerprint)
             }
         };
         let mut engines = b.engines.lock().await;
@@ -460,10 +511,11 @@ impl State {
             return Ok(e.clone());
         }
         // Loading a model is blocking work: off the executor threads.
-        let (config, cache, predictors) = (
+        let (config, cache, predictors, sessions) = (
             self.config.clone(),
             b.cache.clone(),
             self.predictors.clone(),
+            b.sessions.clone(),
         );
         let role_clone = role.clone();
         let engine = tokio::task::spawn_blocking(move || {
@@ -474,6 +526,7 @@ impl State {
                 &config,
                 &role_clone,
                 &predictors,
+                &sessions,
             )
         })
         .await?
@@ -500,7 +553,12 @@ impl Drop for State {
     }
 }
 
-/// Starts the scoring engine of `build` for the model `role`.
+/// The model sessions of a build by role, loaded by the role's first engine and lent to every
+/// later one (a cell group's engine reads other inputs through the same model).
+type Sessions = std::sync::Mutex<HashMap<String, (Arc<PredictorPool>, ActiveDevice)>>;
+
+/// Starts the scoring engine of `build` for the model `role`, on the role's sessions in
+/// `sessions` (loaded now if it has none).
 fn start_engine(
     build: &Arc<Build>,
     cache: &Arc<Cache>,
@@ -508,6 +566,7 @@ fn start_engine(
     serve: &ServeConfig,
     role: &str,
     predictors: &PredictorFactory,
+    sessions: &Sessions,
 ) -> crate::Result<Engine> {
     let spec = ModelSpec::load(&build.model_dir(Some(role))?)?;
     let options = EngineOptions {
@@ -519,13 +578,24 @@ fn start_engine(
         max_queued_windows: serve.max_queued_windows,
         fingerprint: fingerprint.to_string(),
     };
-    let (workers, device) = predictors(&spec, &options)?;
+    let (pool, device) = {
+        let mut sessions = sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        match sessions.get(role) {
+            Some(loaded) => loaded.clone(),
+            None => {
+                let (loaded, device) = predictors(&spec, &options)?;
+                let loaded = (PredictorPool::new(loaded), device);
+                sessions.insert(role.to_string(), loaded.clone());
+                loaded
+            }
+        }
+    };
     let engine = Engine::with_predictors(
         build.clone(),
         Arc::new(spec),
         cache.clone(),
         &options,
-        workers,
+        pool.handles(),
         device,
     )?;
     tracing::info!(build = build.name(), model = %engine.spec().id(), device = %engine.device(), batch = engine.max_batch(), "model ready");

@@ -414,6 +414,7 @@ fn handle_exposes_metrics_in_the_prometheus_text_format() {
             "cistrack_queue_windows",
             "cistrack_inference_seconds_total",
             "cistrack_device_info",
+            "cistrack_model_sessions",
             "cistrack_cache_hits_total",
             "cistrack_cache_misses_total",
             "cistrack_cache_corrupt_entries_total",
@@ -482,6 +483,7 @@ fn handle_exposes_metrics_in_the_prometheus_text_format() {
                 ("build", "fixture"),
                 ("model", "enhancer-student/0.2.0"),
                 ("role", "student"),
+                ("group", ""),
                 ("device", "cpu")
             ]
         ),

@@ -53,7 +53,11 @@ struct RedisHealth {
 #[derive(Debug, Serialize)]
 struct EngineHealth {
     device: String,
+    /// The cell group it reads (absent: the build's own reading).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<String>,
     model: String,
+    role: String,
     queued_windows: usize,
 }
 
@@ -65,13 +69,15 @@ pub(in crate::server) async fn healthz(state: &State) -> RouteResult {
         let engines = b.engines.lock().await;
         let models = engines
             .iter()
-            .map(|(role, e)| {
+            .map(|(key, e)| {
                 let health = EngineHealth {
                     device: e.device().to_string(),
+                    group: key.group.clone(),
                     model: e.spec().id().to_string(),
+                    role: key.role.clone(),
                     queued_windows: e.queued(),
                 };
-                (role.clone(), health)
+                (key.to_string(), health)
             })
             .collect();
         builds.insert(name.as_str(), models);

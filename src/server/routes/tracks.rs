@@ -15,7 +15,7 @@ use super::super::error::ApiError;
 use super::super::files::serve_file;
 use super::super::query::{self, TrackQuery};
 use super::super::router::RouteResult;
-use super::super::state::{BuildState, State, TrackFiles};
+use super::super::state::{BuildState, EngineKey, State, TrackFiles};
 
 /// Answers `/tracks/{name}`.
 pub(in crate::server) async fn answer<B>(
@@ -52,16 +52,17 @@ pub(in crate::server) async fn answer<B>(
     let role = q
         .model
         .unwrap_or_else(|| b.build.config().default_model.clone());
-    // a group's files beside the build's own, under a name no group can turn into a path
-    let (key, dir) = match &q.group {
-        None => (role.clone(), b.track_dir.join(&role)),
-        Some(group) => (
-            format!("{role}\tgroup={group}"),
-            b.track_dir
-                .join(&role)
-                .join("groups")
-                .join(crate::io::fragments::group_dir_name(group)),
-        ),
+    // a group's files beside the build's own (the build's own group's are the build's), under
+    // a name no group can turn into a path
+    let group = b.other_group(q.group.as_deref());
+    let key = EngineKey::new(&role, group);
+    let dir = match group {
+        None => b.track_dir.join(&role),
+        Some(group) => b
+            .track_dir
+            .join(&role)
+            .join("groups")
+            .join(crate::io::fragments::group_dir_name(group)),
     };
     let starts_at_zero = starts_at_zero(range_header.as_deref());
     {
@@ -88,7 +89,7 @@ pub(in crate::server) async fn answer<B>(
             .map_err(|e| ApiError::internal(crate::error::chain(&e)))?;
             tracing::debug!(
                 build,
-                key,
+                key = %key,
                 windows = exported.windows,
                 elements = exported.elements,
                 "track files rebuilt"
@@ -128,7 +129,7 @@ async fn links_track<B>(
         let mut tracks = b.tracks.lock().await;
         let generation = engine.generation();
         let stale = tracks
-            .get(LINK_ROLE)
+            .get(&EngineKey::new(LINK_ROLE, None))
             .is_none_or(|t| t.is_stale(generation, starts_at_zero, state.config.track_refresh));
         if stale || !path.exists() {
             let build = b.build.clone();
@@ -136,7 +137,7 @@ async fn links_track<B>(
                 .await?
                 .map_err(|e| ApiError::internal(crate::error::chain(&e)))?;
             tracks.insert(
-                LINK_ROLE.to_string(),
+                EngineKey::new(LINK_ROLE, None),
                 TrackFiles {
                     generation,
                     built: Instant::now(),
