@@ -88,6 +88,7 @@ test-training: setup-training
 	$(MAKE) --no-print-directory link-data train-link eval-link export-link LINK_CONFIG=configs/link-smoke.json
 	rm -rf models/training/runs/sources-smoke
 	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.train_sources --config configs/sources-smoke.json --threads 2
+	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.moe_compare --dense runs/sources-smoke --moe runs/sources-smoke --resamples 100 --out runs/sources-smoke/moe_compare.json
 	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.export --run runs/sources-smoke --out runs/sources-smoke/models --version 0.0.0-smoke --roles teacher student moe
 	cd models/training && PYTHONPATH=src ../../$(PYTHON) -m cistrack_training.quantize --model runs/sources-smoke/models/enhancer-student/0.0.0-smoke --run runs/sources-smoke
 

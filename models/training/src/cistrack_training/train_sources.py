@@ -473,6 +473,31 @@ def fit_calibrations(models: dict, sets: dict, config: dict, device) -> tuple[di
     return out, choices
 
 
+def thinned_signals(data: sources.SourceSet, config: dict) -> dict[float, list[np.ndarray]]:
+    """The test signals of ``data`` thinned to each coverage level below 1.
+
+    ``coverage_seeds`` draws each, fixed by the run's seed (so every model and every run of the
+    same seed sees the same inputs); empty for a source without signals.
+    """
+    ev = config["evaluation"]
+    if not data.has_signal():
+        return {}
+    mixed = sources.Mixed([data])
+    seed = int(config["seed"])
+    return {
+        level: [
+            mixed.signals(
+                np.arange(len(data)),
+                np.full(len(data), level),
+                np.random.default_rng([seed, 7, round(level * 1e6), rep]),
+            )
+            for rep in range(int(ev["coverage_seeds"]))
+        ]
+        for level in ev["coverage_levels"]
+        if level < 1.0
+    }
+
+
 def evaluate_source(
     models: dict, data: sources.SourceSet, config: dict, device, calibrations: dict | None = None
 ) -> dict:
@@ -486,19 +511,7 @@ def evaluate_source(
     y = data.label
     avail = data.available
     bs = ev["batch_size"]
-    seed = int(config["seed"])
-    thinned = {}
-    if data.has_signal():
-        for level in ev["coverage_levels"]:
-            if level < 1.0:
-                thinned[level] = [
-                    mixed.signals(
-                        np.arange(len(data)),
-                        np.full(len(data), level),
-                        np.random.default_rng([seed, 7, round(level * 1e6), rep]),
-                    )
-                    for rep in range(int(ev["coverage_seeds"]))
-                ]
+    thinned = thinned_signals(data, config)
     out: dict = {
         "windows": len(data),
         "positives": int(y.sum()),
