@@ -158,12 +158,12 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
             global.threads(),
             None,
         );
-        let (pool, device) = match &sessions {
-            Some(loaded) => Clone::clone(loaded),
+        let pool = match &sessions {
+            Some(pool) => Arc::clone(pool),
             None => {
                 let (predictors, device) = ort_predictors(&spec, &options)?;
                 sessions
-                    .insert((PredictorPool::new(predictors), device))
+                    .insert(PredictorPool::new(predictors, device))
                     .clone()
             }
         };
@@ -173,7 +173,7 @@ pub fn run(global: &GlobalArgs, args: PrecomputeArgs) -> anyhow::Result<()> {
             cache.clone(),
             &options,
             pool.handles(),
-            device,
+            pool.device(),
         )?);
         if regions_too {
             link_regions = Some(precompute_regions(&args, &engine, &path)?);

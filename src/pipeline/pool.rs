@@ -9,45 +9,47 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
+use crate::model::onnx::ActiveDevice;
 use crate::model::{Batch, Error, Predictions, Predictor};
 
 /// Sessions of one model, lent to the workers of every engine that runs it.
 pub struct PredictorPool {
     slots: Vec<Mutex<Box<dyn Predictor>>>,
+    device: ActiveDevice,
 }
 
 impl std::fmt::Debug for PredictorPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PredictorPool")
             .field("sessions", &self.slots.len())
+            .field("device", &self.device)
             .finish()
     }
 }
 
 impl PredictorPool {
-    /// A pool of `predictors` (at least one).
+    /// A pool of `predictors` (at least one), running on `device` (as [`ort_predictors`]
+    /// returns them).
+    ///
+    /// [`ort_predictors`]: super::engine::ort_predictors
     ///
     /// # Panics
     ///
     /// When `predictors` is empty.
-    pub fn new(predictors: Vec<Box<dyn Predictor>>) -> Arc<Self> {
+    pub fn new(predictors: Vec<Box<dyn Predictor>>, device: ActiveDevice) -> Arc<Self> {
         assert!(
             !predictors.is_empty(),
             "a pool needs a predictor; this is a bug"
         );
         Arc::new(Self {
             slots: predictors.into_iter().map(Mutex::new).collect(),
+            device,
         })
     }
 
-    /// Sessions in the pool.
-    pub fn len(&self) -> usize {
-        self.slots.len()
-    }
-
-    /// Always false (a pool has at least one session).
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+    /// Where the sessions run.
+    pub fn device(&self) -> ActiveDevice {
+        self.device
     }
 
     /// One predictor per session for one engine's workers: worker `i` prefers session `i` and
@@ -125,19 +127,22 @@ mod tests {
     fn busy_session_sends_the_batch_to_a_free_one() {
         let calls: Arc<[AtomicUsize; 2]> = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
         let gate = Arc::new(Barrier::new(2));
-        let pool = PredictorPool::new(vec![
-            Box::new(Counting {
-                id: 0,
-                calls: calls.clone(),
-                gate: Some(gate.clone()),
-            }),
-            Box::new(Counting {
-                id: 1,
-                calls: calls.clone(),
-                gate: None,
-            }),
-        ]);
-        assert_eq!(pool.len(), 2);
+        let pool = PredictorPool::new(
+            vec![
+                Box::new(Counting {
+                    id: 0,
+                    calls: calls.clone(),
+                    gate: Some(gate.clone()),
+                }),
+                Box::new(Counting {
+                    id: 1,
+                    calls: calls.clone(),
+                    gate: None,
+                }),
+            ],
+            ActiveDevice::Cpu,
+        );
+        assert_eq!(pool.slots.len(), 2);
         // two engines' workers, both preferring session 0
         let mut first = pool.handles().remove(0);
         let mut second = pool.handles().remove(0);

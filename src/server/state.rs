@@ -12,7 +12,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::config::Config;
 use crate::genome::genes::{read_intervals, IntervalIndex};
 use crate::genome::Build;
-use crate::model::onnx::ActiveDevice;
 use crate::model::{Device, ModelSpec};
 use crate::pipeline::cache::{Cache, DiskStore, Stats, DEFAULT_DISK_MIB, DEFAULT_MEMORY_MIB};
 use crate::pipeline::engine::{
@@ -555,7 +554,7 @@ impl Drop for State {
 
 /// The model sessions of a build by role, loaded by the role's first engine and lent to every
 /// later one (a cell group's engine reads other inputs through the same model).
-type Sessions = std::sync::Mutex<HashMap<String, (Arc<PredictorPool>, ActiveDevice)>>;
+type Sessions = std::sync::Mutex<HashMap<String, Arc<PredictorPool>>>;
 
 /// Starts the scoring engine of `build` for the model `role`, on the role's sessions in
 /// `sessions` (loaded now if it has none).
@@ -578,15 +577,15 @@ fn start_engine(
         max_queued_windows: serve.max_queued_windows,
         fingerprint: fingerprint.to_string(),
     };
-    let (pool, device) = {
+    let pool = {
         let mut sessions = sessions.lock().unwrap_or_else(PoisonError::into_inner);
         match sessions.get(role) {
-            Some(loaded) => loaded.clone(),
+            Some(pool) => pool.clone(),
             None => {
                 let (loaded, device) = predictors(&spec, &options)?;
-                let loaded = (PredictorPool::new(loaded), device);
-                sessions.insert(role.to_string(), loaded.clone());
-                loaded
+                let pool = PredictorPool::new(loaded, device);
+                sessions.insert(role.to_string(), pool.clone());
+                pool
             }
         }
     };
@@ -596,7 +595,7 @@ fn start_engine(
         cache.clone(),
         &options,
         pool.handles(),
-        device,
+        pool.device(),
     )?;
     tracing::info!(build = build.name(), model = %engine.spec().id(), device = %engine.device(), batch = engine.max_batch(), "model ready");
     Ok(engine)

@@ -41,8 +41,11 @@ def run_config(run: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def check_comparable(dense: Path, moe: Path) -> None:
-    """Stop unless the two runs share split and seed (so test windows and thinned inputs match)."""
+def check_comparable(dense: Path, moe: Path) -> tuple[dict, dict]:
+    """The two runs' configurations (dense, MoE), if they share split and seed.
+
+    Stops otherwise: the comparison needs the same test windows and thinned inputs.
+    """
     d, m = run_config(dense), run_config(moe)
     if d["seed"] != m["seed"]:
         raise SystemExit(f"seeds differ: {dense} {d['seed']}, {moe} {m['seed']}")
@@ -51,6 +54,7 @@ def check_comparable(dense: Path, moe: Path) -> None:
             raise SystemExit(f"{run / 'split.json'} not found: run its data stage")
     if json.loads((dense / "split.json").read_text()) != json.loads((moe / "split.json").read_text()):
         raise SystemExit(f"{dense} and {moe} have different splits (split.json)")
+    return d, m
 
 
 def paired_bootstrap(
@@ -87,9 +91,7 @@ def paired_bootstrap(
 
 def compare(dense: Path, moe: Path, resamples: int, device: torch.device) -> dict:
     """Per source and coverage level: both AUROCs, the difference and its interval, the verdict."""
-    check_comparable(dense, moe)
-    config = run_config(dense)
-    moe_config = run_config(moe)
+    config, moe_config = check_comparable(dense, moe)
     sets = sources.build(config, dense / "data", lambda message: None)
     models = {
         "dense": load_role(dense, "student", config, device),
